@@ -1,0 +1,65 @@
+# meshpipe: `make demo` runs the main job, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+# Debian packages the project needs: Java + Maven for the Kafka broker, ClickHouse, and the peers
+# and tools used by tests and benchmarks.
+SYSTEM_PACKAGES := openjdk-17-jre-headless maven clickhouse-server clickhouse-client haproxy \
+	nginx-light wrk nghttp2-client iptables iproute2 curl procps
+
+.PHONY: setup system venv kafka-jars lint proto proto-check test test-unit test-integration demo dev-up dev-down clean
+
+setup: system venv kafka-jars
+
+# Installs missing Debian packages when root; otherwise says what is missing and goes on.
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "system packages: present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "system packages: installing $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null \
+			|| { echo "apt-get install failed for: $$missing" >&2; exit 1; }; \
+	else echo "system packages missing (install them as root): $$missing" >&2; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip setuptools wheel
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+kafka-jars: venv
+	@$(VENV)/bin/meshctl dev fetch
+
+proto: venv
+	@$(PY) -m schemas.codegen
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup
+	$(VENV)/bin/pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+dev-up: setup
+	$(VENV)/bin/meshctl dev up
+
+dev-down: venv
+	$(VENV)/bin/meshctl dev down
+
+demo: setup
+	$(VENV)/bin/meshctl demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Deployment material: Kafka topic spec and local runner, mesh manifests."""

@@ -1,0 +1,1 @@
+"""Kafka: the one topic specification and the local single-node broker runner."""

@@ -1,0 +1,127 @@
+"""Loads the one topic specification and makes a broker's topics match it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Any
+
+import yaml
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+REQUESTS = "meshpipe.requests.v1"
+TAP_SESSIONS = "meshpipe.tap-sessions.v1"
+TAP = "meshpipe.tap.v1"
+DEADLETTER = "meshpipe.deadletter.v1"
+
+_TOPIC_EXISTS = 36
+
+
+class TopicSpecError(ValueError):
+    """The topic specification file is malformed."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicSet:
+    """The project's topics, optionally renamed with a prefix (tests isolate themselves so)."""
+
+    topics: tuple[TopicSpec, ...]
+    prefix: str = ""
+
+    def with_prefix(self, prefix: str) -> TopicSet:
+        return replace(self, prefix=prefix)
+
+    def name(self, base: str) -> str:
+        """The real topic name for one of the base names above."""
+        if all(t.name != base for t in self.topics):
+            raise KeyError(base)
+        return f"{self.prefix}{base}"
+
+    def resolved(self) -> tuple[TopicSpec, ...]:
+        return tuple(replace(t, name=f"{self.prefix}{t.name}") for t in self.topics)
+
+
+def load_spec(text: str | None = None) -> TopicSet:
+    """Parse topics.yaml (the packaged one unless text is given)."""
+    if text is None:
+        text = resources.files("deploy.kafka").joinpath("topics.yaml").read_text()
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict) or not isinstance(doc.get("topics"), list):
+        raise TopicSpecError("topics.yaml must hold a mapping with a 'topics' list")
+    return TopicSet(tuple(_topic(entry) for entry in doc["topics"]))
+
+
+def _topic(entry: Any) -> TopicSpec:
+    try:
+        return TopicSpec(
+            name=str(entry["name"]),
+            partitions=int(entry["partitions"]),
+            replication_factor=int(entry.get("replication_factor", 1)),
+            config={str(k): str(v) for k, v in (entry.get("config") or {}).items()},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TopicSpecError(f"bad topic entry {entry!r}: {exc}") from exc
+
+
+async def ensure_topics(
+    bootstrap: str, topics: TopicSet, *, max_replication: int = 1, timeout_s: float = 60.0
+) -> list[str]:
+    """Create the missing topics and return their names, retrying until the broker answers."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        try:
+            await admin.start()
+            return await _create_missing(admin, topics, max_replication)
+        except (KafkaConnectionError, KafkaError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+
+
+async def _create_missing(
+    admin: AIOKafkaAdminClient, topics: TopicSet, max_replication: int
+) -> list[str]:
+    existing = set(await admin.list_topics())
+    wanted = [t for t in topics.resolved() if t.name not in existing]
+    if not wanted:
+        return []
+    response = await admin.create_topics(
+        [
+            NewTopic(
+                t.name,
+                t.partitions,
+                min(t.replication_factor, max_replication),
+                topic_configs=t.config,
+            )
+            for t in wanted
+        ]
+    )
+    for name, code, message in response.topic_errors:
+        if code not in (0, _TOPIC_EXISTS):
+            raise KafkaError(f"creating topic {name} failed: {message} (code {code})")
+    return [t.name for t in wanted]
+
+
+async def missing_topics(bootstrap: str, topics: TopicSet) -> list[str]:
+    """The spec's topics that the broker does not have."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [t.name for t in topics.resolved() if t.name not in existing]
