@@ -6,9 +6,12 @@ from typing import NoReturn
 
 import click
 
+from cli.check import check
 from cli.demo import demo
 from cli.dev import dev
 from cli.exit import run_cli
+from cli.inject import inject
+from cli.install import install
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +21,10 @@ def meshctl() -> None:
 
 
 meshctl.add_command(dev)
+meshctl.add_command(check)
 meshctl.add_command(demo)
+meshctl.add_command(inject)
+meshctl.add_command(install)
 
 
 def main() -> NoReturn:

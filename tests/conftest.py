@@ -5,15 +5,25 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.kafka.topics import TopicSet, ensure_topics, load_spec
+from sinks.client import ChdbClient
 
 if TYPE_CHECKING:
     from deploy.devstack import DevStack
+
+
+@pytest.fixture(scope="session")
+def chdb_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClient]:
+    """The modern engine in-process (chdb allows one data path per process, hence one session)."""
+    path: Path = tmp_path_factory.mktemp("chdb")
+    with ChdbClient(path) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

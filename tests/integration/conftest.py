@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -42,14 +41,6 @@ def clickhouse_readonly(clickhouse_settings: ClickHouseSettings) -> Iterator[Nat
     """A client logged in as the read-only user meshpipe_ro."""
     url: ClickHouseUrl = clickhouse_settings.url(user="meshpipe_ro")
     with NativeClient(url) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def chdb_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClient]:
-    """The modern engine in-process (chdb allows one data path per process, hence one session)."""
-    path: Path = tmp_path_factory.mktemp("chdb")
-    with ChdbClient(path) as client:
         yield client
 
 

@@ -23,6 +23,7 @@ from schemas.latency import (
     merged,
     quantile,
 )
+from sinks.client import ChdbClient
 
 HOUR_US = 3_600_000_000
 latencies = st.integers(min_value=0, max_value=BOUNDS_US[-1])
@@ -64,16 +65,14 @@ def test_bucket_index_outside_the_grid_is_rejected() -> None:
         bucket_upper(OVERFLOW_INDEX + 1)
 
 
-def test_clickhouse_expression_reproduces_bucket_index() -> None:
-    chdb = pytest.importorskip("chdb")
+def test_clickhouse_expression_reproduces_bucket_index(chdb_session: ChdbClient) -> None:
     values = [0, 1, 2, 16, 17, 18, 999, 1000, 1001, *BOUNDS_US[-3:], BOUNDS_US[-1] + 1, 2**40]
     values += [bound + delta for bound in BOUNDS_US[::7] for delta in (-1, 0, 1)]
-    sql = (
-        f"SELECT v, {bucket_index_sql('v')} FROM "
-        f"(SELECT arrayJoin([{', '.join(map(str, values))}]) AS v) FORMAT CSV"
+    rows = chdb_session.execute(
+        f"SELECT toUInt64(v), toUInt64({bucket_index_sql('v')}) FROM "
+        f"(SELECT arrayJoin([{', '.join(map(str, values))}]) AS v)"
     )
-    rows = str(chdb.query(sql, "CSV")).split()
-    got = {int(v): int(i) for v, i in (row.split(",") for row in rows)}
+    got = {int(v): int(i) for v, i in rows}
     assert got == {v: bucket_index(v) for v in values}
 
 

@@ -1,0 +1,130 @@
+"""`meshctl install`: print the meshpipe control plane as YAML for `kubectl apply -f -`."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from cli.exit import CliError, ExitStatus
+from deploy.mesh.install import InstallConfig, Passwords, render
+from deploy.mesh.proxyspec import package_version
+from deploy.mesh.yamlio import dump_documents
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_HOST_PORT = re.compile(r"[^\s:,]+:\d{1,5}")
+
+PasswordFactory = Callable[[], str]
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """The flags as given; validate() checks them and builds the install configuration."""
+
+    namespace: str
+    image_tag: str
+    kafka_bootstrap: str | None
+    with_kafka_cluster: bool
+    clickhouse_operator: bool
+    clickhouse_image: str
+    grafana_image: str
+    streams_replicas: int
+
+    def validate(self, passwords: PasswordFactory) -> InstallConfig:
+        if not _DNS_LABEL.fullmatch(self.namespace):
+            raise CliError(
+                f"--namespace {self.namespace!r}: want a DNS label (lower-case, digits, '-')",
+                ExitStatus.USAGE,
+            )
+        if not _IMAGE_TAG.fullmatch(self.image_tag):
+            raise CliError(f"--image-tag {self.image_tag!r} is not a valid tag", ExitStatus.USAGE)
+        if self.kafka_bootstrap is not None:
+            if self.with_kafka_cluster:
+                raise CliError(
+                    "--with-kafka-cluster and --kafka-bootstrap exclude each other",
+                    ExitStatus.USAGE,
+                )
+            for address in self.kafka_bootstrap.split(","):
+                if not _HOST_PORT.fullmatch(address):
+                    raise CliError(
+                        f"--kafka-bootstrap {address!r}: want host:port[,host:port...]",
+                        ExitStatus.USAGE,
+                    )
+        if self.streams_replicas < 1:
+            raise CliError("--streams-replicas must be at least 1", ExitStatus.USAGE)
+        return InstallConfig(
+            passwords=Passwords(passwords(), passwords(), passwords()),
+            namespace=self.namespace,
+            image_tag=self.image_tag,
+            kafka_bootstrap=self.kafka_bootstrap,
+            with_kafka_cluster=self.with_kafka_cluster,
+            clickhouse_operator=self.clickhouse_operator,
+            clickhouse_image=self.clickhouse_image,
+            grafana_image=self.grafana_image,
+            streams_replicas=self.streams_replicas,
+        )
+
+
+@click.command("install")
+@click.option("--namespace", default="meshpipe", show_default=True, help="Control-plane namespace.")
+@click.option(
+    "--image-tag",
+    default=package_version,
+    show_default="the meshpipe version",
+    help="Tag of the meshpipe images (meshstreams).",
+)
+@click.option(
+    "--kafka-bootstrap",
+    metavar="HOST:PORT[,...]",
+    help="Use an existing Kafka cluster (create the topics from deploy/kafka/topics.yaml "
+    "yourself) instead of Strimzi KafkaTopics in the namespace.",
+)
+@click.option(
+    "--with-kafka-cluster",
+    is_flag=True,
+    help="Also write a Strimzi Kafka (KRaft) + KafkaNodePool for the topics.",
+)
+@click.option(
+    "--clickhouse-operator",
+    is_flag=True,
+    help="Write an Altinity ClickHouseInstallation instead of a StatefulSet.",
+)
+@click.option(
+    "--clickhouse-image",
+    default="clickhouse/clickhouse-server:25.8",
+    show_default=True,
+    help="ClickHouse server image.",
+)
+@click.option(
+    "--grafana-image", default="grafana/grafana:12.2.0", show_default=True, help="Grafana image."
+)
+@click.option(
+    "--streams-replicas", type=int, default=2, show_default=True, help="meshstreams workers."
+)
+@click.pass_context
+def install(ctx: click.Context, /, **flags: Any) -> None:
+    """Write the control plane to stdout: meshstreams, ClickHouse, Kafka topics, Grafana, RBAC.
+
+    Fresh passwords for ClickHouse and Grafana are generated on every run (they land in the
+    clickhouse-credentials Secret).
+
+    \b
+      meshctl install | kubectl apply -f -
+    """
+    options = InstallOptions(**flags)
+    factory: PasswordFactory = ctx.obj if callable(ctx.obj) else random_password
+    config = options.validate(factory)
+    click.echo(render_yaml(render(config)), nl=False)
+
+
+def render_yaml(objects: list[dict[str, Any]]) -> str:
+    return dump_documents(objects)

@@ -1,0 +1,1 @@
+"""Kubernetes material: sidecar injection, the proxy init spec, control-plane manifests, Grafana."""

@@ -1,0 +1,164 @@
+"""Judges gathered cluster facts: one result per check, each failure with a hint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from deploy.mesh.cluster import INJECT_ANNOTATION, Facts
+from deploy.mesh.proxyspec import PROXY_CONTAINER
+
+CONTROL_COMPONENTS = ("meshstreams", "clickhouse", "grafana")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""
+    hint: str = ""
+
+
+def evaluate(facts: Facts, namespace: str, topics: Iterable[str]) -> list[CheckResult]:
+    """Every applicable check, in the order a user fixes them."""
+    results = [CheckResult("Kubernetes API reachable", True, facts.server_version)]
+    if facts.settings is None:
+        detail = facts.errors.get("settings", "no meshpipe-config ConfigMap")
+        return [
+            *results,
+            CheckResult(
+                "control plane installed",
+                False,
+                detail,
+                f"meshctl install --namespace {namespace} | kubectl apply -f -",
+            ),
+        ]
+    results.append(CheckResult("control plane installed", True, f"namespace {namespace}"))
+    results.append(_control_pods(facts, namespace))
+    if facts.settings.get("kafka-topics") == "strimzi":
+        results.append(_kafka(facts, namespace))
+        results.append(_topics(facts, namespace, set(topics)))
+    results.extend(_clickhouse(facts, namespace))
+    results.append(_injection(facts))
+    return results
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = (obj.get("metadata") or {}).get("labels") or {}
+    return labels
+
+
+def _control_pods(facts: Facts, namespace: str) -> CheckResult:
+    name = "control-plane pods ready"
+    problems: list[str] = []
+    for component in CONTROL_COMPONENTS:
+        pods = [
+            p for p in facts.control_pods if _labels(p).get("app.kubernetes.io/name") == component
+        ]
+        if not pods:
+            problems.append(f"no {component} pod")
+        problems += [f"{p['metadata']['name']} not ready" for p in pods if not _ready(p)]
+    if "pods" in facts.errors:
+        problems = [facts.errors["pods"]]
+    if problems:
+        hint = f"kubectl -n {namespace} get pods; kubectl -n {namespace} describe pod <name>"
+        return CheckResult(name, False, "; ".join(problems), hint)
+    return CheckResult(name, True, f"{len(facts.control_pods)} pods")
+
+
+def _kafka(facts: Facts, namespace: str) -> CheckResult:
+    name = "Kafka reachable"
+    cluster = (facts.settings or {}).get("kafka-cluster", "")
+    if facts.kafka is None:
+        detail = facts.errors.get("kafka", f"no Strimzi Kafka {cluster!r}")
+        hint = "with Strimzi running: meshctl install --with-kafka-cluster | kubectl apply -f -"
+        return CheckResult(name, False, detail, hint)
+    if not _condition(facts.kafka, "Ready"):
+        return CheckResult(
+            name,
+            False,
+            f"Kafka {cluster} is not Ready",
+            f"kubectl -n {namespace} describe kafka {cluster}",
+        )
+    return CheckResult(name, True, (facts.settings or {}).get("kafka-bootstrap", ""))
+
+
+def _condition(obj: dict[str, Any], kind: str) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
+
+
+def _topics(facts: Facts, namespace: str, expected: set[str]) -> CheckResult:
+    name = "Kafka topics present"
+    ready = {
+        (t.get("spec") or {}).get("topicName") or t["metadata"]["name"]
+        for t in facts.kafka_topics
+        if _condition(t, "Ready")
+    }
+    missing = sorted(expected - ready)
+    if "topics" in facts.errors or missing:
+        detail = facts.errors.get("topics") or f"missing or not ready: {', '.join(missing)}"
+        return CheckResult(name, False, detail, f"kubectl -n {namespace} get kafkatopics")
+    return CheckResult(name, True, f"{len(expected)} topics")
+
+
+def _clickhouse(facts: Facts, namespace: str) -> list[CheckResult]:
+    if facts.clickhouse_ping != "ok":
+        detail = facts.errors.get("clickhouse", "no answer")
+        hint = f"kubectl -n {namespace} logs statefulset/clickhouse"
+        return [CheckResult("ClickHouse reachable", False, detail, hint)]
+    database = (facts.settings or {}).get("clickhouse-database", "meshpipe")
+    reachable = CheckResult("ClickHouse reachable", True, "as the read-only user")
+    if not facts.clickhouse_tables:
+        hint = f"meshstreams creates it at start: kubectl -n {namespace} logs deploy/meshstreams"
+        return [
+            reachable,
+            CheckResult("ClickHouse schema present", False, f"no tables in {database}", hint),
+        ]
+    detail = f"{len(facts.clickhouse_tables)} tables in {database}"
+    return [reachable, CheckResult("ClickHouse schema present", True, detail)]
+
+
+def _expects_proxy(pod: dict[str, Any]) -> bool:
+    spec = pod.get("spec") or {}
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    phase = (pod.get("status") or {}).get("phase")
+    return not (
+        spec.get("hostNetwork") is True
+        or annotations.get(INJECT_ANNOTATION) == "disabled"
+        or phase in ("Succeeded", "Failed")
+    )
+
+
+def _injection(facts: Facts) -> CheckResult:
+    name = "proxies injected where expected"
+    if not facts.meshed_namespaces:
+        return CheckResult(name, True, f"no namespace annotated {INJECT_ANNOTATION}=enabled")
+    missing: list[str] = []
+    unready: list[str] = []
+    for pod in filter(_expects_proxy, facts.meshed_pods):
+        pod_name = f"{pod['metadata'].get('namespace', '')}/{pod['metadata']['name']}"
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        if PROXY_CONTAINER not in containers:
+            missing.append(pod_name)
+            continue
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        if not any(s.get("name") == PROXY_CONTAINER and s.get("ready") for s in statuses):
+            unready.append(pod_name)
+    errors = [v for k, v in facts.errors.items() if k == "namespaces" or k.startswith("pods/")]
+    if missing or unready or errors:
+        parts = [*errors]
+        if missing:
+            parts.append(f"no proxy: {', '.join(missing)}")
+        if unready:
+            parts.append(f"proxy not ready: {', '.join(unready)}")
+        hint = "kubectl get deploy -n <ns> -o yaml | meshctl inject - | kubectl apply -f -"
+        return CheckResult(name, False, "; ".join(parts), hint)
+    meshed = len([p for p in facts.meshed_pods if _expects_proxy(p)])
+    return CheckResult(name, True, f"{meshed} pods in {len(facts.meshed_namespaces)} namespaces")

@@ -1,0 +1,176 @@
+"""The whole control plane as Kubernetes objects, from one frozen install configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deploy.kafka.strimzi import KafkaClusterConfig, kafka_cluster, kafka_topics
+from deploy.kafka.topics import TopicSet, load_spec
+from deploy.mesh.clickhouse import (
+    CREDENTIALS_SECRET,
+    DATABASE,
+    NATIVE_PORT,
+    WRITER_USER,
+    ClickHouseConfig,
+    clickhouse,
+)
+from deploy.mesh.grafana import GrafanaConfig, grafana
+from deploy.mesh.k8s import (
+    PART_OF,
+    config_map,
+    http_probe,
+    metadata,
+    restricted_security_context,
+    secret_env,
+    service_account,
+    workload,
+)
+from deploy.mesh.proxyspec import IMAGE_REPOSITORY
+from deploy.mesh.rbac import rbac
+
+CONFIG_MAP = "meshpipe-config"
+STREAMS = "meshstreams"
+STREAMS_ADMIN_PORT = 6066
+_STREAMS_UID = 2103
+
+
+@dataclass(frozen=True)
+class Passwords:
+    """Generated at the CLI boundary; kept out of ConfigMaps (they go into one Secret)."""
+
+    clickhouse_reader: str
+    clickhouse_writer: str
+    grafana_admin: str
+
+
+@dataclass(frozen=True)
+class InstallConfig:
+    """What `meshctl install` renders; kafka_bootstrap None means Strimzi in the namespace."""
+
+    passwords: Passwords
+    namespace: str = "meshpipe"
+    image_tag: str = "latest"
+    image_repository: str = IMAGE_REPOSITORY
+    kafka_bootstrap: str | None = None
+    with_kafka_cluster: bool = False
+    clickhouse_operator: bool = False
+    clickhouse_image: str = "clickhouse/clickhouse-server:25.8"
+    grafana_image: str = "grafana/grafana:12.2.0"
+    streams_replicas: int = 2
+
+    @property
+    def kafka(self) -> KafkaClusterConfig:
+        return KafkaClusterConfig(namespace=self.namespace)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or self.kafka.bootstrap
+
+    @property
+    def clickhouse(self) -> ClickHouseConfig:
+        return ClickHouseConfig(
+            namespace=self.namespace,
+            image=self.clickhouse_image,
+            operator=self.clickhouse_operator,
+        )
+
+
+def render(config: InstallConfig, topics: TopicSet | None = None) -> list[dict[str, Any]]:
+    """Every object in apply order: namespace, identity and access, config, data, workloads."""
+    ch = config.clickhouse
+    objects = [
+        _namespace(config.namespace),
+        *rbac(config.namespace, ch.service_name, CREDENTIALS_SECRET),
+        _settings(config),
+        _secret(config),
+    ]
+    if config.kafka_bootstrap is None:
+        if config.with_kafka_cluster:
+            objects.extend(kafka_cluster(config.kafka))
+        objects.extend(kafka_topics(topics if topics is not None else load_spec(), config.kafka))
+    objects.extend(clickhouse(ch))
+    objects.extend(_streams(config))
+    objects.extend(grafana(GrafanaConfig(config.namespace, config.grafana_image, ch.host)))
+    return objects
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app.kubernetes.io/part-of": PART_OF,
+                "pod-security.kubernetes.io/enforce": "baseline",
+            },
+            # The control plane is not meshed: its own traffic would feed back into Kafka.
+            "annotations": {"meshpipe.io/inject": "disabled"},
+        },
+    }
+
+
+def _settings(config: InstallConfig) -> dict[str, Any]:
+    """What `meshctl check` reads to know what this installation should look like."""
+    ch = config.clickhouse
+    return config_map(
+        CONFIG_MAP,
+        config.namespace,
+        "config",
+        {
+            "kafka-bootstrap": config.bootstrap,
+            "kafka-topics": "external" if config.kafka_bootstrap else "strimzi",
+            "kafka-cluster": "" if config.kafka_bootstrap else config.kafka.name,
+            "clickhouse-service": ch.service_name,
+            "clickhouse-database": DATABASE,
+            "image-tag": config.image_tag,
+        },
+    )
+
+
+def _secret(config: InstallConfig) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(CREDENTIALS_SECRET, config.namespace, "clickhouse"),
+        "type": "Opaque",
+        "stringData": {
+            "reader-password": config.passwords.clickhouse_reader,
+            "writer-password": config.passwords.clickhouse_writer,
+            "grafana-admin-password": config.passwords.grafana_admin,
+        },
+    }
+
+
+def _streams(config: InstallConfig) -> list[dict[str, Any]]:
+    ns = config.namespace
+    container = {
+        "name": STREAMS,
+        "image": f"{config.image_repository}/{STREAMS}:{config.image_tag}",
+        "args": ["worker"],
+        "env": [
+            {"name": "MESHPIPE_KAFKA", "value": config.bootstrap},
+            {"name": "MESHPIPE_CLICKHOUSE_HOST", "value": config.clickhouse.host},
+            {"name": "MESHPIPE_CLICKHOUSE_PORT", "value": str(NATIVE_PORT)},
+            {"name": "MESHPIPE_CLICKHOUSE_DATABASE", "value": DATABASE},
+            {"name": "MESHPIPE_CLICKHOUSE_USER", "value": WRITER_USER},
+            secret_env("MESHPIPE_CLICKHOUSE_PASSWORD", CREDENTIALS_SECRET, "writer-password"),
+            {"name": "MESHPIPE_STREAMS_DATA_DIR", "value": "/var/lib/meshstreams"},
+        ],
+        "ports": [{"name": "admin", "containerPort": STREAMS_ADMIN_PORT, "protocol": "TCP"}],
+        "readinessProbe": http_probe("/ready", "admin", 5),
+        "livenessProbe": http_probe("/live", "admin", 30),
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": restricted_security_context(_STREAMS_UID),
+        "volumeMounts": [
+            {"name": "data", "mountPath": "/var/lib/meshstreams"},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 (a pod-private emptyDir)
+        ],
+    }
+    pod_spec = {
+        "containers": [container],
+        "volumes": [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+    }
+    deployment = workload("Deployment", STREAMS, ns, config.streams_replicas, pod_spec)
+    return [service_account(STREAMS, ns), deployment]

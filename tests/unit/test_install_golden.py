@@ -1,0 +1,102 @@
+"""`meshctl install` output matches its golden files, and the Strimzi files are up to date."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from golden import GOLDEN, check_golden
+
+from cli.exit import CliError, ExitStatus
+from cli.install import install
+from deploy.kafka.strimzi import GENERATED_DIR, generated_files
+from deploy.kafka.topics import load_spec
+
+VARIANTS = {
+    "default": [],
+    "clickhouse-operator": ["--clickhouse-operator", "--namespace", "observability"],
+    "external-kafka": ["--kafka-bootstrap", "kafka-0.kafka:9092,kafka-1.kafka:9092"],
+    "with-kafka-cluster": ["--with-kafka-cluster", "--streams-replicas", "3"],
+}
+
+
+def _install(*args: str) -> str:
+    result = CliRunner().invoke(install, ["--image-tag", "golden", *args], obj=lambda: "secret")
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_install_output_matches_golden(variant: str) -> None:
+    check_golden(GOLDEN / "install" / f"{variant}.yaml", _install(*VARIANTS[variant]))
+
+
+def test_default_install_has_a_kafka_topic_per_spec_topic() -> None:
+    docs = list(yaml.safe_load_all(_install()))
+    names = {d["spec"]["topicName"] for d in docs if d["kind"] == "KafkaTopic"}
+    assert names == {t.name for t in load_spec().topics}
+
+
+def test_external_kafka_install_has_no_strimzi_resources() -> None:
+    docs = list(yaml.safe_load_all(_install("--kafka-bootstrap", "kafka:9092")))
+    assert not [d for d in docs if d["apiVersion"].startswith("kafka.strimzi.io")]
+    streams = next(
+        d for d in docs if d["metadata"]["name"] == "meshstreams" and d["kind"] == "Deployment"
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in streams["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MESHPIPE_KAFKA"] == "kafka:9092"
+
+
+def test_clickhouse_operator_install_replaces_the_statefulset() -> None:
+    docs = list(yaml.safe_load_all(_install("--clickhouse-operator")))
+    kinds = [d["kind"] for d in docs]
+    assert "ClickHouseInstallation" in kinds
+    assert "StatefulSet" not in kinds
+
+
+def test_no_workload_of_the_control_plane_gets_an_api_token() -> None:
+    docs = list(yaml.safe_load_all(_install()))
+    accounts = [d for d in docs if d["kind"] == "ServiceAccount"]
+    assert accounts
+    assert all(a["automountServiceAccountToken"] is False for a in accounts)
+
+
+def test_reader_user_has_the_readonly_profile() -> None:
+    docs = list(yaml.safe_load_all(_install()))
+    users = next(d for d in docs if d["metadata"]["name"] == "clickhouse-users")
+    xml = users["data"]["meshpipe.xml"]
+    reader = xml[xml.index("<reader>") : xml.index("</reader>")]
+    assert "<profile>meshpipe_readonly</profile>" in reader
+    profile = xml[xml.index("<meshpipe_readonly>") : xml.index("</meshpipe_readonly>")]
+    assert "<readonly>1</readonly>" in profile
+
+
+def test_passwords_are_only_in_the_secret() -> None:
+    result = CliRunner().invoke(install, [], obj=lambda: "pw-8f3a1c")
+    holders = [d["kind"] for d in yaml.safe_load_all(result.stdout) if "pw-8f3a1c" in str(d)]
+    assert holders == ["Secret"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--namespace", "Mesh_Pipe"],
+        ["--image-tag", "bad tag"],
+        ["--kafka-bootstrap", "kafka"],
+        ["--kafka-bootstrap", "k:9092", "--with-kafka-cluster"],
+        ["--streams-replicas", "0"],
+    ],
+)
+def test_invalid_flags_are_usage_errors(args: list[str]) -> None:
+    result = CliRunner().invoke(install, args)
+    assert isinstance(result.exception, CliError)
+    assert result.exception.status is ExitStatus.USAGE
+
+
+@pytest.mark.parametrize("name", sorted(generated_files()))
+def test_checked_in_strimzi_file_is_up_to_date(name: str) -> None:
+    path = GENERATED_DIR / name
+    assert path.read_text() == generated_files()[name], "run: python -m deploy.kafka.strimzi"
