@@ -57,7 +57,7 @@ def test_status_reports_the_version_answering_on_the_endpoint(
 ) -> None:
     status = ClickHouseServer(clickhouse_settings).status()
     assert status.version is not None
-    assert status.endpoint == "127.0.0.1:9000"
+    assert status.endpoint == f"{clickhouse_settings.host}:{clickhouse_settings.tcp_port}"
 
 
 def test_start_refuses_a_port_held_by_another_server(
