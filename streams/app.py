@@ -1,0 +1,130 @@
+"""The Faust app: agents on the request topic, the flush timer, rebalance hooks and the outputs.
+
+Faust's own offset handling is switched off for the request topic (`acks=False`): Faust then
+never commits it, and `Worker.flush` commits through the consumer only what the RowSink has
+acknowledged (see streams.windows for why that makes totals exact). `on_window_close` and Faust
+tables are not used at all. Tap sessions are read by every worker outside the consumer group.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any, cast
+
+import faust
+from faust.types import TP
+
+from streams.decode import Record, ValidEvent
+from streams.rows import RowBatch, RowSink
+from streams.sessions_feed import follow_sessions
+from streams.settings import WorkerSettings
+from streams.tasks import BackgroundTasks
+from streams.windows import BucketFn
+from streams.worker import Worker, WorkerCore
+
+log = logging.getLogger(__name__)
+SinkFactory = Callable[[], AbstractAsyncContextManager[RowSink]]
+
+
+class _LateSink:
+    """Forwards to the real sink once it was opened on the worker's event loop."""
+
+    def __init__(self) -> None:
+        self.sink: RowSink | None = None
+
+    async def submit(self, batch: RowBatch) -> Awaitable[None]:
+        if self.sink is None:
+            raise RuntimeError("row sink is not open yet")
+        return await self.sink.submit(batch)
+
+
+def build_app(settings: WorkerSettings, open_sink: SinkFactory, bucket: BucketFn) -> faust.App:
+    """A Faust app wired to a Worker whose rows go to the sink open_sink() opens at start."""
+    app = faust.App(
+        settings.group,
+        broker=f"kafka://{settings.kafka}",
+        web_port=settings.web_port,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        store="memory://",
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    topics = settings.topics
+    requests = app.topic(topics.requests, key_serializer="raw", value_serializer="raw", acks=False)
+    tap_topic = app.topic(topics.tap, key_serializer="raw", value_serializer="raw")
+    deadletter_topic = app.topic(topics.deadletter, key_serializer="raw", value_serializer="raw")
+    background = BackgroundTasks()
+    sink = _LateSink()
+    resources = AsyncExitStack()
+
+    async def commit(offsets: Mapping[int, int]) -> None:
+        await cast(Any, app.consumer)._commit(
+            {TP(topics.requests, p): o for p, o in offsets.items()}
+        )
+
+    core = WorkerCore(settings.name, settings.windows, bucket, settings.max_pending_rows)
+    worker = Worker(core, sink, commit, time.time)
+
+    @app.agent(requests, name="requests")
+    async def process(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            message = event.message
+            record = Record(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+                timestamp_ms=int(message.timestamp * 1000),
+            )
+            await worker.wait_for_room()
+            decoded = worker.decode(record)
+            valid: ValidEvent | None = None
+            if isinstance(decoded, ValidEvent):
+                valid = decoded
+            else:  # delivered before its offset can be committed
+                log.warning("dead letter %s/%d: %s", record.topic, record.offset, decoded.reason)
+                await (
+                    await deadletter_topic.send(key=record.key, value=decoded.SerializeToString())
+                )
+            for tap_event in worker.fold(record, valid):
+                await tap_topic.send(
+                    key=tap_event.session_id.encode(), value=tap_event.SerializeToString()
+                )
+
+    @app.timer(interval=settings.flush_interval_s)  # type: ignore[untyped-decorator]
+    async def flush() -> None:
+        if sink.sink is not None:
+            await worker.flush()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, *args: Any, signal: Any, **_: Any) -> None:
+        assigned: set[TP] = args[0]
+        mine = [tp.partition for tp in assigned if tp.topic == topics.requests]
+        total = app.consumer.topic_partitions(topics.requests) or len(mine)
+        worker.assign(mine, total)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, *args: Any, signal: Any, **_: Any) -> None:
+        revoked: set[TP] = args[0]
+        worker.revoke(tp.partition for tp in revoked if tp.topic == topics.requests)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start() -> None:
+        sink.sink = await resources.enter_async_context(open_sink())
+        background.spawn(
+            "tap-sessions", follow_sessions(settings.kafka, topics.tap_sessions, worker.sessions)
+        )
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop_background(sender: Any, *_: Any, signal: Any, **__: Any) -> None:
+        await background.cancel_all()
+        await resources.aclose()
+
+    return app

@@ -1,0 +1,99 @@
+"""Decoding and validating one Kafka record into a RequestEvent and its edge, or a DeadLetter.
+
+Validation is deterministic (it reads only the record, never the wall clock), so a replay takes
+the same decisions and aggregation state rebuilt from a replay is identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from schemas.edgekey import Edge, edge_of
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from schemas.identity import IdentityError
+
+NANOS = 1_000_000_000
+MAX_NANOS = NANOS - 1
+MIN_START_S = 946_684_800  # 2000-01-01: anything earlier is a zero or garbage clock
+MAX_FUTURE_SKEW_S = 3600  # start may be this far after the record's Kafka timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What the worker took from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int  # the record's Kafka timestamp (create or log-append time), Unix ms
+
+
+@dataclass(frozen=True, slots=True)
+class ValidEvent:
+    """A decoded event that passed validation, with its edge."""
+
+    event: meshpipe_pb2.RequestEvent
+    edge: Edge
+
+
+class InvalidRecordError(ValueError):
+    """A record that cannot be processed; the message is the dead-letter reason."""
+
+
+def decode_event(record: Record) -> ValidEvent:
+    """Decode and validate a record; raise InvalidRecordError with the reason otherwise."""
+    if not record.value:
+        raise InvalidRecordError("empty value")
+    event = meshpipe_pb2.RequestEvent()
+    try:
+        event.ParseFromString(record.value)
+    except DecodeError as exc:
+        raise InvalidRecordError(f"undecodable: {exc}") from exc
+    _check_fields(event, record.timestamp_ms)
+    try:
+        edge = edge_of(event)
+    except IdentityError as exc:
+        raise InvalidRecordError(f"bad workload identity: {exc}") from exc
+    return ValidEvent(event, edge)
+
+
+def _check_fields(event: meshpipe_pb2.RequestEvent, timestamp_ms: int) -> None:
+    if not event.proxy_id:
+        raise InvalidRecordError("missing proxy_id")
+    if event.proxy_seq == 0:
+        raise InvalidRecordError("missing proxy_seq (sequences start at 1)")
+    if not event.HasField("start"):
+        raise InvalidRecordError("missing start timestamp")
+    start = event.start
+    if start.seconds < MIN_START_S or not 0 <= start.nanos <= MAX_NANOS:
+        raise InvalidRecordError(f"bad start timestamp {start.seconds}s {start.nanos}ns")
+    if timestamp_ms > 0 and start.seconds > timestamp_ms // 1000 + MAX_FUTURE_SKEW_S:
+        raise InvalidRecordError(
+            f"start {start.seconds}s is more than {MAX_FUTURE_SKEW_S}s after the record's "
+            f"timestamp {timestamp_ms // 1000}s"
+        )
+    if event.duration_us and event.latency_us > event.duration_us:
+        raise InvalidRecordError(
+            f"latency_us {event.latency_us} exceeds duration_us {event.duration_us}"
+        )
+
+
+def dead_letter(
+    record: Record, reason: str, worker: str, failed_ns: int
+) -> meshpipe_pb2.DeadLetter:
+    """The dead letter for a record that could not be processed."""
+    letter = meshpipe_pb2.DeadLetter(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key or b"",
+        value=record.value or b"",
+        reason=reason,
+        worker=worker,
+    )
+    letter.failed.FromNanoseconds(failed_ns)
+    return letter

@@ -1,0 +1,226 @@
+"""The ClickHouse row shapes the stream workers produce and the `RowSink` protocol storing them.
+
+Replay safety is in the keys: rebuilding the same rows after a crash must replace, never add.
+
+- `EdgeWindowRow`: one segment of one edge's fixed window in one partition, as a cumulative
+  snapshot. Key `(direction, source, destination, window_start_s, partition, first_offset)`,
+  version `version` (the highest Kafka offset folded in): store in
+  `ReplacingMergeTree(version)` and read with `FINAL` or `argMax(..., version)`, then SUM over
+  partitions and segments (see `streams.windows` for why segments exist).
+- `RequestRow`: one row per Kafka record; key `(partition, offset)`; a replay writes an
+  identical row, so `ReplacingMergeTree()` without a version collapses it.
+- `LossRow`: per proxy, window and partition segment, the distinct `proxy_seq` values seen;
+  keyed and versioned like `EdgeWindowRow`. Lost events of a proxy =
+  `max(seq_max) - min(seq_min) + 1 - sum(events)` over its rows (see `streams.loss`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeWindowRow:
+    """Cumulative counts of one edge in one fixed window, from one segment of one partition."""
+
+    window_start_s: int  # Unix seconds, multiple of window_s
+    window_s: int  # window length, seconds
+    direction: str  # "in", "out" or "unknown"
+    source: str  # peer text (schemas.identity): `ns/kind/name` or the unmeshed peer form
+    source_namespace: str  # empty for unmeshed peers
+    source_kind: str
+    source_name: str
+    source_meshed: bool
+    destination: str
+    destination_namespace: str
+    destination_kind: str
+    destination_name: str
+    destination_meshed: bool
+    partition: int  # Kafka partition of meshpipe.requests.v1
+    first_offset: int  # offset of the first record of this segment (part of the key)
+    version: int  # highest offset folded into this snapshot (ReplacingMergeTree version)
+    requests: int  # count
+    successes: int  # count
+    failures: int  # count
+    status_4xx: int  # count of http_status 400..499
+    status_5xx: int  # count of http_status 500..599
+    grpc_failures: int  # count of gRPC statuses that Linkerd counts as failures
+    request_bytes: int  # bytes, sum of body bytes
+    response_bytes: int  # bytes, sum of body bytes
+    latency_sum_us: int  # microseconds, sum of latency_us
+    duration_sum_us: int  # microseconds, sum of duration_us
+    latency_buckets: tuple[int, ...]  # bucket indices on the shared grid, ascending
+    latency_counts: tuple[int, ...]  # counts, aligned with latency_buckets
+    duration_buckets: tuple[int, ...]
+    duration_counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    """One RequestEvent with every field flattened into columns; key (partition, offset)."""
+
+    partition: int
+    offset: int
+    id: str  # 32 hex digits
+    proxy_id: str
+    proxy_seq: int
+    direction: str  # "in", "out" or "unknown"
+    source_namespace: str
+    source_kind: str
+    source_name: str
+    source_pod: str
+    source_ip: str
+    source_port: int
+    source_meshed: bool
+    source_authority: str
+    destination_namespace: str
+    destination_kind: str
+    destination_name: str
+    destination_pod: str
+    destination_ip: str
+    destination_port: int
+    destination_meshed: bool
+    destination_authority: str
+    protocol: str  # "http1", "http2", "grpc", "opaque_tcp" or "unknown"
+    method: str
+    scheme: str
+    authority: str
+    path: str
+    http_status: int  # 0 when no response head was received
+    grpc_status: int  # -1 when the exchange did not end with a gRPC status
+    reset_code: int  # -1 when the stream was not reset
+    error_kind: str  # proxy error kind, empty when none
+    error_message: str
+    start_us: int  # Unix microseconds
+    latency_us: int  # microseconds
+    duration_us: int  # microseconds
+    request_bytes: int  # bytes
+    response_bytes: int  # bytes
+    tls: bool
+    trace_id: str
+    classification: str  # "success", "failure" or "unknown"
+    classification_reason: str
+    header_names: tuple[str, ...]
+    header_values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LossRow:
+    """Distinct proxy_seq values of one proxy seen in one window segment of one partition."""
+
+    proxy_id: str
+    window_start_s: int  # Unix seconds (window of the events' start time)
+    window_s: int  # seconds
+    partition: int
+    first_offset: int  # part of the key, as for EdgeWindowRow
+    version: int  # highest offset folded in
+    events: int  # distinct proxy_seq values seen
+    duplicates: int  # events whose proxy_seq was already seen in this segment
+    seq_min: int
+    seq_max: int
+
+
+@dataclass(frozen=True, slots=True)
+class RowBatch:
+    """Rows of one flush; storing all of them acknowledges the offsets the flush covers."""
+
+    edge_windows: tuple[EdgeWindowRow, ...] = ()
+    requests: tuple[RequestRow, ...] = ()
+    losses: tuple[LossRow, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.edge_windows) + len(self.requests) + len(self.losses)
+
+    def merged(self, other: RowBatch) -> RowBatch:
+        """This batch followed by another."""
+        return RowBatch(
+            self.edge_windows + other.edge_windows,
+            self.requests + other.requests,
+            self.losses + other.losses,
+        )
+
+
+class RowSink(Protocol):
+    """Stores row batches; the awaitable returned by `submit` resolves once the rows are durable.
+
+    `submit` itself may wait (backpressure) while the sink's queue is full. The completion raises
+    if the batch can never be stored; a sink that retries transient failures keeps it pending.
+    """
+
+    async def submit(self, batch: RowBatch) -> Awaitable[None]:
+        """Queue a batch for storage; return its completion."""
+        ...
+
+
+@dataclass
+class MemoryRowSink:
+    """A RowSink in memory for tests, with ReplacingMergeTree semantics on the row keys.
+
+    With `hold=True` completions stay pending until `release()`, to test that nothing is
+    committed before the store acknowledged it.
+    """
+
+    hold: bool = False
+    edge_windows: dict[tuple[object, ...], EdgeWindowRow] = field(default_factory=dict)
+    requests: dict[tuple[int, int], RequestRow] = field(default_factory=dict)
+    losses: dict[tuple[object, ...], LossRow] = field(default_factory=dict)
+    batches: int = 0
+    _held: list[tuple[RowBatch, asyncio.Future[None]]] = field(default_factory=list)
+
+    async def submit(self, batch: RowBatch) -> Awaitable[None]:
+        """Store (or hold) the batch; the completion resolves when stored."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.hold:
+            self._held.append((batch, done))
+        else:
+            self.store(batch)
+            done.set_result(None)
+        return done
+
+    def release(self) -> None:
+        """Store every held batch and resolve its completion."""
+        held, self._held = self._held, []
+        for batch, done in held:
+            self.store(batch)
+            done.set_result(None)
+
+    def store(self, batch: RowBatch) -> None:
+        """Apply a batch with replacing semantics (highest version per key wins)."""
+        self.batches += 1
+        for window in batch.edge_windows:
+            _replace(self.edge_windows, edge_window_key(window), window)
+        for request in batch.requests:
+            self.requests[(request.partition, request.offset)] = request
+        for loss in batch.losses:
+            _replace(self.losses, loss_key(loss), loss)
+
+
+def edge_window_key(row: EdgeWindowRow) -> tuple[object, ...]:
+    """The replacing key of an edge window row."""
+    return (
+        row.direction,
+        row.source,
+        row.destination,
+        row.window_start_s,
+        row.partition,
+        row.first_offset,
+    )
+
+
+def loss_key(row: LossRow) -> tuple[object, ...]:
+    """The replacing key of a loss row."""
+    return (row.proxy_id, row.window_start_s, row.partition, row.first_offset)
+
+
+_Versioned = TypeVar("_Versioned", EdgeWindowRow, LossRow)
+
+
+def _replace(
+    table: dict[tuple[object, ...], _Versioned], key: tuple[object, ...], row: _Versioned
+) -> None:
+    current = table.get(key)
+    if current is None or row.version >= current.version:
+        table[key] = row

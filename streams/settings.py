@@ -1,0 +1,81 @@
+"""Settings of a stream worker, from command-line options or MESHPIPE_* environment variables."""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+
+from deploy.kafka.topics import DEADLETTER, REQUESTS, TAP, TAP_SESSIONS
+from streams.windows import WindowSettings
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message is one line for the user."""
+
+
+def parse_duration_s(text: str) -> float:
+    """Seconds in `10s`, `500ms`, `1m`, `2h` or a bare number of seconds."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise SettingsError(f"invalid duration {text!r}: want e.g. 10s, 500ms, 1m")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names, optionally under a prefix (tests isolate themselves with one)."""
+
+    prefix: str = ""
+
+    @property
+    def requests(self) -> str:
+        return self.prefix + REQUESTS
+
+    @property
+    def tap_sessions(self) -> str:
+        return self.prefix + TAP_SESSIONS
+
+    @property
+    def tap(self) -> str:
+        return self.prefix + TAP
+
+    @property
+    def deadletter(self) -> str:
+        return self.prefix + DEADLETTER
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Everything one `meshstreams worker` needs."""
+
+    kafka: str  # bootstrap servers, host:port[,host:port]
+    clickhouse: str  # clickhouse://USER[:PASS]@HOST:PORT/DB, or memory:// for a dry run
+    windows: WindowSettings = field(default_factory=WindowSettings)
+    web_port: int = 6066  # Faust's web server, bound to 127.0.0.1
+    flush_interval_s: float = 1.0  # seconds between snapshots written to ClickHouse
+    max_pending_rows: int = 50_000  # raw rows held before processing waits for a flush
+    group: str = "meshstreams"  # Kafka consumer group (the Faust app id)
+    topics: Topics = field(default_factory=Topics)
+    name: str = field(default_factory=socket.gethostname)  # worker name in dead letters
+
+    def __post_init__(self) -> None:
+        if not self.kafka:
+            raise SettingsError("no Kafka bootstrap given (--kafka or MESHPIPE_KAFKA)")
+        if not self.clickhouse:
+            raise SettingsError("no ClickHouse URL given (--clickhouse or MESHPIPE_CLICKHOUSE)")
+        if self.flush_interval_s <= 0:
+            raise SettingsError("flush interval must be positive")
+        if not 0 <= self.web_port <= 65535:
+            raise SettingsError(f"invalid web port {self.web_port}")
+
+
+def window_settings(window: str, grace: str) -> WindowSettings:
+    """Window settings from duration texts; the window must be whole seconds."""
+    window_s = parse_duration_s(window)
+    if window_s < 1 or window_s != int(window_s):
+        raise SettingsError(f"window must be a whole number of seconds, got {window!r}")
+    return WindowSettings(window_s=int(window_s), grace_s=parse_duration_s(grace))

@@ -1,0 +1,192 @@
+"""Exact per-edge counts and latency histograms in fixed event-time windows, as replay-safe rows.
+
+Windows are fixed (default 10 s) by each event's `start` (event time, never the wall clock) and
+kept per partition: the Kafka key is the edge, so an edge lives on one partition and no
+repartition hop is needed.
+
+Exactly-once, and why rows carry `first_offset`:
+
+- State is per partition in `streams.segments` segments keyed by (window, edge). A timer takes
+  cumulative snapshots of the changed segments; each snapshot row has version = the highest
+  offset folded in, so writing a snapshot twice (or an older one late) replaces rather than adds.
+- Offsets are committed only up to `segments.safe_offset` and only after the store acknowledged
+  every row covering the offsets before it. That offset never falls inside a segment's offset
+  range, so after a crash the worker resumes at or before the first record of every segment it
+  had not finished, and rebuilds those segments from scratch: same key, same versions, same
+  contents. Segments that end before the committed offset are final and never touched again.
+- A segment closes when a record at or after its first offset carries an event time past window
+  end + grace. Such a rule depends only on records the replay sees again, so segment boundaries
+  are identical on replay. A straggler for a closed window opens a new segment (a new
+  `first_offset`, so a new row key) and is counted, not dropped.
+- Readers take the latest version per key and SUM over partitions and segments.
+
+The cost of exactness is replay length: the committed offset trails the stream by about one
+window plus the grace period, and an idle partition keeps its last windows open until new
+records arrive (they are still written on every flush, only not committed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from schemas.classify import GRPC_FAILURE_CODES, classify
+from schemas.edgekey import Edge
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from schemas.identity import Peer, WorkloadId
+from streams.rows import EdgeWindowRow
+from streams.segments import EventTimeTrack, Segment, SegmentTable
+
+BucketFn = Callable[[int], int]  # microseconds -> bucket index on the shared latency grid
+NANOS = 1_000_000_000
+_DIRECTIONS: dict[int, str] = {meshpipe_pb2.INBOUND: "in", meshpipe_pb2.OUTBOUND: "out"}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSettings:
+    """How events are cut into windows."""
+
+    window_s: int = 10  # window length, whole seconds
+    grace_s: float = 30.0  # seconds of event time after a window's end before it closes
+
+    def __post_init__(self) -> None:
+        if self.window_s < 1:
+            raise ValueError(f"window must be at least 1 s, got {self.window_s}")
+        if self.grace_s < 0:
+            raise ValueError(f"grace must not be negative, got {self.grace_s}")
+
+    def window_start_s(self, start_ns: int) -> int:
+        """Unix seconds at which the window holding an event time starts."""
+        seconds = start_ns // NANOS
+        return seconds - seconds % self.window_s
+
+    def deadline_ns(self, window_start_s: int) -> int:
+        """Event time (ns) at which a window's segments close."""
+        return (window_start_s + self.window_s) * NANOS + int(self.grace_s * NANOS)
+
+
+def start_ns(event: meshpipe_pb2.RequestEvent) -> int:
+    """The event's start as Unix nanoseconds."""
+    return event.start.seconds * NANOS + event.start.nanos
+
+
+def direction_text(direction: int) -> str:
+    """`in`, `out` or `unknown`, as in the edge key."""
+    return _DIRECTIONS.get(direction, "unknown")
+
+
+def is_success(event: meshpipe_pb2.RequestEvent) -> bool:
+    """The proxy's classification, or Linkerd's rules when the event carries none."""
+    if event.classification == meshpipe_pb2.CLASSIFICATION_UNKNOWN:
+        return classify(event).classification == meshpipe_pb2.SUCCESS
+    return event.classification == meshpipe_pb2.SUCCESS
+
+
+def is_grpc_failure(event: meshpipe_pb2.RequestEvent) -> bool:
+    """The exchange ended with a gRPC status that Linkerd counts as a failure."""
+    return event.WhichOneof("end") == "grpc_status" and event.grpc_status in GRPC_FAILURE_CODES
+
+
+@dataclass(slots=True)
+class EdgeCounts:
+    """Exact counters and sparse histograms of one edge window segment."""
+
+    requests: int = 0
+    successes: int = 0
+    status_4xx: int = 0
+    status_5xx: int = 0
+    grpc_failures: int = 0
+    request_bytes: int = 0
+    response_bytes: int = 0
+    latency_sum_us: int = 0
+    duration_sum_us: int = 0
+    latency: dict[int, int] = field(default_factory=dict)
+    duration: dict[int, int] = field(default_factory=dict)
+
+    def add(self, event: meshpipe_pb2.RequestEvent, bucket: BucketFn) -> None:
+        """Fold one event in."""
+        self.requests += 1
+        self.successes += is_success(event)
+        self.status_4xx += 400 <= event.http_status <= 499
+        self.status_5xx += 500 <= event.http_status <= 599
+        self.grpc_failures += is_grpc_failure(event)
+        self.request_bytes += event.request_bytes
+        self.response_bytes += event.response_bytes
+        self.latency_sum_us += event.latency_us
+        self.duration_sum_us += event.duration_us
+        latency_bucket = bucket(event.latency_us)
+        self.latency[latency_bucket] = self.latency.get(latency_bucket, 0) + 1
+        duration_bucket = bucket(event.duration_us)
+        self.duration[duration_bucket] = self.duration.get(duration_bucket, 0) + 1
+
+
+WindowKey = tuple[int, Edge]  # (window_start_s, edge)
+
+
+class EdgeWindows:
+    """The edge window segments of one partition."""
+
+    def __init__(
+        self, partition: int, settings: WindowSettings, bucket: BucketFn, track: EventTimeTrack
+    ) -> None:
+        self.partition = partition
+        self.settings = settings
+        self._bucket = bucket
+        self.table: SegmentTable[WindowKey, EdgeCounts] = SegmentTable(track, EdgeCounts)
+
+    def add(self, offset: int, event: meshpipe_pb2.RequestEvent, edge: Edge) -> None:
+        """Fold the valid event at offset (its edge already computed) into its window."""
+        window = self.settings.window_start_s(start_ns(event))
+        deadline = self.settings.deadline_ns(window)
+        self.table.accumulator((window, edge), offset, deadline).add(event, self._bucket)
+
+    def snapshot(self) -> list[EdgeWindowRow]:
+        """Rows for every segment changed since the last snapshot."""
+        return [self._row(key, segment) for key, segment in self.table.snapshot()]
+
+    def _row(self, key: WindowKey, segment: Segment[EdgeCounts]) -> EdgeWindowRow:
+        window, edge = key
+        counts = segment.acc
+        src_ns, src_kind, src_name = peer_parts(edge.source)
+        dst_ns, dst_kind, dst_name = peer_parts(edge.destination)
+        latency = sorted(counts.latency.items())
+        duration = sorted(counts.duration.items())
+        return EdgeWindowRow(
+            window_start_s=window,
+            window_s=self.settings.window_s,
+            direction=direction_text(edge.direction),
+            source=str(edge.source),
+            source_namespace=src_ns,
+            source_kind=src_kind,
+            source_name=src_name,
+            source_meshed=isinstance(edge.source, WorkloadId),
+            destination=str(edge.destination),
+            destination_namespace=dst_ns,
+            destination_kind=dst_kind,
+            destination_name=dst_name,
+            destination_meshed=isinstance(edge.destination, WorkloadId),
+            partition=self.partition,
+            first_offset=segment.first,
+            version=segment.last,
+            requests=counts.requests,
+            successes=counts.successes,
+            failures=counts.requests - counts.successes,
+            status_4xx=counts.status_4xx,
+            status_5xx=counts.status_5xx,
+            grpc_failures=counts.grpc_failures,
+            request_bytes=counts.request_bytes,
+            response_bytes=counts.response_bytes,
+            latency_sum_us=counts.latency_sum_us,
+            duration_sum_us=counts.duration_sum_us,
+            latency_buckets=tuple(index for index, _ in latency),
+            latency_counts=tuple(count for _, count in latency),
+            duration_buckets=tuple(index for index, _ in duration),
+            duration_counts=tuple(count for _, count in duration),
+        )
+
+
+def peer_parts(peer: Peer) -> tuple[str, str, str]:
+    """(namespace, kind, name) of a meshed peer; empty strings for an unmeshed one."""
+    if isinstance(peer, WorkloadId):
+        return peer.namespace, peer.kind, peer.name
+    return "", "", ""

@@ -1,0 +1,111 @@
+"""The stream worker's core without Faust: partition states, flushes to the RowSink, safe commits.
+
+The Faust app feeds records in and produces the dead letters and tap events this returns; all
+decisions about what is stored and which offsets are committed live here, so they are testable
+in memory. Flushes run one at a time: cut every partition, submit one batch, await the sink's
+acknowledgement, then commit each partition's safe offset, but only if the partition is still
+owned by the same state that was cut (a rebalance in between discards the commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from streams.decode import InvalidRecordError, Record, ValidEvent, dead_letter, decode_event
+from streams.partition import PartitionState
+from streams.rows import RowBatch, RowSink
+from streams.tap import Clock, TapSessions
+from streams.windows import BucketFn, WindowSettings
+
+CommitFn = Callable[[Mapping[int, int]], Awaitable[None]]  # partition -> next offset to read
+NANOS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCore:
+    """What the worker needs that does not change while it runs."""
+
+    name: str  # shows in dead letters
+    windows: WindowSettings
+    bucket: BucketFn
+    max_pending_rows: int = 50_000  # raw rows held in memory before a record waits for a flush
+
+
+class Worker:
+    """Partition states, tap sessions and the flush-then-commit cycle of one worker."""
+
+    def __init__(self, core: WorkerCore, sink: RowSink, commit: CommitFn, clock: Clock) -> None:
+        self.core = core
+        self.sessions = TapSessions(clock)
+        self._sink = sink
+        self._commit = commit
+        self._clock = clock
+        self._states: dict[int, PartitionState] = {}
+        self._flush_lock = asyncio.Lock()
+        self.committed: dict[int, int] = {}
+
+    def assign(self, partitions: Iterable[int], total: int) -> None:
+        """Own exactly these partitions; newly owned ones start fresh from the committed offset."""
+        wanted = set(partitions)
+        for partition in set(self._states) - wanted:
+            del self._states[partition]
+        for partition in wanted - set(self._states):
+            self._states[partition] = PartitionState(partition, self.core.windows, self.core.bucket)
+        self.sessions.set_share(len(wanted), total)
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Forget partitions another worker now owns (it replays from their committed offsets)."""
+        for partition in partitions:
+            self._states.pop(partition, None)
+
+    def decode(self, record: Record) -> ValidEvent | meshpipe_pb2.DeadLetter:
+        """The valid event of a record, or the dead letter to produce for it."""
+        try:
+            return decode_event(record)
+        except InvalidRecordError as exc:
+            return dead_letter(record, str(exc), self.core.name, int(self._clock() * NANOS))
+
+    def fold(self, record: Record, valid: ValidEvent | None) -> list[meshpipe_pb2.TapEvent]:
+        """Fold a record (None once its dead letter is delivered); return its tap matches.
+
+        Records of partitions this worker does not own, or older than what was folded
+        (redelivered around a rebalance), are ignored.
+        """
+        state = self._states.get(record.partition)
+        if state is None or (state.next_offset is not None and record.offset < state.next_offset):
+            return []
+        state.fold(record.offset, valid)
+        return [] if valid is None else self.sessions.match(valid.event)
+
+    def backlog(self) -> int:
+        """Raw rows waiting for the next flush."""
+        return sum(state.pending_rows for state in self._states.values())
+
+    async def wait_for_room(self) -> None:
+        """Flush first when too many rows are waiting (backpressure while the store is slow)."""
+        if self.backlog() >= self.core.max_pending_rows:
+            await self.flush()
+
+    async def flush(self) -> Mapping[int, int]:
+        """Store a snapshot of every partition, then commit the offsets it covers."""
+        async with self._flush_lock:
+            cut = [(state, state.flush()) for state in list(self._states.values())]
+            batch = RowBatch()
+            for _, flushed in cut:
+                batch = batch.merged(flushed.batch)
+            if len(batch):
+                await (await self._sink.submit(batch))
+            offsets = {
+                state.partition: flushed.commit_offset
+                for state, flushed in cut
+                if flushed.commit_offset is not None
+                and self._states.get(state.partition) is state
+                and flushed.commit_offset > self.committed.get(state.partition, -1)
+            }
+            if offsets:
+                await self._commit(offsets)
+                self.committed.update(offsets)
+            return offsets

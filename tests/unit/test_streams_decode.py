@@ -1,0 +1,90 @@
+"""Unit tests for streams.decode: valid records decode, invalid ones give a dead-letter reason."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from streams_events import BASE_S, make_event, record
+
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from streams.decode import InvalidRecordError, dead_letter, decode_event
+
+
+def _reason(value: bytes | None, timestamp_ms: int = 0) -> str:
+    with pytest.raises(InvalidRecordError) as info:
+        decode_event(record(value, timestamp_ms=timestamp_ms))
+    return str(info.value)
+
+
+def test_valid_event_decodes_with_its_edge() -> None:
+    valid = decode_event(record(make_event().SerializeToString()))
+    assert str(valid.edge) == "out|emojivoto/deployment/web|emojivoto/deployment/emoji"
+
+
+def test_empty_value_is_invalid() -> None:
+    assert _reason(b"") == "empty value"
+
+
+def test_garbage_is_undecodable() -> None:
+    assert _reason(b"\xff\xff\xff").startswith("undecodable")
+
+
+def test_missing_proxy_id_is_invalid() -> None:
+    assert _reason(make_event(proxy_id="").SerializeToString()) == "missing proxy_id"
+
+
+def test_zero_sequence_is_invalid() -> None:
+    assert _reason(make_event(seq=0).SerializeToString()).startswith("missing proxy_seq")
+
+
+def test_missing_start_is_invalid() -> None:
+    event = make_event()
+    event.ClearField("start")
+    assert _reason(event.SerializeToString()) == "missing start timestamp"
+
+
+def test_zero_clock_start_is_invalid() -> None:
+    assert _reason(make_event(start_ns=5).SerializeToString()).startswith("bad start")
+
+
+def test_start_far_after_record_timestamp_is_invalid() -> None:
+    event = make_event(start_ns=(BASE_S + 7200) * 1_000_000_000)
+    assert "after the record's timestamp" in _reason(event.SerializeToString())
+
+
+def test_latency_above_duration_is_invalid() -> None:
+    event = make_event(latency_us=50, duration_us=10)
+    assert _reason(event.SerializeToString()).startswith("latency_us 50 exceeds")
+
+
+def test_malformed_workload_identity_is_invalid() -> None:
+    event = make_event(src="Not_A_Name")
+    assert _reason(event.SerializeToString()).startswith("bad workload identity")
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_decode_or_fail_with_reason(value: bytes) -> None:
+    try:
+        valid = decode_event(record(value))
+    except InvalidRecordError as exc:
+        reason = str(exc)
+    else:
+        reason = "" if valid.event.proxy_id else "accepted without proxy_id"
+        assert reason == ""
+        return
+    assert reason
+
+
+def test_dead_letter_carries_record_and_reason() -> None:
+    rec = record(b"\x01", offset=42, partition=3)
+    letter = dead_letter(rec, "undecodable: x", "worker-1", 1_000_000_000)
+    assert (letter.partition, letter.offset, letter.value, letter.reason) == (
+        3,
+        42,
+        b"\x01",
+        "undecodable: x",
+    )
+    assert letter.worker == "worker-1"
+    assert letter.failed.seconds == 1
+    assert isinstance(letter, meshpipe_pb2.DeadLetter)

@@ -1,0 +1,52 @@
+"""Unit tests for streams.loss: distinct sequence numbers per proxy and the gaps they imply."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from streams_events import make_event
+
+from streams.loss import LossTracker, count_loss
+from streams.rows import LossRow
+from streams.segments import EventTimeTrack
+from streams.windows import WindowSettings, start_ns
+
+
+def _rows(seqs: list[tuple[str, int]]) -> list[LossRow]:
+    track = EventTimeTrack()
+    tracker = LossTracker(0, WindowSettings(), track)
+    for offset, (proxy, seq) in enumerate(seqs):
+        event = make_event(proxy_id=proxy, seq=seq)
+        track.add(offset, start_ns(event))
+        tracker.add(offset, event)
+    return tracker.snapshot()
+
+
+def test_gap_in_sequence_is_counted() -> None:
+    loss = count_loss(_rows([("a", 1), ("a", 2), ("a", 5)]))
+    assert loss["a"].lost == 2
+    assert (loss["a"].seq_min, loss["a"].seq_max, loss["a"].received) == (1, 5, 3)
+
+
+def test_out_of_order_arrival_is_not_a_gap() -> None:
+    assert count_loss(_rows([("a", 3), ("a", 1), ("a", 2)]))["a"].lost == 0
+
+
+def test_duplicate_sequence_is_counted_as_duplicate_not_as_event() -> None:
+    loss = count_loss(_rows([("a", 1), ("a", 2), ("a", 2), ("a", 4)]))["a"]
+    assert (loss.lost, loss.duplicates, loss.received) == (1, 1, 3)
+
+
+def test_proxies_are_counted_separately() -> None:
+    loss = count_loss(_rows([("a", 1), ("b", 7), ("a", 3), ("b", 8)]))
+    assert (loss["a"].lost, loss["b"].lost) == (1, 0)
+
+
+@given(st.sets(st.integers(1, 300), min_size=1), st.integers(1, 4))
+def test_rows_split_over_partitions_sum_to_exact_loss(seqs: set[int], parts: int) -> None:
+    rows: list[LossRow] = []
+    for part in range(parts):
+        mine = [("p", seq) for seq in sorted(seqs) if seq % parts == part]
+        if mine:
+            rows.extend(_rows(mine))
+    assert count_loss(rows)["p"].lost == max(seqs) - min(seqs) + 1 - len(seqs)

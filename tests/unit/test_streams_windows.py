@@ -1,0 +1,94 @@
+"""Unit tests for streams.windows: per-edge counters, histograms and event-time windows."""
+
+from __future__ import annotations
+
+import pytest
+from streams_events import BASE_S, make_event
+
+from schemas.edgekey import edge_of
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from schemas.latency import bucket_index
+from streams.rows import EdgeWindowRow
+from streams.segments import EventTimeTrack
+from streams.windows import EdgeWindows, WindowSettings, start_ns
+
+NANOS = 1_000_000_000
+
+
+def _rows(events: list[meshpipe_pb2.RequestEvent], window_s: int = 10) -> list[EdgeWindowRow]:
+    track = EventTimeTrack()
+    windows = EdgeWindows(7, WindowSettings(window_s=window_s), bucket_index, track)
+    for offset, event in enumerate(events):
+        track.add(offset, start_ns(event))
+        windows.add(offset, event, edge_of(event))
+    return windows.snapshot()
+
+
+def test_counts_requests_successes_failures_and_status_classes() -> None:
+    events = [
+        make_event(http_status=200),
+        make_event(http_status=404),
+        make_event(http_status=503),
+        make_event(http_status=200, grpc_status=14),
+    ]
+    events[3].classification = meshpipe_pb2.FAILURE
+    [row] = _rows(events)
+    assert (row.requests, row.successes, row.failures) == (4, 2, 2)
+    assert (row.status_4xx, row.status_5xx, row.grpc_failures) == (1, 1, 1)
+
+
+def test_unclassified_event_is_classified_with_linkerd_rules() -> None:
+    event = make_event(http_status=502)
+    event.classification = meshpipe_pb2.CLASSIFICATION_UNKNOWN
+    [row] = _rows([event])
+    assert row.failures == 1
+
+
+def test_sums_bytes_and_latencies() -> None:
+    [row] = _rows([make_event(latency_us=100, duration_us=300), make_event(latency_us=50)])
+    assert (row.request_bytes, row.response_bytes) == (20, 200)
+    assert (row.latency_sum_us, row.duration_sum_us) == (150, 2300)
+
+
+def test_histograms_are_sparse_on_the_shared_grid() -> None:
+    [row] = _rows(
+        [make_event(latency_us=1000), make_event(latency_us=1000), make_event(latency_us=90_000)]
+    )
+    assert row.latency_buckets == (bucket_index(1000), bucket_index(90_000))
+    assert row.latency_counts == (2, 1)
+    assert sum(row.duration_counts) == 3
+
+
+def test_window_is_chosen_by_event_start_time() -> None:
+    events = [
+        make_event(start_ns=(BASE_S + 1) * NANOS),
+        make_event(start_ns=(BASE_S + 12) * NANOS),
+        make_event(start_ns=(BASE_S + 19) * NANOS + 999_999_999),
+    ]
+    rows = _rows(events)
+    assert sorted((row.window_start_s, row.requests) for row in rows) == [
+        (BASE_S, 1),
+        (BASE_S + 10, 2),
+    ]
+
+
+def test_edges_are_kept_apart_with_identity_columns() -> None:
+    rows = _rows([make_event(src="web", dst="emoji"), make_event(src="web", dst="voting")])
+    assert sorted(row.destination_name for row in rows) == ["emoji", "voting"]
+    row = rows[0]
+    assert (row.direction, row.source, row.source_meshed) == (
+        "out",
+        "emojivoto/deployment/web",
+        True,
+    )
+    assert (row.partition, row.window_s) == (7, 10)
+
+
+def test_row_version_is_last_offset_and_key_has_first_offset() -> None:
+    [row] = _rows([make_event(), make_event(), make_event()])
+    assert (row.first_offset, row.version) == (0, 2)
+
+
+def test_window_shorter_than_a_second_is_rejected() -> None:
+    with pytest.raises(ValueError, match="at least 1 s"):
+        WindowSettings(window_s=0)

@@ -1,0 +1,110 @@
+"""Unit tests for streams.worker: offsets are committed only after the sink acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from streams_events import BASE_S, make_event, record
+
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from schemas.latency import bucket_index
+from streams.decode import ValidEvent
+from streams.rows import MemoryRowSink
+from streams.windows import WindowSettings
+from streams.worker import Worker, WorkerCore
+
+CORE = WorkerCore("w1", WindowSettings(window_s=10, grace_s=0), bucket_index, max_pending_rows=3)
+
+
+class Commits:
+    def __init__(self) -> None:
+        self.calls: list[dict[int, int]] = []
+
+    async def __call__(self, offsets: Mapping[int, int]) -> None:
+        self.calls.append(dict(offsets))
+
+
+def _worker(sink: MemoryRowSink, commits: Commits) -> Worker:
+    worker = Worker(CORE, sink, commits, lambda: float(BASE_S))
+    worker.assign([0, 1], total=2)
+    return worker
+
+
+def _feed(worker: Worker, partition: int, offsets: range, step_s: int = 20) -> None:
+    for offset in offsets:
+        event = make_event(start_ns=(BASE_S + offset * step_s) * 1_000_000_000, seq=offset + 1)
+        rec = record(event.SerializeToString(), offset=offset, partition=partition)
+        decoded = worker.decode(rec)
+        assert isinstance(decoded, ValidEvent)
+        worker.fold(rec, decoded)
+
+
+async def test_commit_waits_for_sink_acknowledgement() -> None:
+    sink, commits = MemoryRowSink(hold=True), Commits()
+    worker = _worker(sink, commits)
+    _feed(worker, 0, range(3))
+    flushing = asyncio.ensure_future(worker.flush())
+    await asyncio.sleep(0.01)
+    assert commits.calls == []
+    sink.release()
+    assert await flushing == {0: 2}
+    assert commits.calls == [{0: 2}]
+
+
+async def test_commit_for_partition_revoked_during_flush_is_dropped() -> None:
+    sink, commits = MemoryRowSink(hold=True), Commits()
+    worker = _worker(sink, commits)
+    _feed(worker, 0, range(3))
+    _feed(worker, 1, range(3))
+    flushing = asyncio.ensure_future(worker.flush())
+    await asyncio.sleep(0.01)
+    worker.revoke([1])
+    sink.release()
+    await flushing
+    assert commits.calls == [{0: 2}]
+
+
+async def test_invalid_record_becomes_dead_letter_and_is_committable() -> None:
+    sink, commits = MemoryRowSink(), Commits()
+    worker = _worker(sink, commits)
+    rec = record(b"\xff\xff", offset=0, partition=0)
+    letter = worker.decode(rec)
+    assert isinstance(letter, meshpipe_pb2.DeadLetter)
+    assert letter.reason.startswith("undecodable")
+    worker.fold(rec, None)
+    assert await worker.flush() == {0: 1}
+
+
+async def test_records_of_unowned_partition_are_ignored() -> None:
+    sink, commits = MemoryRowSink(), Commits()
+    worker = _worker(sink, commits)
+    _feed(worker, 5, range(2))
+    await worker.flush()
+    assert sink.requests == {}
+
+
+async def test_backlog_over_limit_triggers_flush() -> None:
+    sink, commits = MemoryRowSink(), Commits()
+    worker = _worker(sink, commits)
+    _feed(worker, 0, range(3))
+    await worker.wait_for_room()
+    assert len(sink.requests) == 3
+    assert worker.backlog() == 0
+
+
+async def test_tap_matches_are_returned_from_fold() -> None:
+    sink, commits = MemoryRowSink(), Commits()
+    worker = _worker(sink, commits)
+    session = meshpipe_pb2.TapSession(
+        id="s1",
+        filter=meshpipe_pb2.TapFilter(
+            resource=meshpipe_pb2.ResourceRef(kind="deployment", name="web")
+        ),
+    )
+    session.expires.FromSeconds(BASE_S + 60)
+    worker.sessions.apply(b"s1", session.SerializeToString())
+    rec = record(make_event().SerializeToString(), offset=0, partition=0)
+    decoded = worker.decode(rec)
+    assert isinstance(decoded, ValidEvent)
+    assert [tap.session_id for tap in worker.fold(rec, decoded)] == ["s1"]
