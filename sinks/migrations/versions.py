@@ -30,4 +30,137 @@ def _0001_init(dialect: Dialect, db: str) -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "init", _0001_init),)
+# Default retention (days) written as TTL where the server has it; `sinks.retention` changes it
+# later (ALTER ... MODIFY TTL) or, on servers without TTL, drops whole day partitions.
+DEFAULT_WINDOW_DAYS = 30
+DEFAULT_REQUEST_DAYS = 7
+DEFAULT_LOSS_DAYS = 30
+
+
+def _peer_columns(d: Dialect, side: str) -> str:
+    lc = d.low_cardinality("String")
+    return f"""    {side} String,
+    {side}_namespace {lc},
+    {side}_kind {lc},
+    {side}_name {lc},
+    {side}_meshed UInt8,"""
+
+
+def _0002_edge_windows(d: Dialect, db: str) -> list[str]:
+    counter = f"UInt64{d.codec('T64, ZSTD(1)')}"
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.edge_windows (
+    window_start DateTime('UTC'),
+    window_s UInt32,
+    direction {d.low_cardinality("String")},
+{_peer_columns(d, "source")}
+{_peer_columns(d, "destination")}
+    partition UInt32,
+    first_offset UInt64,
+    version UInt64,
+    requests {counter},
+    successes {counter},
+    failures {counter},
+    status_4xx {counter},
+    status_5xx {counter},
+    grpc_failures {counter},
+    request_bytes {counter},
+    response_bytes {counter},
+    latency_sum_us {counter},
+    duration_sum_us {counter},
+    latency_buckets Array(UInt16),
+    latency_counts Array(UInt64),
+    duration_buckets Array(UInt16),
+    duration_counts Array(UInt64)
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (window_start, direction, destination, source, partition, first_offset)
+{d.ttl(f"window_start + INTERVAL {DEFAULT_WINDOW_DAYS} DAY")}""",
+    ]
+
+
+def _request_peer_columns(d: Dialect, side: str) -> str:
+    lc = d.low_cardinality("String")
+    return f"""    {side}_namespace {lc},
+    {side}_kind {lc},
+    {side}_name {lc},
+    {side}_pod String,
+    {side}_ip String,
+    {side}_port UInt16,
+    {side}_meshed UInt8,
+    {side}_authority String,"""
+
+
+def _0002_requests(d: Dialect, db: str) -> list[str]:
+    lc = d.low_cardinality("String")
+    # Every column is a pure function of the Kafka record, so a replayed (partition, offset)
+    # row equals the first in every column, sorting key included: it collapses although the
+    # key leads with time and workload for the common queries.
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.requests (
+    start_time DateTime('UTC'),
+    start_us Int64,
+    partition UInt32,
+    offset UInt64,
+    id String,
+    proxy_id String,
+    proxy_seq UInt64,
+    direction {lc},
+{_request_peer_columns(d, "source")}
+{_request_peer_columns(d, "destination")}
+    protocol {lc},
+    method {lc},
+    scheme {lc},
+    authority String,
+    path String,
+    http_status UInt16,
+    grpc_status Int32,
+    reset_code Int64,
+    error_kind {lc},
+    error_message String,
+    latency_us UInt64,
+    duration_us UInt64,
+    request_bytes UInt64,
+    response_bytes UInt64,
+    tls UInt8,
+    trace_id String,
+    classification {lc},
+    classification_reason String,
+    header_names Array(String),
+    header_values Array(String)
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMMDD(start_time)
+ORDER BY (toStartOfHour(start_time), destination_namespace, destination_name, start_time,
+          partition, offset)
+{d.ttl(f"start_time + INTERVAL {DEFAULT_REQUEST_DAYS} DAY")}""",
+    ]
+
+
+def _0002_proxy_losses(d: Dialect, db: str) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.proxy_losses (
+    window_start DateTime('UTC'),
+    window_s UInt32,
+    proxy_id String,
+    partition UInt32,
+    first_offset UInt64,
+    version UInt64,
+    events UInt64,
+    duplicates UInt64,
+    seq_min UInt64,
+    seq_max UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (window_start, proxy_id, partition, first_offset)
+{d.ttl(f"window_start + INTERVAL {DEFAULT_LOSS_DAYS} DAY")}""",
+    ]
+
+
+def _0002_stream_tables(d: Dialect, db: str) -> list[str]:
+    return [*_0002_edge_windows(d, db), *_0002_requests(d, db), *_0002_proxy_losses(d, db)]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "init", _0001_init),
+    Migration(2, "stream_tables", _0002_stream_tables),
+)

@@ -38,6 +38,8 @@ ORDER BY (src, dst, window_start)
 
 
 WINDOWS = Migration(2, "edge_windows", _windows)
+# Only migration 1 of the real list: the example table above stands in for migration 2.
+BASE = MIGRATIONS[:1]
 UTC = dt.UTC
 # Far-future windows: on the modern engine the TTL drops expired rows on insert or merge (which
 # made rows from the past vanish at random), while 18.16 has no TTL and keeps them.
@@ -61,7 +63,7 @@ GROUP BY src, dst, minute ORDER BY src, dst, minute
 
 
 def _load(client: ClickHouseClient, db: str) -> list[tuple[Any, ...]]:
-    apply_migrations(client, db, (*MIGRATIONS, WINDOWS))
+    apply_migrations(client, db, (*BASE, WINDOWS))
     client.insert(f"{db}.edge_windows", COLUMNS, ROWS)
     return client.execute(QUERY.format(db=db))
 
@@ -83,7 +85,7 @@ def test_final_collapses_replayed_rows_on_both_engines(
 ) -> None:
     results = []
     for client, db in (clickhouse_db, chdb_db):
-        apply_migrations(client, db, (*MIGRATIONS, WINDOWS))
+        apply_migrations(client, db, (*BASE, WINDOWS))
         client.insert(f"{db}.edge_windows", COLUMNS, ROWS)
         client.insert(f"{db}.edge_windows", COLUMNS, ROWS)  # a replay rewrites the same rows
         sql = f"SELECT dst, sum(requests) FROM {db}.edge_windows FINAL GROUP BY dst ORDER BY dst"
@@ -94,7 +96,7 @@ def test_final_collapses_replayed_rows_on_both_engines(
 @pytest.mark.parametrize("engine", ["clickhouse_db", "chdb_db"])
 def test_migrations_are_idempotent(engine: str, request: pytest.FixtureRequest) -> None:
     client, db = request.getfixturevalue(engine)
-    everything = (*MIGRATIONS, WINDOWS)
+    everything = (*BASE, WINDOWS)
     assert apply_migrations(client, db, everything) == [1, 2]
     assert apply_migrations(client, db, everything) == []
     assert applied_versions(client, db) == {1, 2}

@@ -1,0 +1,353 @@
+"""Per-resource request statistics (meshstat's rows) read from the ClickHouse tables.
+
+Where the numbers come from:
+
+- Workloads and namespaces: `edge_windows`, latest version per key (`FINAL`), summed over
+  partitions and segments. A window belongs to the range when its *start* lies in
+  [start_s, end_s): windows are counted whole, so a range that does not fall on window
+  boundaries can include up to one window length of events after end_s and leave out the events
+  of the window that holds start_s. rps and bytes/s still divide by end_s - start_s.
+- Pods (a pod selection or a pod `--from`/`--to`): edge windows carry no pods, so these come
+  from `requests` (`FINAL`), exactly by each event's start time in [start_s, end_s); success is
+  the stored classification, and retention is that of the requests table (7 days by default).
+- Percentiles: the latency histograms of every row of the group are merged (sumMap), then
+  interpolated (`schemas.latency.quantile`); percentiles are never averaged.
+- events_lost: gaps in the `proxy_seq` of the proxies that reported the row's events (the row's
+  own proxies for SERVER and TO; for FROM every row gets the loss of the --from resource's
+  proxies), over `proxy_losses` windows starting in the range. Proxies are matched to resources
+  through `requests`, so losses are 0 past its retention.
+- Unmeshed peers (`include_unmeshed`): one row per peer with namespace and kind empty and the
+  peer text (`schemas.identity`) as name; from `requests` their name is the authority, else the IP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
+from sinks.client import ClickHouseClient, check_name
+from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
+
+
+class QueryError(ValueError):
+    """A StatQuery that cannot be answered as asked; the message says why."""
+
+
+class EdgeMode(Enum):
+    """Which side of an edge the statistics describe."""
+
+    SERVER = "server"  # no --from/--to: inbound events of the selected resources, by destination
+    FROM = "from"  # --from X: X's outbound events, grouped by destination workload
+    TO = "to"  # --to X: callers' outbound events to X, grouped by source workload
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows to show."""
+
+    kind: str  # canonical kind ("deployment", "pod", "namespace", ...) or "all"
+    names: tuple[str, ...]  # empty: every resource of that kind
+    namespace: str | None  # None: all namespaces (-A)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The --from/--to resource."""
+
+    kind: str
+    name: str
+    namespace: str | None
+
+
+@dataclass(frozen=True)
+class StatQuery:
+    """One meshstat question: a selection, a direction and a time range."""
+
+    selection: Selection
+    mode: EdgeMode = EdgeMode.SERVER
+    peer: Peer | None = None  # required for FROM and TO
+    start_s: float = 0.0  # Unix seconds, inclusive
+    end_s: float = 0.0  # Unix seconds, exclusive
+    include_unmeshed: bool = False
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """Statistics of one resource over the query's time range."""
+
+    namespace: str
+    kind: str
+    name: str
+    meshed: bool
+    requests: int
+    successes: int
+    failures: int
+    status_4xx: int
+    status_5xx: int
+    success: float | None  # successes / requests, None when requests == 0
+    rps: float  # requests / (end_s - start_s)
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    latency_ms_p99: float | None
+    read_bytes_per_s: float  # request bytes / s
+    write_bytes_per_s: float  # response bytes / s
+    tcp_open_connections: int | None  # None until the proxy reports it
+    events_lost: int  # gaps in proxy_seq of the proxies involved
+    start_s: float
+    end_s: float
+
+
+_ALL = "all"
+_NAMESPACE = "namespace"
+_POD = "pod"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one StatQuery reads: which table, direction, sides, and the SQL pieces."""
+
+    table: str
+    direction: str
+    side: str  # the grouped side: "source" or "destination"
+    other: str
+    group: tuple[str, str, str]  # SQL for the row's namespace, kind, name
+    where: str
+
+
+def quote(text: str) -> str:
+    """A ClickHouse string literal of text (same escaping on 18.16 and 26.x)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(quote(v) for v in values)})"
+
+
+def _plan(query: StatQuery, table: str | None = None) -> _Plan:
+    """The plan of query, on table when given (else the one the selection needs)."""
+    sel, peer = query.selection, query.peer
+    if query.mode is not EdgeMode.SERVER and peer is None:
+        raise QueryError(f"{query.mode.value} needs a peer resource")
+    if not query.end_s > query.start_s:
+        raise QueryError(f"empty time range [{query.start_s}, {query.end_s})")
+    to = query.mode is EdgeMode.TO
+    side, other = ("source", "destination") if to else ("destination", "source")
+    uses_pods = sel.kind == _POD or (peer is not None and peer.kind == _POD)
+    table = table or (REQUESTS if uses_pods else EDGE_WINDOWS)
+    direction = "in" if query.mode is EdgeMode.SERVER else "out"
+    conditions = [f"direction = {quote(direction)}", _time_filter(table, query)]
+    conditions.append(_selection_filter(sel, side, query.include_unmeshed))
+    if peer is not None and query.mode is not EdgeMode.SERVER:
+        conditions.append(_peer_filter(peer, other))
+    group = _group(sel.kind, side, table)
+    return _Plan(table, direction, side, other, group, " AND ".join(conditions))
+
+
+def _window_bounds(query: StatQuery) -> tuple[int, int]:
+    """Whole seconds [a, b) such that an integer t is in [start_s, end_s) iff a <= t < b."""
+    return math.ceil(query.start_s), math.ceil(query.end_s)
+
+
+def _time_filter(table: str, query: StatQuery) -> str:
+    low, high = _window_bounds(query)
+    if table == EDGE_WINDOWS:
+        return f"window_start >= toDateTime({low}) AND window_start < toDateTime({high})"
+    low_us, high_us = math.ceil(query.start_s * 1e6), math.ceil(query.end_s * 1e6)
+    return (
+        f"start_time >= toDateTime({math.floor(query.start_s)}) AND start_time < toDateTime({high})"
+        f" AND start_us >= {low_us} AND start_us < {high_us}"
+    )
+
+
+def _selection_filter(sel: Selection, side: str, include_unmeshed: bool) -> str:
+    parts = [f"{side}_meshed = 1"]
+    name_column = {_ALL: f"{side}_name", _NAMESPACE: f"{side}_namespace", _POD: f"{side}_pod"}
+    if sel.kind == _POD:
+        parts.append(f"{side}_pod != ''")
+    elif sel.kind not in (_ALL, _NAMESPACE):
+        parts.append(f"{side}_kind = {quote(sel.kind)}")
+    if sel.names:
+        parts.append(_in(name_column.get(sel.kind, f"{side}_name"), sel.names))
+    if sel.namespace is not None:
+        parts.append(f"{side}_namespace = {quote(sel.namespace)}")
+    meshed = "(" + " AND ".join(parts) + ")"
+    if include_unmeshed and not sel.names:
+        return f"({meshed} OR {side}_meshed = 0)"
+    return meshed
+
+
+def _peer_filter(peer: Peer, side: str) -> str:
+    parts = [f"{side}_meshed = 1"]
+    if peer.kind == _NAMESPACE:
+        parts.append(f"{side}_namespace = {quote(peer.name)}")
+    elif peer.kind == _POD:
+        parts.append(f"{side}_pod = {quote(peer.name)}")
+    else:
+        parts.extend([f"{side}_kind = {quote(peer.kind)}", f"{side}_name = {quote(peer.name)}"])
+    if peer.namespace is not None and peer.kind != _NAMESPACE:
+        parts.append(f"{side}_namespace = {quote(peer.namespace)}")
+    return "(" + " AND ".join(parts) + ")"
+
+
+def _group(kind: str, side: str, table: str) -> tuple[str, str, str]:
+    """SQL for (namespace, kind, name) of a row; unmeshed peers get ('', '', peer text)."""
+    if kind == _NAMESPACE:
+        kind_sql, name_sql = quote(_NAMESPACE), f"{side}_namespace"
+    elif kind == _POD:
+        kind_sql, name_sql = quote(_POD), f"{side}_pod"
+    else:
+        kind_sql, name_sql = f"{side}_kind", f"{side}_name"
+    unmeshed = (
+        side
+        if table == EDGE_WINDOWS
+        else f"if({side}_authority != '', {side}_authority, {side}_ip)"
+    )
+    meshed = f"{side}_meshed = 1"
+    return (
+        f"if({meshed}, {side}_namespace, '')",
+        f"if({meshed}, {kind_sql}, '')",
+        f"if({meshed}, {name_sql}, {unmeshed})",
+    )
+
+
+def _metrics(plan: _Plan) -> str:
+    if plan.table == EDGE_WINDOWS:
+        return (
+            "sum(requests), sum(successes), sum(failures), sum(status_4xx), sum(status_5xx),"
+            " sum(request_bytes), sum(response_bytes), sumMap(latency_buckets, latency_counts)"
+        )
+    return (
+        "count(), countIf(classification = 'success'), countIf(classification != 'success'),"
+        " countIf(http_status >= 400 AND http_status < 500),"
+        " countIf(http_status >= 500 AND http_status < 600),"
+        " sum(request_bytes), sum(response_bytes),"
+        f" sumMap([toUInt16({bucket_index_multiif_sql('latency_us')})], [toUInt64(1)])"
+    )
+
+
+def bucket_index_multiif_sql(value_expr: str) -> str:
+    """SQL for `schemas.latency.bucket_index` of an integer µs expression, without a lambda.
+
+    18.16 loses table columns captured by a lambda inside an aggregating query ("Unknown
+    identifier"), so `bucket_index_sql` (arrayCount with a lambda) cannot be used there.
+    """
+    conditions = ", ".join(f"{value_expr} <= {bound}, {i}" for i, bound in enumerate(BOUNDS_US))
+    return f"multiIf({conditions}, {OVERFLOW_INDEX})"
+
+
+def _source(db: str, plan: _Plan) -> str:
+    """The FROM clause: deduplicated rows of the plan's table within its filter."""
+    return f"{db}.{plan.table} FINAL WHERE {plan.where}"
+
+
+def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[StatRow]:
+    """One row per resource of the selection with events in the range, ordered by ns/kind/name."""
+    db = check_name(database, "database")
+    plan = _plan(query)
+    g_ns, g_kind, g_name = plan.group
+    rows = client.execute(
+        f"SELECT {g_ns} AS g_ns, {g_kind} AS g_kind, {g_name} AS g_name,"  # noqa: S608
+        f" max({plan.side}_meshed), {_metrics(plan)}"
+        f" FROM {_source(db, plan)}"
+        " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name"
+    )
+    losses = _losses(client, db, query)
+    return [_stat_row(row, query, losses) for row in rows]
+
+
+RowKey = tuple[str, str, str]  # (namespace, kind, name) of a StatRow
+
+
+def _stat_row(row: Sequence[Any], query: StatQuery, losses: dict[RowKey, int]) -> StatRow:
+    ns, kind, name, meshed, requests, successes, failures, s4, s5, rx, tx, hist = row
+    histogram = Histogram.from_counts(dict(zip(hist[0], hist[1], strict=True)))
+    seconds = query.end_s - query.start_s
+    key = (str(ns), str(kind), str(name))
+    lost = losses.get(("", "", "") if query.mode is EdgeMode.FROM else key, 0)
+    return StatRow(
+        namespace=key[0],
+        kind=key[1],
+        name=key[2],
+        meshed=bool(meshed),
+        requests=int(requests),
+        successes=int(successes),
+        failures=int(failures),
+        status_4xx=int(s4),
+        status_5xx=int(s5),
+        success=int(successes) / int(requests) if requests else None,
+        rps=int(requests) / seconds,
+        latency_ms_p50=_ms(quantile(histogram, 0.5)),
+        latency_ms_p95=_ms(quantile(histogram, 0.95)),
+        latency_ms_p99=_ms(quantile(histogram, 0.99)),
+        read_bytes_per_s=int(rx) / seconds,
+        write_bytes_per_s=int(tx) / seconds,
+        tcp_open_connections=None,
+        events_lost=lost,
+        start_s=query.start_s,
+        end_s=query.end_s,
+    )
+
+
+def _ms(value_us: float | None) -> float | None:
+    return None if value_us is None else value_us / 1000.0
+
+
+def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[tuple[str, str, str], int]:
+    """Lost events per row key (one key ('', '', '') for FROM) of the proxies behind the rows."""
+    requests_plan = _plan_on_requests(query)
+    g_ns, g_kind, g_name = requests_plan.group
+    owners = client.execute(
+        f"SELECT DISTINCT {g_ns}, {g_kind}, {g_name}, proxy_id"  # noqa: S608
+        f" FROM {db}.{REQUESTS} FINAL WHERE {requests_plan.where}"
+    )
+    if not owners:
+        return {}
+    low, high = _window_bounds(query)
+    proxies = sorted({str(r[3]) for r in owners})
+    lost_rows = client.execute(
+        "SELECT proxy_id, max(seq_max) - min(seq_min) + 1 - sum(events)"  # noqa: S608
+        f" FROM {db}.{PROXY_LOSSES} FINAL"
+        f" WHERE window_start >= toDateTime({low}) AND window_start < toDateTime({high})"
+        f" AND {_in('proxy_id', proxies)} GROUP BY proxy_id"
+    )
+    lost = {str(r[0]): int(r[1]) for r in lost_rows}
+    result: dict[tuple[str, str, str], int] = {}
+    for ns, kind, name, proxy in owners:
+        key = ("", "", "") if query.mode is EdgeMode.FROM else (str(ns), str(kind), str(name))
+        result[key] = result.get(key, 0) + lost.get(str(proxy), 0)
+    return result
+
+
+def _plan_on_requests(query: StatQuery) -> _Plan:
+    """The query's plan on the requests table, over the range the edge windows cover."""
+    low, high = _window_bounds(query)
+    aligned = StatQuery(
+        query.selection, query.mode, query.peer, float(low), float(high), query.include_unmeshed
+    )
+    return _plan(aligned, REQUESTS)
+
+
+def resource_names(
+    client: ClickHouseClient, database: str, kind: str, namespace: str | None
+) -> list[str]:
+    """Sorted names of meshed resources of kind seen in the tables (for shell completion)."""
+    db = check_name(database, "database")
+    table = REQUESTS if kind == _POD else EDGE_WINDOWS
+    names: set[str] = set()
+    for side in ("source", "destination"):
+        column = {_NAMESPACE: f"{side}_namespace", _POD: f"{side}_pod"}.get(kind, f"{side}_name")
+        conditions = [f"{side}_meshed = 1", f"{column} != ''"]
+        if kind not in (_ALL, _NAMESPACE, _POD):
+            conditions.append(f"{side}_kind = {quote(kind)}")
+        if namespace is not None and kind != _NAMESPACE:
+            conditions.append(f"{side}_namespace = {quote(namespace)}")
+        rows = client.execute(
+            f"SELECT DISTINCT {column} FROM {db}.{table}"  # noqa: S608
+            f" WHERE {' AND '.join(conditions)}"
+        )
+        names.update(str(r[0]) for r in rows)
+    return sorted(names)

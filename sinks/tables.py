@@ -1,0 +1,124 @@
+"""Column lists of the stream tables and the conversion of `streams.rows` rows into their values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
+
+EDGE_WINDOWS = "edge_windows"
+REQUESTS = "requests"
+PROXY_LOSSES = "proxy_losses"
+
+Values = tuple[Any, ...]
+
+
+def utc_datetime(unix_s: float) -> dt.datetime:
+    """A timezone-aware UTC datetime for Unix seconds (what both clients accept for DateTime)."""
+    return dt.datetime.fromtimestamp(unix_s, tz=dt.UTC)
+
+
+_PEER_FIELDS = ("namespace", "kind", "name", "meshed")
+EDGE_WINDOW_COLUMNS: tuple[str, ...] = (
+    "window_start",
+    "window_s",
+    "direction",
+    "source",
+    *(f"source_{f}" for f in _PEER_FIELDS),
+    "destination",
+    *(f"destination_{f}" for f in _PEER_FIELDS),
+    "partition",
+    "first_offset",
+    "version",
+    "requests",
+    "successes",
+    "failures",
+    "status_4xx",
+    "status_5xx",
+    "grpc_failures",
+    "request_bytes",
+    "response_bytes",
+    "latency_sum_us",
+    "duration_sum_us",
+    "latency_buckets",
+    "latency_counts",
+    "duration_buckets",
+    "duration_counts",
+)
+# Row fields in table column order, after the leading `window_start`.
+_EDGE_FIELDS = EDGE_WINDOW_COLUMNS[1:]
+
+
+def edge_window_values(row: EdgeWindowRow) -> Values:
+    """The edge_windows column values of a row, in EDGE_WINDOW_COLUMNS order."""
+    return (utc_datetime(row.window_start_s), *(_plain(getattr(row, f)) for f in _EDGE_FIELDS))
+
+
+_REQUEST_FIELDS: tuple[str, ...] = tuple(
+    f for f in RequestRow.__dataclass_fields__ if f not in ("start_us",)
+)
+REQUEST_COLUMNS: tuple[str, ...] = ("start_time", "start_us", *_REQUEST_FIELDS)
+
+
+def request_values(row: RequestRow) -> Values:
+    """The requests column values of a row, in REQUEST_COLUMNS order."""
+    # Floor, not round: start_time is the second holding start_us, also for times before 1970.
+    start_s = row.start_us // 1_000_000
+    return (
+        utc_datetime(start_s),
+        row.start_us,
+        *(_plain(getattr(row, f)) for f in _REQUEST_FIELDS),
+    )
+
+
+LOSS_COLUMNS: tuple[str, ...] = (
+    "window_start",
+    "window_s",
+    "proxy_id",
+    "partition",
+    "first_offset",
+    "version",
+    "events",
+    "duplicates",
+    "seq_min",
+    "seq_max",
+)
+_LOSS_FIELDS = LOSS_COLUMNS[1:]
+
+
+def loss_values(row: LossRow) -> Values:
+    """The proxy_losses column values of a row, in LOSS_COLUMNS order."""
+    return (utc_datetime(row.window_start_s), *(getattr(row, f) for f in _LOSS_FIELDS))
+
+
+def _plain(value: Any) -> Any:
+    """bool -> 0/1 (UInt8 columns: 18.16 has no Bool), tuple -> list (Array columns)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """The values to insert into one table."""
+
+    table: str  # table name without database
+    columns: Sequence[str]
+    rows: list[Values]
+
+
+def batch_tables(batch: RowBatch) -> list[TableRows]:
+    """A batch as per-table inserts (tables without rows left out)."""
+    tables = [
+        TableRows(
+            EDGE_WINDOWS, EDGE_WINDOW_COLUMNS, [edge_window_values(r) for r in batch.edge_windows]
+        ),
+        TableRows(REQUESTS, REQUEST_COLUMNS, [request_values(r) for r in batch.requests]),
+        TableRows(PROXY_LOSSES, LOSS_COLUMNS, [loss_values(r) for r in batch.losses]),
+    ]
+    return [t for t in tables if t.rows]

@@ -1,0 +1,227 @@
+"""stat() over generated rows equals the known truth, on 18.16 and on chdb, row for row."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import pytest
+from sinks_truth import API, BILLING, DB, EXTERNAL, WEB, WINDOW_S, Event, Truth, batch, generate
+
+from schemas.identity import WorkloadId
+from schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
+from sinks.client import ChdbClient, ClickHouseClient, NativeClient
+from sinks.migrations import apply_migrations
+from sinks.query import (
+    EdgeMode,
+    Peer,
+    QueryError,
+    Selection,
+    StatQuery,
+    StatRow,
+    resource_names,
+    stat,
+)
+from sinks.tables import batch_tables
+
+pytestmark = pytest.mark.integration
+
+BASE_S = (int(time.time()) // 60) * 60 - 600  # recent: inside every TTL, inside "last hour"
+TRUTH = generate(BASE_S)
+START, END = float(BASE_S), float(BASE_S + 6 * WINDOW_S)
+DEPLOY = Selection("deployment", (), None)
+
+
+def load(client: ClickHouseClient, db: str, truth: Truth = TRUTH) -> None:
+    apply_migrations(client, db)
+    for table in batch_tables(batch(truth)):
+        client.insert(f"{db}.{table.table}", table.columns, table.rows)
+
+
+@pytest.fixture
+def both(
+    clickhouse_db: tuple[NativeClient, str], chdb_db: tuple[ChdbClient, str]
+) -> list[tuple[ClickHouseClient, str]]:
+    load(*clickhouse_db)
+    load(*chdb_db)
+    return [clickhouse_db, chdb_db]
+
+
+Key = tuple[str, str, str]
+
+
+def expected(
+    keep: Callable[[Event], bool], key: Callable[[Event], Key], start: float, end: float
+) -> dict[Key, list[Event]]:
+    groups: dict[Key, list[Event]] = defaultdict(list)
+    for e in TRUTH.events:
+        if start <= e.window_start_s < end and keep(e):
+            groups[key(e)].append(e)
+    return dict(groups)
+
+
+def workload_key(peer: object) -> Key:
+    if isinstance(peer, WorkloadId):
+        return (peer.namespace, peer.kind, peer.name)
+    return ("", "", str(peer))
+
+
+def exact_quantile(values: list[int], q: float) -> int:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def check_rows(rows: list[StatRow], truth: dict[Key, list[Event]], seconds: float) -> None:
+    assert [(r.namespace, r.kind, r.name) for r in rows] == sorted(truth)
+    for row in rows:
+        events = truth[(row.namespace, row.kind, row.name)]
+        assert row.requests == len(events)
+        assert row.successes == sum(e.success for e in events)
+        assert row.failures == row.requests - row.successes
+        assert row.status_4xx == sum(400 <= e.http_status < 500 for e in events)
+        assert row.status_5xx == sum(e.http_status >= 500 for e in events)
+        assert row.success == row.successes / row.requests
+        assert row.rps == pytest.approx(len(events) / seconds)
+        assert row.read_bytes_per_s == pytest.approx(sum(e.request_bytes for e in events) / seconds)
+        assert row.write_bytes_per_s == pytest.approx(
+            sum(e.response_bytes for e in events) / seconds
+        )
+        latencies = [e.latency_us for e in events]
+        for q, got_ms in (
+            (0.5, row.latency_ms_p50),
+            (0.95, row.latency_ms_p95),
+            (0.99, row.latency_ms_p99),
+        ):
+            exact = exact_quantile(latencies, q)
+            assert got_ms is not None
+            bound = max(MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR * exact)
+            assert abs(got_ms * 1000 - exact) <= bound + 1e-6, (row.name, q, got_ms, exact)
+
+
+def run_both(both: list[tuple[ClickHouseClient, str]], query: StatQuery) -> list[StatRow]:
+    old, new = (stat(client, db, query) for client, db in both)
+    assert old == new
+    return old
+
+
+def test_server_mode_rows_equal_the_truth_for_inbound_traffic(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    rows = run_both(both, StatQuery(DEPLOY, start_s=START, end_s=END))
+    truth = expected(
+        lambda e: (
+            e.direction == "in"
+            and isinstance(e.destination, WorkloadId)
+            and e.destination.kind == "deployment"
+        ),
+        lambda e: workload_key(e.destination),
+        START,
+        END,
+    )
+    check_rows(rows, truth, END - START)
+    assert {r.name for r in rows} == {"web", "api", "billing"}
+
+
+def test_from_mode_rows_equal_the_truth_for_outbound_traffic_of_the_peer(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    query = StatQuery(
+        Selection("all", (), None),
+        EdgeMode.FROM,
+        Peer("deployment", "api", "shop"),
+        START,
+        END,
+        include_unmeshed=True,
+    )
+    rows = run_both(both, query)
+    truth = expected(
+        lambda e: e.direction == "out" and e.source == API,
+        lambda e: workload_key(e.destination),
+        START,
+        END,
+    )
+    check_rows(rows, truth, END - START)
+    assert {r.name for r in rows} == {"db", str(EXTERNAL)}
+    assert [r.meshed for r in rows] == [False, True]  # unmeshed peers sort first (empty ns)
+
+
+def test_to_mode_rows_equal_the_truth_for_callers_of_the_peer(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    start, end = START + 10, START + 40  # a sub-range: windows starting in it
+    query = StatQuery(DEPLOY, EdgeMode.TO, Peer("deployment", "billing", None), start, end)
+    rows = run_both(both, query)
+    truth = expected(
+        lambda e: e.direction == "out" and e.destination == BILLING,
+        lambda e: workload_key(e.source),
+        start,
+        end,
+    )
+    check_rows(rows, truth, end - start)
+    assert [r.name for r in rows] == ["web"]
+
+
+def test_namespace_rows_sum_their_workloads(both: list[tuple[ClickHouseClient, str]]) -> None:
+    rows = run_both(both, StatQuery(Selection("namespace", (), None), start_s=START, end_s=END))
+    truth = expected(
+        lambda e: e.direction == "in",
+        lambda e: (e.destination.namespace, "namespace", e.destination.namespace),  # type: ignore[union-attr]
+        START,
+        END,
+    )
+    check_rows(rows, truth, END - START)
+
+
+def test_pod_rows_come_from_raw_requests_and_equal_the_truth(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    rows = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=START, end_s=END))
+    truth = expected(
+        lambda e: e.direction == "in" and e.destination in (WEB, API, DB),
+        lambda e: ("shop", "pod", e.destination_pod),
+        START,
+        END,
+    )
+    check_rows(rows, truth, END - START)
+    assert [r.name for r in rows] == ["api-1", "db-0", "web-1", "web-2"]
+
+
+def test_events_lost_counts_the_dropped_sequence_numbers_of_the_rows_proxies(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    rows = run_both(both, StatQuery(DEPLOY, start_s=START, end_s=END))
+    assert TRUTH.lost["api-1-proxy"] > 0
+    assert {r.name: r.events_lost for r in rows} == {
+        "api": TRUTH.lost["api-1-proxy"],
+        "billing": 0,
+        "web": 0,
+    }
+
+
+def test_range_without_events_gives_no_rows(both: list[tuple[ClickHouseClient, str]]) -> None:
+    assert run_both(both, StatQuery(DEPLOY, start_s=END + 3600, end_s=END + 7200)) == []
+
+
+def test_named_selection_in_a_namespace_returns_only_those_resources(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    query = StatQuery(Selection("deployment", ("api", "nosuch"), "shop"), start_s=START, end_s=END)
+    assert [r.name for r in run_both(both, query)] == ["api"]
+
+
+def test_from_mode_without_a_peer_is_refused(both: list[tuple[ClickHouseClient, str]]) -> None:
+    with pytest.raises(QueryError):
+        stat(*both[0], StatQuery(DEPLOY, EdgeMode.FROM, None, START, END))
+
+
+def test_resource_names_list_seen_meshed_resources(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    for client, db in both:
+        assert resource_names(client, db, "deployment", None) == ["api", "billing", "web"]
+        assert resource_names(client, db, "deployment", "pay") == ["billing"]
+        assert resource_names(client, db, "statefulset", "shop") == ["db"]
+        assert resource_names(client, db, "namespace", None) == ["pay", "shop"]
+        assert resource_names(client, db, "pod", "shop") == ["api-1", "db-0", "web-1", "web-2"]

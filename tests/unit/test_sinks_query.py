@@ -1,0 +1,98 @@
+"""stat() turns aggregated rows into StatRows: rates per second, merged percentiles, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pytest
+
+from schemas.latency import Histogram, bucket_index, quantile
+from sinks.query import EdgeMode, QueryError, Selection, StatQuery, quote, stat
+
+
+class CannedClient:
+    """Answers the aggregate query with `rows` and every other query with nothing."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        self.queries: list[str] = []
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        self.queries.append(sql)
+        return self.rows if "GROUP BY g_ns" in sql else []
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        raise AssertionError("queries never insert")
+
+    def server_version(self) -> tuple[int, int]:
+        return (18, 16)
+
+    def close(self) -> None:
+        pass
+
+
+QUERY = StatQuery(Selection("deployment", (), "shop"), start_s=100.0, end_s=110.0)
+
+
+def test_rates_divide_by_the_range_length() -> None:
+    client = CannedClient([("shop", "deployment", "api", 1, 20, 15, 5, 1, 4, 1000, 5000, ([], []))])
+    [row] = stat(client, "meshpipe", QUERY)
+    assert (row.rps, row.read_bytes_per_s, row.write_bytes_per_s) == (2.0, 100.0, 500.0)
+    assert row.success == 0.75
+    assert row.latency_ms_p99 is None
+
+
+def test_percentiles_come_from_the_merged_histogram() -> None:
+    values = [1000] * 90 + [50_000] * 10
+    hist = Histogram.of(values)
+    keys = sorted(hist.counts)
+    client = CannedClient(
+        [
+            (
+                "shop",
+                "deployment",
+                "api",
+                1,
+                100,
+                100,
+                0,
+                0,
+                0,
+                0,
+                0,
+                (keys, [hist.counts[k] for k in keys]),
+            )
+        ]
+    )
+    [row] = stat(client, "meshpipe", QUERY)
+    assert row.latency_ms_p50 == pytest.approx(quantile(hist, 0.5) / 1000)  # type: ignore[operator]
+    assert row.latency_ms_p99 is not None
+    assert bucket_index(int(row.latency_ms_p99 * 1000)) == bucket_index(50_000)
+
+
+def test_names_are_quoted_so_they_cannot_end_the_string() -> None:
+    assert quote("a'b\\") == "'a\\'b\\\\'"
+    client = CannedClient([])
+    stat(
+        client,
+        "meshpipe",
+        StatQuery(Selection("deployment", ("x' OR 1=1 --",), None), start_s=0, end_s=1),
+    )
+    assert "'x\\' OR 1=1 --'" in client.queries[0]
+
+
+def test_to_mode_without_a_peer_is_refused() -> None:
+    with pytest.raises(QueryError, match="peer"):
+        stat(CannedClient([]), "meshpipe", StatQuery(QUERY.selection, EdgeMode.TO, None, 0, 1))
+
+
+def test_empty_time_range_is_refused() -> None:
+    with pytest.raises(QueryError, match="empty time range"):
+        stat(CannedClient([]), "meshpipe", StatQuery(QUERY.selection, start_s=5, end_s=5))
+
+
+def test_pod_selection_reads_raw_requests() -> None:
+    client = CannedClient([])
+    stat(client, "meshpipe", StatQuery(Selection("pod", (), None), start_s=0, end_s=1))
+    assert "FROM meshpipe.requests FINAL" in client.queries[0]
