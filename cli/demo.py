@@ -1,18 +1,76 @@
-"""`meshctl demo`: the main job. Until the demo app lands (issue 6) it brings the dev stack up."""
+"""`meshctl demo`: the main job — the emoji-voting demo behind meshproxy sidecars, or its check."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from deploy.devstack import DevStack, DevStackSettings
+from cli.exit import CliError, ExitStatus
+from demo.plan import DEFAULT_PORT_BASE, PlanError
+from demo.procs import ProcessFailed
+from demo.runner import DemoSettings, default_run_dir, run_demo
+from deploy.devstack import DevStackSettings
 
 
 @click.command("demo")
-def demo() -> None:
-    """Run the emoji-voting demo behind meshproxy sidecars (for now: the dev stack only)."""
-    stack = DevStack(DevStackSettings.from_env())
-    stack.up(click.echo)
-    click.echo(
-        "The dev stack is up. The emoji-voting demo (web, emoji, voting, vote-bot behind "
-        "meshproxy sidecars) arrives with its issue; stop the stack with `meshctl dev down`."
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Run headless, wait for traffic, check each step of the story; exit 0 only if all pass.",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where each process's log goes [./run/demo-<UTC timestamp>].",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="vote-bot's votes per second.",
+)
+@click.option(
+    "--port-base",
+    type=click.IntRange(1024, 65000),
+    default=DEFAULT_PORT_BASE,
+    show_default=True,
+    help="First port of the demo's port table (it uses about 500 ports above it).",
+)
+@click.option("--keep-stack", is_flag=True, help="Leave Kafka and ClickHouse running at the end.")
+@click.option(
+    "--check-timeout",
+    type=click.FloatRange(min=1),
+    default=180.0,
+    show_default=True,
+    help="Seconds --check may wait for traffic and for the story to show.",
+)
+def demo(
+    check: bool,
+    run_dir: Path | None,
+    rate: float,
+    port_base: int,
+    keep_stack: bool,
+    check_timeout: float,
+) -> ExitStatus:
+    """Run the emoji-voting demo: the dev stack, a meshstreams worker, web, emoji, voting and
+    vote-bot each behind its own meshproxy; print the story's commands; stop all on Ctrl-C.
+
+    \b
+    Exit codes: 0 ok, 3 a --check step failed, 4 something could not start, 130 interrupted.
+    """
+    settings = DemoSettings(
+        run_dir=run_dir or default_run_dir(),
+        port_base=port_base,
+        rate_rps=rate,
+        keep_stack=keep_stack,
+        check_timeout_s=check_timeout,
     )
+    try:
+        passed = run_demo(settings, DevStackSettings.from_env(), click.echo, check)
+    except (PlanError, ProcessFailed) as exc:
+        raise CliError(str(exc), ExitStatus.UNAVAILABLE) from exc
+    if not passed:
+        raise CliError("the demo's story check failed (see FAIL above)", ExitStatus.CHECK_FAILED)
+    return ExitStatus.OK

@@ -1,0 +1,1 @@
+"""Generated demo code; run `python -m demo.codegen`."""
