@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -31,6 +32,25 @@ class CliError(Exception):
     def __init__(self, message: str, status: ExitStatus = ExitStatus.ERROR) -> None:
         super().__init__(message)
         self.status = status
+
+
+class UsageError(CliError):
+    """Flags or arguments that cannot be used as given; exits with the usage status."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitStatus.USAGE)
+
+
+def quiet_library_logs(*names: str) -> None:
+    """Keep these libraries' log records (e.g. a traceback per failed connect) off stderr: the
+    boundary reports the failure in one line. MESHPIPE_DEBUG=1 keeps them."""
+    if os.environ.get("MESHPIPE_DEBUG"):
+        return
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
 
 
 def fail(prog: str, message: str, status: ExitStatus) -> NoReturn:

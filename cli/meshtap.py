@@ -1,0 +1,157 @@
+"""`meshtap`: Linkerd's `tap` over Kafka — live matches of a tap session, or a replay (--since)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import click
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from cli.completion import complete_resource, complete_resources
+from cli.exit import CliError, ExitStatus, quiet_library_logs, run_cli
+from cli.tap_options import DEFAULT_MAX_RPS, TapOptions, TapPlan
+from cli.tap_run import TapRun
+from cli.tapclient import (
+    KafkaSettings,
+    LiveTap,
+    ReplayTap,
+    TapSource,
+    TapSourceError,
+    new_session,
+)
+from cli.terminal import Terminal
+from deploy.kafka.topics import TopicSet, load_spec
+
+DEFAULT_KAFKA = "127.0.0.1:9092"
+POLL_S = 0.2  # longest wait for Kafka between checks of --duration and silence
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class TapEnv:
+    """What meshtap needs from the outside world; tests pass their own as the click obj."""
+
+    terminal: Terminal = field(default_factory=Terminal.detect)
+    topics: TopicSet = field(default_factory=load_spec)
+    wall_clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    session_id: Callable[[], str] = _new_id
+    session_ttl_s: float = 30.0
+    renew_every_s: float = 10.0
+
+
+async def pump(
+    source: TapSource, run: TapRun, monotonic: Callable[[], float], say: Callable[[str, bool], None]
+) -> None:
+    """Poll the source, printing lines (say(line, False)) and notices (say(note, True)) until
+    --count/--duration are met or a replay is exhausted."""
+    while not run.done(monotonic()):
+        remaining = run.remaining_s(monotonic())
+        events = await source.poll(POLL_S if remaining is None else min(POLL_S, remaining))
+        if events is None:
+            return
+        for event in events:
+            for line in run.on_event(event, monotonic()):
+                say(line, False)
+        notice = run.idle_notice(monotonic())
+        if notice is not None:
+            say(notice, True)
+
+
+async def tap(plan: TapPlan, settings: KafkaSettings, env: TapEnv) -> None:
+    """Run one tap (live or replay) to its end."""
+    run = TapRun(plan, env.monotonic(), env.terminal)
+
+    def say(text: str, notice: bool) -> None:
+        click.echo(text, err=notice, color=env.terminal.color)
+
+    if plan.since_s is not None:
+        async with ReplayTap(settings, plan.tap_filter, plan.since_s) as replay:
+            await pump(replay, run, env.monotonic, say)
+        return
+    session = new_session(env.session_id(), plan.tap_filter, plan.max_rps, env.wall_clock())
+    async with LiveTap(settings, session, env.wall_clock) as live:
+        await pump(live, run, env.monotonic, say)
+
+
+def run_tap(plan: TapPlan, settings: KafkaSettings, env: TapEnv) -> None:
+    """tap() on a fresh event loop, with Kafka failures as one-line CliErrors."""
+    quiet_library_logs("aiokafka")
+    try:
+        asyncio.run(tap(plan, settings, env))
+    except KafkaConnectionError:
+        raise CliError(
+            f"cannot reach Kafka at {settings.bootstrap}", ExitStatus.UNAVAILABLE
+        ) from None
+    except KafkaError as exc:
+        raise CliError(
+            f"Kafka at {settings.bootstrap}: {type(exc).__name__}: {exc}", ExitStatus.UNAVAILABLE
+        ) from None
+    except TapSourceError as exc:
+        raise CliError(f"{exc} at {settings.bootstrap}", ExitStatus.UNAVAILABLE) from None
+
+
+@click.command("meshtap", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("resources", nargs=-1, required=True, shell_complete=complete_resources)
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option(
+    "--to", "to_resource", shell_complete=complete_resource, help="Only requests to this resource."
+)
+@click.option("--to-namespace", help="Namespace of --to [--namespace].")
+@click.option("--max-rps", type=int, default=DEFAULT_MAX_RPS, show_default=True)
+@click.option("--method", help="Only requests with this HTTP method.")
+@click.option("--path", help="Only requests whose path starts with this.")
+@click.option("--authority", help="Only requests with this :authority.")
+@click.option("--scheme", help="Only requests with this scheme.")
+@click.option("-o", "--output", type=click.Choice(["wide", "json"]), help="wide or json.")
+@click.option(
+    "--status", multiple=True, help="Only show these statuses: 500, 5xx, 5+, 429+ (repeatable)."
+)
+@click.option("--since", help="Replay stored requests from a duration ago (10m) or a time.")
+@click.option("--count", type=int, help="Stop after this many requests.")
+@click.option("--duration", help="Stop after this long, e.g. 30s.")
+@click.option(
+    "--kafka",
+    "bootstrap",
+    envvar="MESHPIPE_KAFKA",
+    show_envvar=True,
+    default=DEFAULT_KAFKA,
+    show_default=True,
+    help="Kafka bootstrap servers.",
+)
+@click.pass_context
+def meshtap(ctx: click.Context, /, **_flags: object) -> ExitStatus:
+    """Watch live requests of a resource as they end (Linkerd's `tap`), or replay stored ones.
+
+    RESOURCE is TYPE/NAME, TYPE NAME or TYPE (deploy, sts, ds, rs, rc, job, cronjob, po, ns,
+    svc, all). Tapping R shows R's inbound requests and R's outbound ones (--to: only those).
+
+    \b
+    Exit codes: 0 ok, 1 unexpected error, 2 usage, 4 Kafka unreachable, 130 interrupted.
+    """
+    env = ctx.obj if isinstance(ctx.obj, TapEnv) else TapEnv()
+    params = dict(ctx.params)
+    bootstrap = str(params.pop("bootstrap"))
+    params["resources"] = tuple(params["resources"])
+    params["status"] = tuple(params["status"])
+    plan = TapOptions(**params).validate(env.wall_clock())
+    settings = KafkaSettings(
+        bootstrap=bootstrap,
+        topics=env.topics,
+        session_ttl_s=env.session_ttl_s,
+        renew_every_s=env.renew_every_s,
+    )
+    run_tap(plan, settings, env)
+    return ExitStatus.OK
+
+
+def main() -> NoReturn:
+    run_cli("meshtap", meshtap)
