@@ -8,9 +8,16 @@ PYTEST_ARGS ?=
 SYSTEM_PACKAGES := openjdk-17-jre-headless maven clickhouse-server clickhouse-client haproxy \
 	nginx-light wrk nghttp2-client iptables iproute2 curl procps
 
-.PHONY: setup system venv kafka-jars lint proto proto-check test test-unit test-integration demo dev-up dev-down clean
+.PHONY: setup system venv kafka-jars tools lint proto proto-check test test-unit test-integration demo dev-up dev-down clean
 
-setup: system venv kafka-jars
+setup: system venv kafka-jars tools
+
+# Go tools (Go module proxy) go into the venv's bin, next to the project's own commands.
+GO_TOOLS := github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+tools: venv
+	@for t in $(GO_TOOLS); do name=$$(basename $${t%@*}); \
+		test -x $(VENV)/bin/$$name || GOBIN=$(abspath $(VENV))/bin go install $$t \
+			|| { echo "go install $$t failed" >&2; exit 1; }; done
 
 # Installs missing Debian packages when root; otherwise says what is missing and goes on.
 system:

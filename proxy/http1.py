@@ -1,0 +1,483 @@
+"""The sans-IO HTTP/1.1 relay layer: one downstream connection, requests relayed one at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from proxy.commands import (
+    CancelTimer,
+    CloseConnection,
+    Command,
+    ConnectionClosed,
+    DataReceived,
+    DrainStarted,
+    Event,
+    OpenUpstream,
+    PauseReading,
+    Redetect,
+    ResumeReading,
+    SendData,
+    Side,
+    StartTimer,
+    TimerFired,
+    UpstreamConnected,
+    UpstreamFailed,
+)
+from proxy.events import DST_HEADER, IDENTITY_HEADERS, SRC_HEADER, RequestRecord
+from proxy.http1_parse import (
+    BodyFraming,
+    BodyReader,
+    Framing,
+    Headers,
+    ParseError,
+    RequestHead,
+    ResponseHead,
+    bad,
+    has_token,
+    header_values,
+    parse_request_head,
+    parse_response_head,
+    request_framing,
+    response_framing,
+    serialize_request,
+    serialize_response,
+    split_absolute,
+    split_authority,
+    take_head,
+)
+from proxy.layer import Address, LayerContext
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+
+RESPONSE_TIMER = "http1.response"
+
+# What the client sees when the proxy cannot get a response (issue: refused/reset/timeout).
+ERROR_STATUS = {
+    "connect_refused": 502,
+    "connect_error": 502,
+    "upstream_reset": 503,
+    "connect_timeout": 504,
+    "upstream_timeout": 504,
+}
+REASONS = {
+    400: "Bad Request",
+    405: "Method Not Allowed",
+    431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
+_HOP_HEADERS = IDENTITY_HEADERS | {"proxy-connection", "proxy-authorization"}
+
+
+class Phase(Enum):
+    HTTP = "http"  # requests and responses
+    TUNNEL = "tunnel"  # after 101 Switching Protocols: bytes both ways
+    DONE = "done"  # closed, or handed to another layer after CONNECT
+
+
+@dataclass
+class Exchange:
+    """One request and its response in flight."""
+
+    record: RequestRecord
+    method: str
+    request_body: BodyReader
+    close_after: bool
+    response_body: BodyReader | None = None
+    request_done: bool = False
+
+
+@dataclass
+class Upstream:
+    target: Address | None = None
+    state: str = "none"  # none, connecting, open
+    pending: list[bytes] = field(default_factory=list)
+    eof: bool = False  # tunnel: upstream finished sending
+
+
+class Http1Relay:
+    """Relays HTTP/1.1 between a downstream client and one upstream, emitting one event each."""
+
+    def __init__(self, ctx: LayerContext) -> None:
+        self._ctx = ctx
+        self._phase = Phase.HTTP
+        self._down = bytearray()
+        self._up = bytearray()
+        self._upstream = Upstream()
+        self._exchange: Exchange | None = None
+        self._down_eof = False
+        self._paused = False
+        self._tunnel_record: RequestRecord | None = None
+        self._draining = False
+
+    def handle(self, event: Event) -> list[Command]:
+        if self._phase == Phase.DONE:
+            return []
+        if isinstance(event, DataReceived) and event.side == Side.DOWNSTREAM:
+            cmds = self._downstream_data(event.data)
+        elif isinstance(event, DataReceived):
+            cmds = self._upstream_data(event.data)
+        elif isinstance(event, ConnectionClosed) and event.side == Side.DOWNSTREAM:
+            cmds = self._downstream_closed()
+        elif isinstance(event, ConnectionClosed):
+            cmds = self._upstream_closed(event.reason)
+        elif isinstance(event, UpstreamConnected):
+            cmds = self._upstream_connected()
+        elif isinstance(event, UpstreamFailed):
+            cmds = self._fail(event.kind, event.message)
+        elif isinstance(event, TimerFired) and event.name == RESPONSE_TIMER:
+            cmds = self._response_timeout()
+        elif isinstance(event, DrainStarted):
+            cmds = self._drain()
+        else:  # ConnectionAccepted, other timers: nothing to do
+            cmds = []
+        return cmds + self._flow()
+
+    # downstream → upstream
+
+    def _downstream_data(self, data: bytes) -> list[Command]:
+        if self._phase == Phase.TUNNEL:
+            self._count_tunnel(request=len(data))
+            return self._to_upstream(data)
+        self._down += data
+        try:
+            return self._advance_request()
+        except ParseError as err:
+            return self._reject(err)
+
+    def _advance_request(self) -> list[Command]:
+        cmds: list[Command] = []
+        if self._exchange is None:
+            raw = take_head(self._down, self._ctx.limits.max_header_bytes)
+            if raw is None:
+                return cmds
+            self._exchange = self._new_exchange()
+            head = parse_request_head(raw)
+            cmds += self._begin(head)
+            if self._phase != Phase.HTTP:
+                return cmds
+        ex = self._exchange
+        if ex is not None and not ex.request_done:
+            out, payload = ex.request_body.feed(self._down)
+            ex.record.add_request_bytes(payload)
+            if out:
+                cmds += self._to_upstream(out)
+            if ex.request_body.done:
+                ex.request_done = True
+                cmds.append(StartTimer(RESPONSE_TIMER, self._ctx.limits.response_timeout_s))
+        return cmds
+
+    def _new_exchange(self) -> Exchange:
+        record = RequestRecord(self._ctx, meshpipe_pb2.HTTP1)
+        none = BodyReader(BodyFraming(Framing.NONE), 0)
+        return Exchange(record=record, method="", request_body=none, close_after=True)
+
+    def _begin(self, head: RequestHead) -> list[Command]:
+        ex = self._exchange
+        assert ex is not None
+        ex.method = head.method
+        lower = [(n.lower(), v) for n, v in head.headers]
+        hosts = header_values(head.headers, "host")
+        ex.record.request_head(head.method, "http", hosts[0] if hosts else "", head.target, lower)
+        target, path, authority = self._route(head)
+        ex.record.set_target(target.host, target.port)
+        ex.record.event.path, ex.record.event.authority = path, authority
+        if self._ctx.direction == meshpipe_pb2.OUTBOUND:
+            ex.record.event.destination.authority = authority
+        if head.method == "CONNECT":
+            return self._connect_tunnel(target)
+        ex.request_body = BodyReader(request_framing(head), self._ctx.limits.max_header_bytes)
+        ex.close_after = _wants_close(head.version, head.headers)
+        out = RequestHead(head.method, path, head.version, self._request_headers(head.headers))
+        cmds = self._route_upstream(target)
+        return cmds + self._to_upstream(serialize_request(out))
+
+    def _route(self, head: RequestHead) -> tuple[Address, str, str]:
+        hosts = header_values(head.headers, "host")
+        authority = hosts[0] if hosts else ""
+        if head.method == "CONNECT":
+            if self._ctx.target is not None:
+                raise ParseError(405, "bad_request", "CONNECT is only served by the outbound proxy")
+            host, port = split_authority(head.target, 443)
+            return Address(host, port), "", head.target
+        absolute = split_absolute(head.target)
+        path = head.target if absolute is None else absolute[1]
+        if absolute is not None:
+            authority = absolute[0]
+        if self._ctx.target is not None:
+            return self._ctx.target, path, authority
+        if not authority:
+            raise bad("no upstream: neither absolute-form target nor Host header")
+        host, port = split_authority(authority, 80)
+        return Address(host, port), path, authority
+
+    def _request_headers(self, headers: Headers) -> Headers:
+        out = [(n, v) for n, v in headers if n.lower() not in _HOP_HEADERS]
+        if has_token(headers, "upgrade", "h2c"):
+            # An h2c upgrade would hide every request from us: stay on HTTP/1.1.
+            out = [(n, v) for n, v in out if n.lower() not in ("upgrade", "http2-settings")]
+            out = [(n, v) for n, v in out if not (n.lower() == "connection" and "pgrade" in v)]
+        if self._ctx.direction == meshpipe_pb2.OUTBOUND:
+            out.append((SRC_HEADER, str(self._ctx.local)))
+        return tuple(out)
+
+    def _route_upstream(self, target: Address) -> list[Command]:
+        up = self._upstream
+        if up.state != "none" and up.target == target:
+            return []
+        cmds: list[Command] = []
+        if up.state != "none":
+            cmds.append(CloseConnection(Side.UPSTREAM))
+        self._upstream = Upstream(target=target, state="connecting")
+        return [*cmds, OpenUpstream(target.host, target.port)]
+
+    def _connect_tunnel(self, target: Address) -> list[Command]:
+        """CONNECT: answer 200 and let detection start over on the tunnel's content."""
+        self._phase = Phase.DONE
+        self._exchange = None
+        cmds: list[Command] = [
+            SendData(Side.DOWNSTREAM, b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        ]
+        if self._upstream.state != "none":
+            cmds.append(CloseConnection(Side.UPSTREAM))
+        if self._paused:
+            cmds.append(ResumeReading(Side.DOWNSTREAM))
+            self._paused = False
+        rest = bytes(self._down)
+        self._down.clear()
+        return [*cmds, Redetect(target.host, target.port, rest)]
+
+    def _to_upstream(self, data: bytes) -> list[Command]:
+        if self._upstream.state == "open":
+            return [SendData(Side.UPSTREAM, data)]
+        self._upstream.pending.append(data)
+        return []
+
+    def _upstream_connected(self) -> list[Command]:
+        up = self._upstream
+        if up.state != "connecting":
+            return []
+        up.state = "open"
+        pending, up.pending = up.pending, []
+        return [SendData(Side.UPSTREAM, b"".join(pending))] if pending else []
+
+    # upstream → downstream
+
+    def _upstream_data(self, data: bytes) -> list[Command]:
+        if self._phase == Phase.TUNNEL:
+            self._count_tunnel(response=len(data))
+            return [SendData(Side.DOWNSTREAM, data)]
+        if self._exchange is None:
+            # Bytes nobody asked for: the connection is unusable for the next request.
+            self._upstream = Upstream()
+            self._up.clear()
+            return [CloseConnection(Side.UPSTREAM)]
+        self._up += data
+        try:
+            return self._advance_response()
+        except ParseError as err:
+            return self._fail(err.kind, err.message, status=502)
+
+    def _advance_response(self) -> list[Command]:
+        ex = self._exchange
+        assert ex is not None
+        cmds: list[Command] = []
+        while ex.response_body is None:
+            raw = take_head(self._up, self._ctx.limits.max_header_bytes)
+            if raw is None:
+                return cmds
+            head = parse_response_head(raw)
+            cmds += self._response_head(ex, head)
+            if self._phase == Phase.TUNNEL:
+                return cmds
+        out, payload = ex.response_body.feed(self._up)
+        ex.record.add_response_bytes(payload)
+        if out:
+            cmds.append(SendData(Side.DOWNSTREAM, out))
+        if ex.response_body.done:
+            cmds += self._finish_exchange()
+        return cmds
+
+    def _response_head(self, ex: Exchange, head: ResponseHead) -> list[Command]:
+        if self._ctx.direction == meshpipe_pb2.OUTBOUND:
+            for value in header_values(head.headers, DST_HEADER):
+                ex.record.peer_identity(value)
+        headers = [(n, v) for n, v in head.headers if n.lower() not in IDENTITY_HEADERS]
+        if head.status >= 200 and self._ctx.direction == meshpipe_pb2.INBOUND:
+            headers.append((DST_HEADER, str(self._ctx.local)))
+        if self._draining and head.status >= 200 and head.status != 101:
+            headers = [(n, v) for n, v in headers if n.lower() != "connection"]
+            headers.append(("connection", "close"))
+            ex.close_after = True
+        out = serialize_response(
+            ResponseHead(head.version, head.status, head.reason, tuple(headers))
+        )
+        cmds: list[Command] = [SendData(Side.DOWNSTREAM, out)]
+        if 100 <= head.status < 200 and head.status != 101:
+            return cmds
+        cmds.append(CancelTimer(RESPONSE_TIMER))
+        ex.record.response_head(head.status)
+        if head.status == 101:
+            return cmds + self._start_tunnel(ex)
+        ex.response_body = BodyReader(
+            response_framing(head, ex.method), self._ctx.limits.max_header_bytes
+        )
+        if _wants_close(head.version, head.headers) or ex.response_body.until_close:
+            ex.close_after = True
+        return cmds
+
+    def _start_tunnel(self, ex: Exchange) -> list[Command]:
+        """101: from now on both directions are opaque bytes; the event waits for the close."""
+        self._phase = Phase.TUNNEL
+        self._exchange = None
+        self._tunnel_record = ex.record
+        cmds: list[Command] = []
+        if self._up:
+            ex.record.add_response_bytes(len(self._up))
+            cmds.append(SendData(Side.DOWNSTREAM, bytes(self._up)))
+            self._up.clear()
+        if self._down:
+            ex.record.add_request_bytes(len(self._down))
+            cmds += self._to_upstream(bytes(self._down))
+            self._down.clear()
+        return cmds
+
+    def _count_tunnel(self, request: int = 0, response: int = 0) -> None:
+        if self._tunnel_record is not None:
+            self._tunnel_record.add_request_bytes(request)
+            self._tunnel_record.add_response_bytes(response)
+
+    def _finish_exchange(self) -> list[Command]:
+        ex = self._exchange
+        assert ex is not None
+        self._exchange = None
+        cmds: list[Command] = [ex.record.finish()]
+        if ex.close_after or not ex.request_done or self._down_eof:
+            return cmds + self._close_all()
+        return cmds + self._advance_request_safely()
+
+    def _advance_request_safely(self) -> list[Command]:
+        try:
+            return self._advance_request()
+        except ParseError as err:
+            return self._reject(err)
+
+    # closes, failures, timers
+
+    def _downstream_closed(self) -> list[Command]:
+        self._down_eof = True
+        if self._phase == Phase.TUNNEL:
+            if self._upstream.eof:
+                return self._end_tunnel()
+            return [CloseConnection(Side.UPSTREAM, half=True)]
+        ex = self._exchange
+        if ex is None:
+            return self._close_all()
+        if not ex.request_done:
+            ex.record.error("downstream_reset", "client closed before the request was complete")
+            return [ex.record.finish(), *self._close_all()]
+        return []  # request complete: deliver the response, then close
+
+    def _upstream_closed(self, reason: str) -> list[Command]:
+        was_open = self._upstream.state
+        self._upstream = Upstream(target=self._upstream.target, eof=True)
+        if self._phase == Phase.TUNNEL:
+            if self._down_eof:
+                return self._end_tunnel()
+            return [CloseConnection(Side.DOWNSTREAM, half=True)]
+        ex = self._exchange
+        if ex is None or was_open == "none":
+            return []
+        if ex.response_body is None:
+            return self._fail("upstream_reset", reason or "upstream closed before responding")
+        if ex.response_body.until_close:
+            ex.response_body.done = True
+            return self._finish_exchange()
+        ex.record.error("upstream_reset", reason or "upstream closed mid-response")
+        return [ex.record.finish(), *self._close_all()]
+
+    def _end_tunnel(self) -> list[Command]:
+        record, self._tunnel_record = self._tunnel_record, None
+        cmds: list[Command] = [record.finish()] if record is not None else []
+        return cmds + self._close_all()
+
+    def _drain(self) -> list[Command]:
+        """Shutdown: an idle connection closes now, a busy one after its response."""
+        self._draining = True
+        if self._phase == Phase.HTTP and self._exchange is None:
+            return self._close_all()
+        if self._exchange is not None:
+            self._exchange.close_after = True
+        return []
+
+    def _response_timeout(self) -> list[Command]:
+        ex = self._exchange
+        if ex is None or ex.response_body is not None:
+            return []
+        return self._fail("upstream_timeout", "no response head in time")
+
+    def _fail(self, kind: str, message: str, status: int | None = None) -> list[Command]:
+        """No usable response from upstream: answer 5xx if nothing was sent yet, then close."""
+        ex = self._exchange
+        if ex is None:
+            return self._close_all()
+        code = status or ERROR_STATUS.get(kind, 502)
+        ex.record.error(kind, message)
+        self._exchange = None
+        if ex.response_body is not None:  # head already relayed: all we can do is cut
+            return [ex.record.finish(), *self._close_all()]
+        ex.record.response_head(code)
+        return [self._error_response(code, message), ex.record.finish(), *self._close_all()]
+
+    def _reject(self, err: ParseError) -> list[Command]:
+        """A request we refuse to interpret: answer 4xx, publish its event, close."""
+        ex = self._exchange or self._new_exchange()
+        self._exchange = None
+        ex.record.error(err.kind, err.message)
+        if ex.response_body is not None:
+            return [ex.record.finish(), *self._close_all()]
+        ex.record.response_head(err.status)
+        return [
+            self._error_response(err.status, err.message),
+            ex.record.finish(),
+            *self._close_all(),
+        ]
+
+    def _error_response(self, status: int, message: str) -> SendData:
+        body = f"meshproxy: {message}\n".encode()
+        headers: list[tuple[str, str]] = [
+            ("content-type", "text/plain; charset=utf-8"),
+            ("content-length", str(len(body))),
+            ("connection", "close"),
+        ]
+        if self._ctx.direction == meshpipe_pb2.INBOUND:
+            headers.append((DST_HEADER, str(self._ctx.local)))
+        head = ResponseHead("HTTP/1.1", status, REASONS.get(status, "Error"), tuple(headers))
+        return SendData(Side.DOWNSTREAM, serialize_response(head) + body)
+
+    def _close_all(self) -> list[Command]:
+        self._phase = Phase.DONE
+        cmds: list[Command] = [CancelTimer(RESPONSE_TIMER), CloseConnection(Side.DOWNSTREAM)]
+        if self._upstream.state != "none":
+            cmds.append(CloseConnection(Side.UPSTREAM))
+        self._upstream = Upstream()
+        return cmds
+
+    def _flow(self) -> list[Command]:
+        """Pause reading the client while this layer holds more than the buffer limit."""
+        if self._phase == Phase.DONE:
+            return []
+        held = len(self._down) + sum(len(p) for p in self._upstream.pending)
+        over = held > self._ctx.limits.max_buffer_bytes
+        if over == self._paused:
+            return []
+        self._paused = over
+        return [PauseReading(Side.DOWNSTREAM) if over else ResumeReading(Side.DOWNSTREAM)]
+
+
+def _wants_close(version: str, headers: Headers) -> bool:
+    if has_token(headers, "connection", "close"):
+        return True
+    return version == "HTTP/1.0" and not has_token(headers, "connection", "keep-alive")

@@ -1,0 +1,333 @@
+"""A strict, incremental HTTP/1.1 message parser: heads, framing and body decoding, no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TARGET = re.compile(rb"^[\x21-\x7e\x80-\xff]+$")
+_VERSION = re.compile(rb"^HTTP/1\.[01]$")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_HEX = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
+_DIGITS = re.compile(rb"^[0-9]{1,18}$")
+_STATUS = re.compile(rb"^[1-9][0-9]{2}$")
+MAX_CHUNK_LINE = 4096
+
+
+class ParseError(Exception):
+    """The peer sent something this proxy refuses to interpret; status is the HTTP answer."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+
+
+def bad(message: str) -> ParseError:
+    return ParseError(400, "bad_request", message)
+
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def header_values(headers: Headers, name: str) -> list[str]:
+    """All values of a header, name compared case-insensitively (name given in lower case)."""
+    return [v for n, v in headers if n.lower() == name]
+
+
+def has_token(headers: Headers, name: str, token: str) -> bool:
+    """Whether a comma-separated header (e.g. Connection) lists token, case-insensitively."""
+    return any(
+        part.strip().lower() == token
+        for value in header_values(headers, name)
+        for part in value.split(",")
+    )
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    method: str
+    target: str
+    version: str
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class ResponseHead:
+    version: str
+    status: int
+    reason: str
+    headers: Headers
+
+
+def serialize_headers(headers: Headers) -> bytes:
+    return b"".join(f"{n}: {v}\r\n".encode("latin-1") for n, v in headers)
+
+
+def serialize_request(head: RequestHead) -> bytes:
+    line = f"{head.method} {head.target} {head.version}\r\n".encode("latin-1")
+    return line + serialize_headers(head.headers) + b"\r\n"
+
+
+def serialize_response(head: ResponseHead) -> bytes:
+    line = f"{head.version} {head.status} {head.reason}\r\n".encode("latin-1")
+    return line + serialize_headers(head.headers) + b"\r\n"
+
+
+def take_head(buf: bytearray, max_bytes: int) -> bytes | None:
+    """Remove and return one complete head (without the blank line) from buf, or None."""
+    while buf.startswith(b"\r\n"):  # RFC 9112 §2.2: ignore empty lines before a request
+        del buf[:2]
+    end = buf.find(b"\r\n\r\n")
+    scanned = len(buf) if end < 0 else end + 4
+    _reject_bare_line_breaks(bytes(buf[:scanned]))
+    if end < 0:
+        if len(buf) > max_bytes:
+            raise ParseError(431, "header_too_large", "message head too large")
+        return None
+    if end + 4 > max_bytes:
+        raise ParseError(431, "header_too_large", "message head too large")
+    raw = bytes(buf[:end])
+    del buf[: end + 4]
+    return raw
+
+
+def _reject_bare_line_breaks(data: bytes) -> None:
+    if data.endswith(b"\r"):  # the LF may still be on its way
+        data = data[:-1]
+    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
+        raise bad("bare CR or LF in message head")
+
+
+def parse_headers(lines: list[bytes]) -> Headers:
+    out: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            raise bad("obs-fold line in header section")
+        name, sep, value = line.partition(b":")
+        if not sep or not _TOKEN.match(name):
+            raise bad("malformed header line")
+        value = value.strip(b" \t")
+        if _BAD_VALUE.search(value):
+            raise bad("control character in header value")
+        out.append((name.decode("ascii"), value.decode("latin-1")))
+    return tuple(out)
+
+
+def parse_request_head(raw: bytes) -> RequestHead:
+    lines = raw.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not _TOKEN.match(parts[0]) or not _TARGET.match(parts[1]):
+        raise bad("malformed request line")
+    if not _VERSION.match(parts[2]):
+        raise ParseError(505, "bad_request", "unsupported HTTP version")
+    headers = parse_headers(lines[1:])
+    if parts[2] == b"HTTP/1.1" and len(header_values(headers, "host")) != 1:
+        raise bad("HTTP/1.1 request without exactly one Host header")
+    return RequestHead(
+        method=parts[0].decode("ascii"),
+        target=parts[1].decode("latin-1"),
+        version=parts[2].decode("ascii"),
+        headers=headers,
+    )
+
+
+def parse_response_head(raw: bytes) -> ResponseHead:
+    lines = raw.split(b"\r\n")
+    version, _, rest = lines[0].partition(b" ")
+    status, _, reason = rest.partition(b" ")
+    if not _VERSION.match(version) or not _STATUS.match(status) or _BAD_VALUE.search(reason):
+        raise ParseError(502, "protocol_error", "malformed status line from upstream")
+    return ResponseHead(
+        version=version.decode("ascii"),
+        status=int(status),
+        reason=reason.decode("latin-1"),
+        headers=parse_headers(lines[1:]),
+    )
+
+
+class Framing(Enum):
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    UNTIL_CLOSE = "until_close"
+
+
+@dataclass(frozen=True)
+class BodyFraming:
+    kind: Framing
+    length: int = 0
+
+
+def _framing(headers: Headers, version: str) -> BodyFraming | None:
+    """Framing from Transfer-Encoding/Content-Length, None when neither is present."""
+    te = header_values(headers, "transfer-encoding")
+    cl = header_values(headers, "content-length")
+    if te and cl:
+        raise bad("both Transfer-Encoding and Content-Length")
+    if len(cl) > 1:
+        raise bad("more than one Content-Length")
+    if te:
+        if len(te) > 1 or te[0].strip().lower() != "chunked" or version == "HTTP/1.0":
+            raise bad("unsupported Transfer-Encoding")
+        return BodyFraming(Framing.CHUNKED)
+    if cl:
+        if not _DIGITS.match(cl[0].encode("latin-1")):
+            raise bad("invalid Content-Length")
+        length = int(cl[0])
+        return BodyFraming(Framing.LENGTH, length) if length else BodyFraming(Framing.NONE)
+    return None
+
+
+def request_framing(head: RequestHead) -> BodyFraming:
+    return _framing(head.headers, head.version) or BodyFraming(Framing.NONE)
+
+
+def response_framing(head: ResponseHead, request_method: str) -> BodyFraming:
+    """RFC 9112 §6.3: HEAD, 1xx, 204 and 304 have no body; otherwise headers or EOF decide."""
+    try:
+        framing = _framing(head.headers, head.version)
+    except ParseError as exc:
+        raise ParseError(502, "protocol_error", f"upstream: {exc.message}") from exc
+    if request_method == "HEAD" or head.status < 200 or head.status in (204, 304):
+        return BodyFraming(Framing.NONE)
+    if request_method == "CONNECT" and 200 <= head.status < 300:
+        return BodyFraming(Framing.NONE)
+    return framing or BodyFraming(Framing.UNTIL_CLOSE)
+
+
+class BodyReader:
+    """Consumes one body from a buffer; yields re-framed bytes to forward and payload counts.
+
+    Chunked bodies are re-serialized (sizes normalized, extensions dropped) so nothing ambiguous
+    reaches the other side.
+    """
+
+    def __init__(self, framing: BodyFraming, max_trailer_bytes: int) -> None:
+        self._framing = framing
+        self._remaining = framing.length
+        self._max_trailer = max_trailer_bytes
+        self._state = "size"  # chunked: size, data, data_end, trailers
+        self.done = framing.kind == Framing.NONE
+        self.until_close = framing.kind == Framing.UNTIL_CLOSE
+
+    def feed(self, buf: bytearray) -> tuple[bytes, int]:
+        """Consume what is possible from buf; return (bytes to forward, payload bytes)."""
+        if self.done:
+            return b"", 0
+        kind = self._framing.kind
+        if kind == Framing.UNTIL_CLOSE:
+            data = bytes(buf)
+            buf.clear()
+            return data, len(data)
+        if kind == Framing.LENGTH:
+            data = bytes(buf[: self._remaining])
+            del buf[: len(data)]
+            self._remaining -= len(data)
+            self.done = self._remaining == 0
+            return data, len(data)
+        return self._feed_chunked(buf)
+
+    def _feed_chunked(self, buf: bytearray) -> tuple[bytes, int]:
+        out: list[bytes] = []
+        payload = 0
+        while not self.done:
+            step = self._chunk_step(buf)
+            if step is None:
+                break
+            out.append(step[0])
+            payload += step[1]
+        return b"".join(out), payload
+
+    def _chunk_step(self, buf: bytearray) -> tuple[bytes, int] | None:
+        if self._state == "size":
+            line = _take_line(buf, MAX_CHUNK_LINE)
+            if line is None:
+                return None
+            size_text = line.split(b";", 1)[0]
+            if not _HEX.match(size_text) or _BAD_VALUE.search(line):
+                raise bad("invalid chunk size line")
+            self._remaining = int(size_text, 16)
+            self._state = "data" if self._remaining else "trailers"
+            return (f"{self._remaining:x}\r\n".encode(), 0) if self._remaining else (b"0\r\n", 0)
+        if self._state == "data":
+            if not buf:
+                return None
+            data = bytes(buf[: self._remaining])
+            del buf[: len(data)]
+            self._remaining -= len(data)
+            if self._remaining == 0:
+                self._state = "data_end"
+            return data, len(data)
+        if self._state == "data_end":
+            if len(buf) < 2:
+                return None
+            if buf[:2] != b"\r\n":
+                raise bad("chunk data not followed by CRLF")
+            del buf[:2]
+            self._state = "size"
+            return b"\r\n", 0
+        return self._trailers(buf)
+
+    def _trailers(self, buf: bytearray) -> tuple[bytes, int] | None:
+        if buf.startswith(b"\r\n"):
+            del buf[:2]
+            self.done = True
+            return b"\r\n", 0
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > self._max_trailer:
+                raise ParseError(431, "header_too_large", "trailer section too large")
+            _reject_bare_line_breaks(bytes(buf))
+            return None
+        raw = bytes(buf[:end])
+        _reject_bare_line_breaks(raw)
+        trailers = parse_headers(raw.split(b"\r\n"))
+        del buf[: end + 4]
+        self.done = True
+        return serialize_headers(trailers) + b"\r\n", 0
+
+
+def _take_line(buf: bytearray, max_len: int) -> bytes | None:
+    end = buf.find(b"\r\n")
+    if end < 0:
+        if len(buf) > max_len or b"\n" in buf:
+            raise bad("invalid chunk size line")
+        return None
+    line = bytes(buf[:end])
+    del buf[: end + 2]
+    return line
+
+
+_AUTHORITY = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~%!$&'()*+,;=]+)(?::([0-9]{1,5}))?$")
+
+
+def split_authority(authority: str, default_port: int) -> tuple[str, int]:
+    """host and port of host[:port] (IPv6 in brackets); ParseError when malformed."""
+    match = _AUTHORITY.match(authority)
+    if not match:
+        raise bad("malformed authority")
+    port = int(match.group(2)) if match.group(2) else default_port
+    if not 0 < port < 65536:
+        raise bad("invalid port")
+    return match.group(1).strip("[]"), port
+
+
+def split_absolute(target: str) -> tuple[str, str] | None:
+    """(authority, origin-form path) of an absolute-form http URL, None for origin-form."""
+    if target.startswith("/") or target == "*":
+        return None
+    scheme, sep, rest = target.partition("://")
+    if not sep or scheme.lower() != "http":
+        raise bad("only http:// absolute-form targets are proxied")
+    authority, slash, path = rest.partition("/")
+    authority, _, query = authority.partition("?")
+    path = "/" + path if slash else "/"
+    if query and not slash:
+        path = "/?" + query
+    if "@" in authority or not authority:
+        raise bad("malformed absolute-form target")
+    return authority, path

@@ -1,0 +1,177 @@
+"""The `meshproxy` command: flags and MESHPIPE_* variables in, a running sidecar until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+
+import click
+
+from proxy.publisher import EventPublisher, KafkaSender, KafkaSettings
+from proxy.server import ProxyServer
+from proxy.settings import ServerSettings, SettingsError, listeners, parse_address
+from schemas.edgekey import edge_key
+from schemas.identity import IdentityError, WorkloadId, WorkloadInstance
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 4  # a listener could not be bound
+
+
+def _run(settings: ServerSettings) -> int:
+    """Serve until a signal; return the number of events that could not be flushed."""
+    kafka = settings.kafka
+    assert kafka is not None
+    publisher = EventPublisher(KafkaSender(kafka), edge_key, settings.publisher)
+    server = ProxyServer(settings, publisher)
+
+    async def serve() -> int:
+        await server.start()
+        logging.getLogger("proxy").info(
+            "meshproxy %s ready: %s", settings.proxy_id, ", ".join(_describe(settings))
+        )
+        return await server.serve_until_signal()
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(serve())
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _describe(settings: ServerSettings) -> list[str]:
+    return [f"{lst.name} {lst.address}" for lst in settings.listeners] + [f"admin {settings.admin}"]
+
+
+def build_settings(
+    workload: str,
+    pod: str,
+    inbound: str | None,
+    outbound: str | None,
+    transparent: bool,
+    admin: str,
+    kafka: str,
+    topic: str,
+) -> ServerSettings:
+    """Validated settings from flag values; SettingsError or IdentityError when one is wrong."""
+    instance = WorkloadInstance(WorkloadId.parse(workload), pod)
+    proxy_id = f"{pod or socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+    return ServerSettings(
+        workload=instance,
+        proxy_id=proxy_id,
+        listeners=listeners(inbound, outbound, transparent),
+        admin=parse_address(admin, "admin address"),
+        kafka=KafkaSettings(bootstrap=kafka, topic=topic, client_id=f"meshproxy-{proxy_id}"),
+    )
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+    epilog="Example: meshproxy --workload emojivoto/deployment/web --pod web-1 "
+    "--inbound 127.0.0.1:4143=127.0.0.1:8080 --outbound 127.0.0.1:4140 "
+    "--kafka 127.0.0.1:9092",
+)
+@click.option(
+    "--workload",
+    envvar="MESHPIPE_WORKLOAD",
+    show_envvar=True,
+    required=True,
+    help="This sidecar's workload as NAMESPACE/KIND/NAME, e.g. emojivoto/deployment/web.",
+)
+@click.option(
+    "--pod",
+    envvar="MESHPIPE_POD",
+    show_envvar=True,
+    default="",
+    help="This pod's name, e.g. web-5d8f-abcde; sent in the identity headers.",
+)
+@click.option(
+    "--inbound",
+    envvar="MESHPIPE_INBOUND",
+    show_envvar=True,
+    help="Listen for the app's callers and forward to the app: LISTEN=APP, "
+    "e.g. 127.0.0.1:4143=127.0.0.1:8080.",
+)
+@click.option(
+    "--outbound",
+    envvar="MESHPIPE_OUTBOUND",
+    show_envvar=True,
+    help="Listen for the app's own requests (its http_proxy), e.g. 127.0.0.1:4140.",
+)
+@click.option(
+    "--transparent",
+    envvar="MESHPIPE_TRANSPARENT",
+    show_envvar=True,
+    is_flag=True,
+    help="The outbound listener receives iptables-REDIRECTed connections; their "
+    "destination comes from SO_ORIGINAL_DST.",
+)
+@click.option(
+    "--admin",
+    envvar="MESHPIPE_ADMIN",
+    show_envvar=True,
+    default="127.0.0.1:4191",
+    help="Serve /metrics, /ready and /live here, e.g. 127.0.0.1:4191.",
+)
+@click.option(
+    "--kafka",
+    envvar="MESHPIPE_KAFKA",
+    show_envvar=True,
+    required=True,
+    help="Kafka bootstrap servers for request events, e.g. 127.0.0.1:9092.",
+)
+@click.option(
+    "--topic",
+    envvar="MESHPIPE_TOPIC",
+    show_envvar=True,
+    default="meshpipe.requests.v1",
+    help="Topic for request events.",
+)
+@click.option(
+    "--log-level",
+    envvar="MESHPIPE_LOG_LEVEL",
+    show_envvar=True,
+    default="info",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Log verbosity.",
+)
+def main(
+    workload: str,
+    pod: str,
+    inbound: str | None,
+    outbound: str | None,
+    transparent: bool,
+    admin: str,
+    kafka: str,
+    topic: str,
+    log_level: str,
+) -> None:
+    """meshproxy: the meshpipe sidecar. Relays HTTP/1.1, HTTP/2, gRPC and TCP for one workload
+    and publishes one event per request to Kafka. SIGTERM drains, flushes and exits 0."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = build_settings(
+            workload, pod, inbound, outbound, transparent, admin, kafka, topic
+        )
+    except (SettingsError, IdentityError) as exc:
+        click.echo(f"meshproxy: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        left = _run(settings)
+    except OSError as exc:
+        click.echo(f"meshproxy: cannot listen: {exc}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    if left:
+        click.echo(f"meshproxy: {left} events could not be published before exit", err=True)

@@ -1,0 +1,204 @@
+"""Publishing request events to Kafka without ever slowing traffic: bounded queue, batch sender."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+
+log = logging.getLogger(__name__)
+
+Record = tuple[bytes, bytes]  # (key, value)
+KeyFunction = Callable[[meshpipe_pb2.RequestEvent], bytes]
+
+
+class SendError(Exception):
+    """A batch could not be handed to Kafka; the publisher keeps it and retries."""
+
+
+class Sender(Protocol):
+    """Where batches go: Kafka in production, an in-memory fake in unit tests."""
+
+    async def start(self) -> None:
+        """Connect; raise SendError when the destination is unreachable."""
+        ...
+
+    async def send_batch(self, records: Sequence[Record]) -> None:
+        """Deliver all records or raise SendError (some may have been delivered)."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PublisherSettings:
+    max_queue: int = 10_000  # events waiting; beyond it the oldest are dropped
+    max_batch: int = 500  # events per send_batch call
+    retry_backoff_s: float = 0.2  # first wait after a failure, doubled up to the max
+    max_retry_backoff_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap: str
+    topic: str = "meshpipe.requests.v1"
+    linger_ms: int = 20  # producer batching delay
+    request_timeout_ms: int = 10_000  # a batch not acknowledged by then fails and is retried
+    client_id: str = "meshproxy"
+
+
+class KafkaSender:
+    """Sends batches with one aiokafka producer (lz4, acks=1); recreated after a failed start."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        s = self._settings
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.bootstrap,
+            client_id=s.client_id,
+            acks=1,
+            compression_type="lz4",
+            linger_ms=s.linger_ms,
+            request_timeout_ms=s.request_timeout_ms,
+        )
+        try:
+            await producer.start()
+        except (KafkaError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise SendError(f"cannot connect to Kafka at {s.bootstrap}: {exc}") from exc
+        self._producer = producer
+
+    async def send_batch(self, records: Sequence[Record]) -> None:
+        producer = self._producer
+        if producer is None:
+            raise SendError("producer not started")
+        try:
+            futures = [
+                await producer.send(self._settings.topic, value=value, key=key)
+                for key, value in records
+            ]
+            await asyncio.gather(*futures)
+        except (KafkaError, OSError) as exc:
+            raise SendError(f"Kafka send failed: {exc!r}") from exc
+
+    async def stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+
+class EventPublisher:
+    """A bounded queue of events drained by one background task into a Sender.
+
+    publish() is synchronous and O(1): traffic never waits for Kafka. When the queue is full the
+    oldest event is dropped and counted; proxy_seq gaps show the loss downstream as well.
+    """
+
+    def __init__(self, sender: Sender, key: KeyFunction, settings: PublisherSettings) -> None:
+        self._sender = sender
+        self._key = key
+        self._settings = settings
+        self._queue: deque[meshpipe_pb2.RequestEvent] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.published = 0
+        self.dropped = 0
+        self.connected = False
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    def publish(self, event: meshpipe_pb2.RequestEvent) -> None:
+        if len(self._queue) >= self._settings.max_queue:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(event)
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="event-publisher")
+
+    async def stop(self, flush_timeout_s: float) -> int:
+        """Flush for up to flush_timeout_s, then stop; return how many events were left."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), flush_timeout_s)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(SendError, TimeoutError):
+            # A dead broker must not hold the process: the producer gets the same grace.
+            await asyncio.wait_for(self._sender.stop(), flush_timeout_s)
+        self.connected = False
+        left = len(self._queue)
+        if left:
+            log.warning("stopped with %d unpublished events", left)
+        return left
+
+    async def _run(self) -> None:
+        backoff = self._settings.retry_backoff_s
+        while True:
+            if not self._queue:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            try:
+                await self._connect()
+                await self._send_one_batch()
+                backoff = self._settings.retry_backoff_s
+            except SendError as exc:
+                log.warning("event publishing failed, retrying in %.1fs: %s", backoff, exc)
+                await self._disconnect()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.max_retry_backoff_s)
+
+    async def _connect(self) -> None:
+        if not self.connected:
+            await self._sender.start()
+            self.connected = True
+
+    async def _disconnect(self) -> None:
+        if self.connected:
+            self.connected = False
+            with contextlib.suppress(SendError):
+                await self._sender.stop()
+
+    async def _send_one_batch(self) -> None:
+        n = min(len(self._queue), self._settings.max_batch)
+        batch = [self._queue.popleft() for _ in range(n)]
+        try:
+            await self._sender.send_batch([(self._key(e), e.SerializeToString()) for e in batch])
+        except SendError:
+            self._requeue(batch)
+            raise
+        except asyncio.CancelledError:
+            self._requeue(batch)
+            raise
+        self.published += n
+
+    def _requeue(self, batch: list[meshpipe_pb2.RequestEvent]) -> None:
+        """Put a failed batch back in front, then drop the oldest beyond the bound."""
+        self._queue.extendleft(reversed(batch))
+        while len(self._queue) > self._settings.max_queue:
+            self._queue.popleft()
+            self.dropped += 1

@@ -1,0 +1,496 @@
+"""The only module with asyncio and sockets: listeners, connections that drive layers, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+from proxy.admin import AdminApp, PipelineStats, ProxyMetrics
+from proxy.commands import (
+    CancelTimer,
+    CloseConnection,
+    Command,
+    ConnectionAccepted,
+    ConnectionClosed,
+    DataReceived,
+    DrainStarted,
+    Event,
+    Log,
+    OpenUpstream,
+    PauseReading,
+    PublishRequestEvent,
+    ResumeReading,
+    SendData,
+    Side,
+    StartTimer,
+    TimerFired,
+    UpstreamConnected,
+    UpstreamFailed,
+)
+from proxy.detect import connection_layer
+from proxy.events import SeqAllocator
+from proxy.layer import Address, Clock, Layer, LayerContext, SystemClock
+from proxy.publisher import EventPublisher
+from proxy.settings import Listener, ServerSettings
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+
+log = logging.getLogger(__name__)
+
+SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
+
+
+class TaskSet:
+    """Every background task, named and referenced until done; failures are logged."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _other(side: Side) -> Side:
+    return Side.UPSTREAM if side == Side.DOWNSTREAM else Side.DOWNSTREAM
+
+
+class _SideProtocol(asyncio.Protocol):
+    """Socket callbacks of one side of a Connection, turned into layer events."""
+
+    def __init__(self, conn: Connection | None, side: Side, gen: int = 0) -> None:
+        self.conn = conn
+        self.side = side
+        self.gen = gen
+
+    def _live(self) -> Connection | None:
+        """The connection, unless these callbacks belong to a replaced or finished side."""
+        conn = self.conn
+        return conn if conn is not None and conn.current(self.side, self.gen) else None
+
+    def data_received(self, data: bytes) -> None:
+        if conn := self._live():
+            conn.feed(DataReceived(self.side, data))
+
+    def eof_received(self) -> bool:
+        if conn := self._live():
+            conn.peer_eof(self.side)
+        return True  # keep writing: TCP half-close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if conn := self._live():
+            conn.lost(self.side, exc)
+
+    def pause_writing(self) -> None:
+        if conn := self._live():
+            conn.write_blocked(self.side, True)
+
+    def resume_writing(self) -> None:
+        if conn := self._live():
+            conn.write_blocked(self.side, False)
+
+
+class _DownstreamProtocol(_SideProtocol):
+    def __init__(self, server: ProxyServer, listener: Listener) -> None:
+        super().__init__(None, Side.DOWNSTREAM)
+        self._server = server
+        self._listener = listener
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.conn = Connection(self._server, self._listener, cast(asyncio.Transport, transport))
+        self.conn.feed(ConnectionAccepted())
+
+
+class _UpstreamProtocol(_SideProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.conn is None or not self.conn.upstream_made(
+            self.gen, cast(asyncio.Transport, transport)
+        ):
+            transport.close()
+
+
+class Connection:
+    """One accepted connection: feeds its layer events in order and executes its commands."""
+
+    def __init__(
+        self, server: ProxyServer, listener: Listener, transport: asyncio.Transport
+    ) -> None:
+        self._server = server
+        self._loop = asyncio.get_running_loop()
+        self._listener = listener
+        self._transports: dict[Side, asyncio.Transport | None] = {
+            Side.DOWNSTREAM: transport,
+            Side.UPSTREAM: None,
+        }
+        self._gen = 0  # upstream generation: callbacks of replaced upstreams are ignored
+        self._connecting: asyncio.Task[None] | None = None
+        self._down_closed = False
+        self._eof: set[Side] = set()
+        self._layer_paused: set[Side] = set()
+        self._write_blocked: set[Side] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._queue: deque[Event] = deque()
+        self._busy = False
+        self.done = False
+        self.direction = listener.direction
+        self._layer = server.new_layer(listener, transport)
+        server.connection_started(self)
+
+    # callbacks from the protocols
+
+    def current(self, side: Side, gen: int) -> bool:
+        return not self.done and (side == Side.DOWNSTREAM or gen == self._gen)
+
+    def upstream_made(self, gen: int, transport: asyncio.Transport) -> bool:
+        if self.done or gen != self._gen:
+            return False
+        self._transports[Side.UPSTREAM] = transport
+        self._apply_reading(Side.UPSTREAM)
+        self.feed(UpstreamConnected())
+        return True
+
+    def peer_eof(self, side: Side) -> None:
+        self._eof.add(side)
+        self.feed(ConnectionClosed(side))
+
+    def lost(self, side: Side, exc: Exception | None) -> None:
+        if side == Side.UPSTREAM:
+            self._transports[Side.UPSTREAM] = None
+        else:
+            self._down_closed = True
+        if side not in self._eof or exc is not None:
+            self._eof.add(side)
+            self.feed(ConnectionClosed(side, str(exc) if exc else ""))
+        self._check_done()
+
+    def write_blocked(self, side: Side, blocked: bool) -> None:
+        if blocked:
+            self._write_blocked.add(side)
+        else:
+            self._write_blocked.discard(side)
+        self._apply_reading(_other(side))
+
+    # driving the layer
+
+    def feed(self, event: Event) -> None:
+        if self.done:
+            return
+        self._queue.append(event)
+        if self._busy:
+            return  # an event fed while executing commands waits its turn
+        self._busy = True
+        try:
+            while self._queue and not self.done:
+                self._step(self._queue.popleft())
+        finally:
+            self._busy = False
+
+    def _step(self, event: Event) -> None:
+        try:
+            commands = self._layer.handle(event)
+        except Exception:  # the crash boundary: one connection fails, never the proxy
+            log.exception("layer failed on %r; closing the connection", type(event).__name__)
+            self.abort()
+            return
+        for command in commands:
+            self._execute(command)
+        self._check_done()
+
+    def _execute(self, command: Command) -> None:
+        if isinstance(command, SendData):
+            transport = self._transports[command.side]
+            if transport is not None and not transport.is_closing():
+                transport.write(command.data)
+        elif isinstance(command, CloseConnection):
+            self._close(command.side, command.half)
+        elif isinstance(command, OpenUpstream):
+            self._open_upstream(command.host, command.port)
+        elif isinstance(command, PauseReading | ResumeReading):
+            if isinstance(command, PauseReading):
+                self._layer_paused.add(command.side)
+            else:
+                self._layer_paused.discard(command.side)
+            self._apply_reading(command.side)
+        elif isinstance(command, StartTimer):
+            self._cancel_timer(command.name)
+            fire = TimerFired(command.name)
+            self._timers[command.name] = self._loop.call_later(command.seconds, self.feed, fire)
+        elif isinstance(command, CancelTimer):
+            self._cancel_timer(command.name)
+        elif isinstance(command, PublishRequestEvent):
+            self._server.publish(command.event)
+        elif isinstance(command, Log):
+            log.log(logging.getLevelName(command.level.upper()), "%s", command.message)
+        else:
+            log.warning("unexpected command %r", command)
+
+    def _close(self, side: Side, half: bool) -> None:
+        transport = self._transports[side]
+        if half and transport is not None and transport.can_write_eof():
+            with contextlib.suppress(OSError, RuntimeError):
+                transport.write_eof()
+            return
+        if transport is not None:
+            transport.close()
+        if side == Side.UPSTREAM:
+            self._drop_upstream()
+        else:
+            self._down_closed = True
+
+    def _drop_upstream(self) -> None:
+        """Forget the upstream (closing, or never connected) so its late callbacks are ignored."""
+        self._gen += 1
+        self._transports[Side.UPSTREAM] = None
+        self._eof.discard(Side.UPSTREAM)
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+
+    def _open_upstream(self, host: str, port: int) -> None:
+        old = self._transports[Side.UPSTREAM]
+        if old is not None:
+            old.close()
+        self._drop_upstream()
+        gen = self._gen
+        name = f"connect {self._listener.name} {host}:{port}"
+        self._connecting = self._server.tasks.spawn(self._connect(gen, host, port), name)
+
+    async def _connect(self, gen: int, host: str, port: int) -> None:
+        kind, message = "", ""
+        try:
+            async with asyncio.timeout(self._server.settings.connect_timeout_s):
+                await self._loop.create_connection(
+                    lambda: _UpstreamProtocol(self, Side.UPSTREAM, gen), host, port
+                )
+        except TimeoutError:
+            kind, message = "connect_timeout", f"no connection to {host}:{port} in time"
+        except ConnectionRefusedError as exc:
+            kind, message = "connect_refused", f"{host}:{port}: {exc.strerror or exc}"
+        except OSError as exc:
+            kind, message = "connect_error", f"{host}:{port}: {exc}"
+        if gen != self._gen:
+            return
+        self._connecting = None
+        if kind:
+            self.feed(UpstreamFailed(kind, message))
+        self._check_done()
+
+    def _apply_reading(self, side: Side) -> None:
+        transport = self._transports[side]
+        if transport is None or transport.is_closing():
+            return
+        paused = side in self._layer_paused or _other(side) in self._write_blocked
+        with contextlib.suppress(RuntimeError):
+            if paused and transport.is_reading():
+                transport.pause_reading()
+            elif not paused and not transport.is_reading():
+                transport.resume_reading()
+
+    def _cancel_timer(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _check_done(self) -> None:
+        up_idle = self._transports[Side.UPSTREAM] is None and self._connecting is None
+        if self.done or not (self._down_closed and up_idle):
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        self.done = True
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        self._server.connection_finished(self)
+
+    def expire(self, reason: str) -> None:
+        """Drain time-out: tell the layer both sides are gone (it publishes what was in flight),
+        then drop them."""
+        if self._transports[Side.UPSTREAM] is not None or self._connecting is not None:
+            self.feed(ConnectionClosed(Side.UPSTREAM, reason))
+        self.feed(ConnectionClosed(Side.DOWNSTREAM, reason))
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop both sides now (crash boundary, or drain time-out)."""
+        for transport in self._transports.values():
+            if transport is not None:
+                transport.abort()
+        self._down_closed = True
+        self._drop_upstream()
+        if not self.done:
+            self._finish()
+
+
+def original_destination(transport: asyncio.Transport) -> Address | None:
+    """The pre-REDIRECT destination of a connection (Linux SO_ORIGINAL_DST, IPv4)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+    except OSError:
+        return None
+    port, packed = struct.unpack_from("!2xH4s", raw)
+    return Address(socket.inet_ntoa(packed), port)
+
+
+class _AdminProtocol(asyncio.Protocol):
+    """One admin request per connection: parse the head, answer, close."""
+
+    def __init__(self, app: AdminApp) -> None:
+        self._app = app
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._transport is None:
+            return
+        self._buffer += data
+        reply = self._app.answer(self._buffer)
+        if reply is not None:
+            self._transport.write(reply)
+            self._transport.close()
+            self._transport = None
+
+
+class ProxyServer:
+    """Listeners, their connections, the admin endpoint and the event publisher's lifecycle."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        publisher: EventPublisher,
+        clock: Clock | None = None,
+        layer_factory: Callable[[LayerContext], Layer] = connection_layer,
+    ) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.metrics = ProxyMetrics(self._pipeline_stats)
+        self.tasks = TaskSet()
+        self._clock = clock or SystemClock()
+        self._layer_factory = layer_factory
+        self._seq = SeqAllocator()
+        self._servers: dict[str, asyncio.Server] = {}
+        self._admin: asyncio.Server | None = None
+        self._connections: set[Connection] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._ready = False
+
+    def _pipeline_stats(self) -> PipelineStats:
+        p = self.publisher
+        return PipelineStats(published=p.published, dropped=p.dropped, depth=p.depth)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def bound(self, name: str) -> Address:
+        """The address a listener ("inbound", "outbound", "admin") actually bound."""
+        server = self._admin if name == "admin" else self._servers[name]
+        assert server is not None
+        host, port = server.sockets[0].getsockname()[:2]
+        return Address(host, port)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self.publisher.start()
+        for listener in self.settings.listeners:
+            self._servers[listener.name] = await loop.create_server(
+                lambda listener=listener: _DownstreamProtocol(self, listener),  # type: ignore[misc]
+                listener.address.host,
+                listener.address.port,
+                reuse_address=True,
+            )
+        app = AdminApp(self.metrics, lambda: self._ready)
+        admin = self.settings.admin
+        self._admin = await loop.create_server(
+            lambda: _AdminProtocol(app), admin.host, admin.port, reuse_address=True
+        )
+        self._ready = True
+
+    def new_layer(self, listener: Listener, transport: asyncio.Transport) -> Layer:
+        peer = transport.get_extra_info("peername") or ("", 0)
+        target = listener.target
+        if listener.transparent:
+            target = original_destination(transport)
+            if target == listener.address:
+                target = None  # not redirected: nowhere to go
+        ctx = LayerContext(
+            direction=listener.direction,
+            local=self.settings.workload,
+            proxy_id=self.settings.proxy_id,
+            downstream=Address(str(peer[0]), int(peer[1])),
+            target=target,
+            clock=self._clock,
+            seq=self._seq,
+            limits=self.settings.limits,
+        )
+        return self._layer_factory(ctx)
+
+    def connection_started(self, conn: Connection) -> None:
+        self._connections.add(conn)
+        self._idle.clear()
+        self.metrics.connection_opened(conn.direction)
+
+    def connection_finished(self, conn: Connection) -> None:
+        if conn in self._connections:
+            self._connections.discard(conn)
+            self.metrics.connection_closed(conn.direction)
+        if not self._connections:
+            self._idle.set()
+
+    def publish(self, event: meshpipe_pb2.RequestEvent) -> None:
+        self.publisher.publish(event)
+        self.metrics.observe(event)
+
+    async def shutdown(self) -> int:
+        """Stop accepting, drain in-flight requests, flush events; return events left unsent."""
+        self._ready = False
+        for server in self._servers.values():
+            server.close()
+        for conn in list(self._connections):
+            conn.feed(DrainStarted())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self.settings.drain_timeout_s)
+        for conn in list(self._connections):
+            conn.expire("proxy shut down before the request finished")
+        await self.tasks.cancel_all()
+        left = await self.publisher.stop(flush_timeout_s=self.settings.flush_timeout_s)
+        if self._admin is not None:
+            self._admin.close()
+        return left
+
+    async def serve_until_signal(self) -> int:
+        """Run until SIGTERM or SIGINT, then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("signal received: draining")
+        return await self.shutdown()

@@ -1,0 +1,69 @@
+"""The proxy's settings: listeners, identity and time-outs, and parsing them from flag text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from proxy.layer import Address, Limits
+from proxy.publisher import KafkaSettings, PublisherSettings
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from schemas.identity import WorkloadInstance
+
+
+class SettingsError(ValueError):
+    """A flag value that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str  # inbound, outbound
+    address: Address
+    direction: meshpipe_pb2.Direction.ValueType
+    target: Address | None  # the app for inbound; None for explicit outbound
+    transparent: bool = False  # outbound behind iptables REDIRECT: target from SO_ORIGINAL_DST
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    workload: WorkloadInstance
+    proxy_id: str
+    listeners: tuple[Listener, ...]
+    admin: Address
+    limits: Limits = field(default_factory=Limits)
+    connect_timeout_s: float = 5.0
+    drain_timeout_s: float = 20.0  # SIGTERM: wait this long for in-flight requests
+    flush_timeout_s: float = 5.0  # then this long for queued events to reach Kafka
+    kafka: KafkaSettings | None = None  # None: events are counted but not sent (tests)
+    publisher: PublisherSettings = field(default_factory=PublisherSettings)
+
+
+def parse_address(text: str, what: str) -> Address:
+    """host:port or [v6]:port with a numeric port."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise SettingsError(f"invalid {what} {text!r}: want HOST:PORT, e.g. 127.0.0.1:4143")
+    return Address(host, int(port))
+
+
+def parse_inbound(text: str) -> tuple[Address, Address]:
+    """LISTEN=APP, e.g. 127.0.0.1:4143=127.0.0.1:8080."""
+    listen, sep, app = text.partition("=")
+    if not sep:
+        raise SettingsError(
+            f"invalid inbound {text!r}: want LISTEN=APP, e.g. 127.0.0.1:4143=127.0.0.1:8080"
+        )
+    return parse_address(listen, "inbound listen address"), parse_address(app, "app address")
+
+
+def listeners(inbound: str | None, outbound: str | None, transparent: bool) -> tuple[Listener, ...]:
+    out: list[Listener] = []
+    if inbound:
+        listen, app = parse_inbound(inbound)
+        out.append(Listener("inbound", listen, meshpipe_pb2.INBOUND, app))
+    if outbound:
+        address = parse_address(outbound, "outbound listen address")
+        out.append(Listener("outbound", address, meshpipe_pb2.OUTBOUND, None, transparent))
+    if not out:
+        raise SettingsError("nothing to proxy: give --inbound and/or --outbound")
+    return tuple(out)
