@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
-from deploy.kafka.topics import TopicSet, ensure_topics, load_spec
+from deploy.kafka.topics import TopicSet, temporary_topics
 from sinks.client import ChdbClient
 
 if TYPE_CHECKING:
@@ -45,16 +43,5 @@ def kafka_bootstrap(dev_stack: DevStack) -> str:
 @pytest.fixture
 def topics(kafka_bootstrap: str) -> Iterator[TopicSet]:
     """The project's topics under a unique prefix for this test; deleted afterwards."""
-    unique = load_spec().with_prefix(f"t{uuid.uuid4().hex[:10]}.")
-    asyncio.run(ensure_topics(kafka_bootstrap, unique))
-    yield unique
-    asyncio.run(_delete_topics(kafka_bootstrap, [t.name for t in unique.resolved()]))
-
-
-async def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics(names)
-    finally:
-        await admin.close()
+    with temporary_topics(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}.") as unique:
+        yield unique

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
@@ -125,3 +127,24 @@ async def missing_topics(bootstrap: str, topics: TopicSet) -> list[str]:
     finally:
         await admin.close()
     return [t.name for t in topics.resolved() if t.name not in existing]
+
+
+async def delete_topics(bootstrap: str, topics: TopicSet) -> None:
+    """Delete every topic of the set (tests and benchmarks remove what they created)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        await admin.delete_topics([t.name for t in topics.resolved()])
+    finally:
+        await admin.close()
+
+
+@contextmanager
+def temporary_topics(bootstrap: str, prefix: str, timeout_s: float = 60.0) -> Iterator[TopicSet]:
+    """The spec's topics under a prefix, created on entry and deleted on exit (sync callers)."""
+    topics = load_spec().with_prefix(prefix)
+    asyncio.run(ensure_topics(bootstrap, topics, timeout_s=timeout_s))
+    try:
+        yield topics
+    finally:
+        asyncio.run(delete_topics(bootstrap, topics))
