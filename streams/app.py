@@ -2,7 +2,7 @@
 
 Faust's own offset handling is switched off for the request topic (`acks=False`): Faust then
 never commits it, and `Worker.flush` commits through the consumer only what the RowSink has
-acknowledged (see streams.windows for why that makes totals exact). `on_window_close` and Faust
+acknowledged (see streams.chunks for why that makes totals exact). `on_window_close` and Faust
 tables are not used at all. Tap sessions are read by every worker outside the consumer group.
 """
 
@@ -50,10 +50,13 @@ def build_app(settings: WorkerSettings, open_sink: SinkFactory, bucket: BucketFn
         web_bind="127.0.0.1",
         web_host="127.0.0.1",
         store="memory://",
+        datadir=str(settings.faust_data_dir),
         topic_disable_leader=True,
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     topics = settings.topics
     requests = app.topic(topics.requests, key_serializer="raw", value_serializer="raw", acks=False)
@@ -68,7 +71,9 @@ def build_app(settings: WorkerSettings, open_sink: SinkFactory, bucket: BucketFn
             {TP(topics.requests, p): o for p, o in offsets.items()}
         )
 
-    core = WorkerCore(settings.name, settings.windows, bucket, settings.max_pending_rows)
+    core = WorkerCore(
+        settings.name, settings.windows, bucket, settings.max_pending_rows, settings.chunks
+    )
     worker = Worker(core, sink, commit, time.time)
 
     @app.agent(requests, name="requests")
@@ -114,6 +119,21 @@ def build_app(settings: WorkerSettings, open_sink: SinkFactory, bucket: BucketFn
     async def on_revoked(sender: Any, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[TP] = args[0]
         worker.revoke(tp.partition for tp in revoked if tp.topic == topics.requests)
+
+    def ready() -> bool:
+        return sink.sink is not None and worker.assignments > 0
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"ready": ready(), **worker.health()})
+
+    @app.page("/ready")  # Kubernetes readiness: the sink is open and partitions were assigned
+    async def readiness(web: Any, request: Any) -> Any:
+        return web.json({"ready": ready()}, status=200 if ready() else 503)
+
+    @app.page("/live")  # Kubernetes liveness: the event loop answers
+    async def liveness(web: Any, request: Any) -> Any:
+        return web.json({"live": True})
 
     @app.task  # type: ignore[untyped-decorator]
     async def start() -> None:

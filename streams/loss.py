@@ -3,8 +3,8 @@
 A proxy numbers its events 1, 2, 3, ... without gaps, but its events are keyed by edge, so one
 proxy's events are spread over many partitions and no single worker sees all of them. Each
 partition therefore records, per proxy and event-time window, the *distinct* sequence numbers it
-saw (count, min, max) in the same segments as the edge windows (`streams.segments`), which makes
-the rows exact under replay: a replayed record rebuilds its segment instead of adding to it.
+saw (count, min, max) in the same chunks as the edge windows (`streams.chunks`), which makes
+the rows exact under replay: a replayed record rebuilds its chunk's row instead of adding to it.
 
 Events of one proxy in different partitions are different events, so summing the per-partition
 counts is exact, and for a proxy
@@ -12,8 +12,9 @@ counts is exact, and for a proxy
     lost = max(seq_max) - min(seq_min) + 1 - sum(events)
 
 over all its rows (`count_loss` here; the same expression in SQL). Out-of-order arrival changes
-nothing; a duplicate delivery of one sequence number (a producer retry) within a segment is
-counted in `duplicates`, not in `events`, so it neither hides nor invents a gap. Over a time
+nothing; a duplicate delivery of one sequence number (a producer retry) within a chunk is
+counted in `duplicates`, not in `events`, so it neither hides nor invents a gap (one that lands
+in another chunk counts as an event and hides one lost event). Over a time
 range, events near the edges whose neighbours fall outside the range make the count approximate;
 over a proxy's whole life it is exact.
 """
@@ -24,14 +25,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from streams.chunks import ChunkTable, Entry
 from streams.rows import LossRow
-from streams.segments import EventTimeTrack, Segment, SegmentTable
 from streams.windows import WindowSettings, start_ns
 
 
 @dataclass(slots=True)
 class SeqSeen:
-    """The distinct sequence numbers of one proxy in one segment."""
+    """The distinct sequence numbers of one proxy in one window of one chunk."""
 
     seqs: set[int] = field(default_factory=set)
     duplicates: int = 0
@@ -48,33 +49,32 @@ LossKey = tuple[str, int]  # (proxy_id, window_start_s)
 
 
 class LossTracker:
-    """The proxy sequence segments of one partition."""
+    """The proxy sequence numbers in one partition's current chunk."""
 
-    def __init__(self, partition: int, settings: WindowSettings, track: EventTimeTrack) -> None:
+    def __init__(self, partition: int, settings: WindowSettings) -> None:
         self.partition = partition
         self.settings = settings
-        self.table: SegmentTable[LossKey, SeqSeen] = SegmentTable(track, SeqSeen)
+        self.table: ChunkTable[LossKey, SeqSeen] = ChunkTable(SeqSeen)
 
     def add(self, offset: int, event: meshpipe_pb2.RequestEvent) -> None:
         """Note the sequence number of the valid event at offset."""
         window = self.settings.window_start_s(start_ns(event))
-        deadline = self.settings.deadline_ns(window)
-        self.table.accumulator((event.proxy_id, window), offset, deadline).add(event.proxy_seq)
+        self.table.accumulator((event.proxy_id, window), offset).add(event.proxy_seq)
 
-    def snapshot(self) -> list[LossRow]:
-        """Rows for every segment changed since the last snapshot."""
-        return [self._row(key, segment) for key, segment in self.table.snapshot()]
+    def snapshot(self, chunk_first: int) -> list[LossRow]:
+        """Rows for every (proxy, window) changed since the last snapshot."""
+        return [self._row(key, entry, chunk_first) for key, entry in self.table.snapshot()]
 
-    def _row(self, key: LossKey, segment: Segment[SeqSeen]) -> LossRow:
+    def _row(self, key: LossKey, entry: Entry[SeqSeen], chunk_first: int) -> LossRow:
         proxy_id, window = key
-        seen = segment.acc
+        seen = entry.acc
         return LossRow(
             proxy_id=proxy_id,
             window_start_s=window,
             window_s=self.settings.window_s,
             partition=self.partition,
-            first_offset=segment.first,
-            version=segment.last,
+            first_offset=chunk_first,
+            version=entry.last,
             events=len(seen.seqs),
             duplicates=seen.duplicates,
             seq_min=min(seen.seqs),

@@ -1,20 +1,21 @@
-"""All aggregation state of one partition: edge windows, loss segments and pending raw rows.
+"""All aggregation state of one partition: its current chunk's edge windows, losses and raw rows.
 
-`fold` takes the partition's records in offset order; `flush` cuts a consistent snapshot (every
-changed row up to the latest record) and the offset that may be committed once the store has
-acknowledged that snapshot and all earlier ones.
+`fold` takes the partition's records in offset order; `flush` cuts a consistent snapshot (the
+final rows of chunks that ended, the changed rows of the current chunk, the raw rows) and the
+offset that may be committed once the store has acknowledged that snapshot and all earlier ones:
+the current chunk's first offset (see `streams.chunks` for why that makes totals exact).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.chunks import Chunker, ChunkSettings
 from streams.decode import ValidEvent
 from streams.loss import LossTracker
 from streams.rawrows import request_row
-from streams.rows import RequestRow, RowBatch
-from streams.segments import EventTimeTrack, safe_offset
-from streams.windows import BucketFn, EdgeWindows, WindowSettings, start_ns
+from streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
+from streams.windows import BucketFn, EdgeWindows, WindowSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +28,22 @@ class PartitionFlush:
 
 
 class PartitionState:
-    """Folds one partition's records; see streams.windows for the exactly-once argument."""
+    """Folds one partition's records into chunks and cuts replay-safe snapshots."""
 
-    def __init__(self, partition: int, settings: WindowSettings, bucket: BucketFn) -> None:
+    def __init__(
+        self,
+        partition: int,
+        settings: WindowSettings,
+        bucket: BucketFn,
+        chunks: ChunkSettings | None = None,
+    ) -> None:
         self.partition = partition
-        self._track = EventTimeTrack()
-        self.windows = EdgeWindows(partition, settings, bucket, self._track)
-        self.loss = LossTracker(partition, settings, self._track)
+        self.windows = EdgeWindows(partition, settings, bucket)
+        self.loss = LossTracker(partition, settings)
+        self._chunker = Chunker(chunks or ChunkSettings())
         self._raw: list[RequestRow] = []
+        self._final_windows: list[EdgeWindowRow] = []  # last rows of chunks that ended
+        self._final_losses: list[LossRow] = []
         self._next_offset: int | None = None
 
     @property
@@ -47,36 +56,43 @@ class PartitionState:
         """The offset after the latest record folded."""
         return self._next_offset
 
-    def fold(self, offset: int, valid: ValidEvent | None) -> None:
-        """Fold the record at offset; None for a record that was dead-lettered or skipped."""
+    @property
+    def chunk_first(self) -> int | None:
+        """The first offset of the current chunk (the offset a flush makes committable)."""
+        return self._chunker.first
+
+    def fold(self, offset: int, valid: ValidEvent | None, timestamp_ms: int = 0) -> None:
+        """Fold the record at offset with its Kafka timestamp; None for a dead-lettered record."""
         if self._next_offset is not None and offset < self._next_offset:
             raise ValueError(
                 f"partition {self.partition}: offset {offset} after {self._next_offset - 1}"
             )
+        previous = self._chunker.first
+        if self._chunker.starts_chunk(offset, timestamp_ms) and previous is not None:
+            self._end_chunk(previous)
         self._next_offset = offset + 1
         if valid is None:
             return
         event = valid.event
-        self._track.add(offset, start_ns(event))
         self.windows.add(offset, event, valid.edge)
         self.loss.add(offset, event)
         self._raw.append(request_row(self.partition, offset, event))
 
+    def _end_chunk(self, first: int) -> None:
+        self._final_windows.extend(self.windows.snapshot(first))
+        self._final_losses.extend(self.loss.snapshot(first))
+        self.windows.table.clear()
+        self.loss.table.clear()
+
     def flush(self) -> PartitionFlush:
         """Rows changed since the last flush, and the offset committable once they are stored."""
+        first = self._chunker.first
+        if first is None:
+            return PartitionFlush(self.partition, RowBatch(), None)
         batch = RowBatch(
-            edge_windows=tuple(self.windows.snapshot()),
+            edge_windows=(*self._final_windows, *self.windows.snapshot(first)),
             requests=tuple(self._raw),
-            losses=tuple(self.loss.snapshot()),
+            losses=(*self._final_losses, *self.loss.snapshot(first)),
         )
-        self._raw = []
-        if self._next_offset is None:
-            return PartitionFlush(self.partition, batch, None)
-        tables = (self.windows.table, self.loss.table)
-        firsts = [first for table in tables for first in table.open_firsts()]
-        spans = [span for table in tables for span in table.spans()]
-        commit = safe_offset(self._next_offset, firsts, spans)
-        for table in tables:
-            table.forget_spans_before(commit)
-        self._track.trim(min([self._next_offset, *firsts]))
-        return PartitionFlush(self.partition, batch, commit)
+        self._raw, self._final_windows, self._final_losses = [], [], []
+        return PartitionFlush(self.partition, batch, first)

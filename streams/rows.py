@@ -2,14 +2,14 @@
 
 Replay safety is in the keys: rebuilding the same rows after a crash must replace, never add.
 
-- `EdgeWindowRow`: one segment of one edge's fixed window in one partition, as a cumulative
+- `EdgeWindowRow`: one edge's fixed window in one chunk of one partition, as a cumulative
   snapshot. Key `(direction, source, destination, window_start_s, partition, first_offset)`,
   version `version` (the highest Kafka offset folded in): store in
   `ReplacingMergeTree(version)` and read with `FINAL` or `argMax(..., version)`, then SUM over
-  partitions and segments (see `streams.windows` for why segments exist).
+  partitions and chunks (see `streams.chunks` for why chunks exist).
 - `RequestRow`: one row per Kafka record; key `(partition, offset)`; a replay writes an
   identical row, so `ReplacingMergeTree()` without a version collapses it.
-- `LossRow`: per proxy, window and partition segment, the distinct `proxy_seq` values seen;
+- `LossRow`: per proxy, window and partition chunk, the distinct `proxy_seq` values seen;
   keyed and versioned like `EdgeWindowRow`. Lost events of a proxy =
   `max(seq_max) - min(seq_min) + 1 - sum(events)` over its rows (see `streams.loss`).
 """
@@ -24,7 +24,7 @@ from typing import Protocol, TypeVar
 
 @dataclass(frozen=True, slots=True)
 class EdgeWindowRow:
-    """Cumulative counts of one edge in one fixed window, from one segment of one partition."""
+    """Cumulative counts of one edge in one fixed window, from one chunk of one partition."""
 
     window_start_s: int  # Unix seconds, multiple of window_s
     window_s: int  # window length, seconds
@@ -40,7 +40,7 @@ class EdgeWindowRow:
     destination_name: str
     destination_meshed: bool
     partition: int  # Kafka partition of meshpipe.requests.v1
-    first_offset: int  # offset of the first record of this segment (part of the key)
+    first_offset: int  # first offset of the chunk the records came from (part of the key)
     version: int  # highest offset folded into this snapshot (ReplacingMergeTree version)
     requests: int  # count
     successes: int  # count
@@ -109,7 +109,7 @@ class RequestRow:
 
 @dataclass(frozen=True, slots=True)
 class LossRow:
-    """Distinct proxy_seq values of one proxy seen in one window segment of one partition."""
+    """Distinct proxy_seq values of one proxy seen in one window, in one chunk of one partition."""
 
     proxy_id: str
     window_start_s: int  # Unix seconds (window of the events' start time)
@@ -118,7 +118,7 @@ class LossRow:
     first_offset: int  # part of the key, as for EdgeWindowRow
     version: int  # highest offset folded in
     events: int  # distinct proxy_seq values seen
-    duplicates: int  # events whose proxy_seq was already seen in this segment
+    duplicates: int  # events whose proxy_seq was already seen in this chunk
     seq_min: int
     seq_max: int
 

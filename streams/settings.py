@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from deploy.kafka.topics import DEADLETTER, REQUESTS, TAP, TAP_SESSIONS
+from streams.chunks import ChunkSettings
 from streams.windows import WindowSettings
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -23,6 +25,11 @@ def parse_duration_s(text: str) -> float:
     if not match:
         raise SettingsError(f"invalid duration {text!r}: want e.g. 10s, 500ms, 1m")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def default_data_dir(group: str) -> Path:
+    """~/.local/share/meshpipe/streams/GROUP: Faust's working files, never the current directory."""
+    return Path.home() / ".local" / "share" / "meshpipe" / "streams" / group
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +62,21 @@ class WorkerSettings:
     kafka: str  # bootstrap servers, host:port[,host:port]
     clickhouse: str  # clickhouse://USER[:PASS]@HOST:PORT/DB, or memory:// for a dry run
     windows: WindowSettings = field(default_factory=WindowSettings)
+    chunks: ChunkSettings = field(default_factory=ChunkSettings)  # commit points, replay length
     web_port: int = 6066  # Faust's web server, bound to 127.0.0.1
     flush_interval_s: float = 1.0  # seconds between snapshots written to ClickHouse
+    # Seconds without heartbeats before Kafka hands a (crashed) worker's partitions to others.
+    session_timeout_s: float = 10.0
     max_pending_rows: int = 50_000  # raw rows held before processing waits for a flush
     group: str = "meshstreams"  # Kafka consumer group (the Faust app id)
     topics: Topics = field(default_factory=Topics)
     name: str = field(default_factory=socket.gethostname)  # worker name in dead letters
+    data_dir: Path | None = None  # Faust's data directory; None: default_data_dir(group)
+
+    @property
+    def faust_data_dir(self) -> Path:
+        """Where Faust keeps its files (it creates `v1/tables` below even with memory stores)."""
+        return self.data_dir if self.data_dir is not None else default_data_dir(self.group)
 
     def __post_init__(self) -> None:
         if not self.kafka:
@@ -69,13 +85,23 @@ class WorkerSettings:
             raise SettingsError("no ClickHouse URL given (--clickhouse or MESHPIPE_CLICKHOUSE)")
         if self.flush_interval_s <= 0:
             raise SettingsError("flush interval must be positive")
+        if not 6 <= self.session_timeout_s <= 300:
+            raise SettingsError("session timeout must be within 6 s .. 5 min (broker limits)")
         if not 0 <= self.web_port <= 65535:
             raise SettingsError(f"invalid web port {self.web_port}")
 
 
-def window_settings(window: str, grace: str) -> WindowSettings:
-    """Window settings from duration texts; the window must be whole seconds."""
+def window_settings(window: str) -> WindowSettings:
+    """Window settings from a duration text; the window must be whole seconds."""
     window_s = parse_duration_s(window)
     if window_s < 1 or window_s != int(window_s):
         raise SettingsError(f"window must be a whole number of seconds, got {window!r}")
-    return WindowSettings(window_s=int(window_s), grace_s=parse_duration_s(grace))
+    return WindowSettings(window_s=int(window_s))
+
+
+def chunk_settings(records: int, age: str) -> ChunkSettings:
+    """Chunk settings from a record count and a duration text."""
+    try:
+        return ChunkSettings(max_records=records, max_age_s=parse_duration_s(age))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc

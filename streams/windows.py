@@ -4,25 +4,14 @@ Windows are fixed (default 10 s) by each event's `start` (event time, never the 
 kept per partition: the Kafka key is the edge, so an edge lives on one partition and no
 repartition hop is needed.
 
-Exactly-once, and why rows carry `first_offset`:
-
-- State is per partition in `streams.segments` segments keyed by (window, edge). A timer takes
-  cumulative snapshots of the changed segments; each snapshot row has version = the highest
-  offset folded in, so writing a snapshot twice (or an older one late) replaces rather than adds.
-- Offsets are committed only up to `segments.safe_offset` and only after the store acknowledged
-  every row covering the offsets before it. That offset never falls inside a segment's offset
-  range, so after a crash the worker resumes at or before the first record of every segment it
-  had not finished, and rebuilds those segments from scratch: same key, same versions, same
-  contents. Segments that end before the committed offset are final and never touched again.
-- A segment closes when a record at or after its first offset carries an event time past window
-  end + grace. Such a rule depends only on records the replay sees again, so segment boundaries
-  are identical on replay. A straggler for a closed window opens a new segment (a new
-  `first_offset`, so a new row key) and is counted, not dropped.
-- Readers take the latest version per key and SUM over partitions and segments.
-
-The cost of exactness is replay length: the committed offset trails the stream by about one
-window plus the grace period, and an idle partition keeps its last windows open until new
-records arrive (they are still written on every flush, only not committed).
+Exactly-once (see `streams.chunks`): each partition is cut into chunks by a rule that replays
+reproduce; within the current chunk one `EdgeCounts` per (window, edge) collects the records, and
+a timer writes cumulative snapshots of the changed ones keyed by (window, edge, partition, chunk
+first offset) with version = the offset of the latest record folded in. Offsets are committed
+only at chunk starts after the store acknowledged the rows, so a replay rewrites the same rows.
+Late events need no grace period: an event for any earlier window simply adds a row for that
+window in the current chunk. Readers take the latest version per key (`FINAL`) and SUM over
+partitions and chunks.
 """
 
 from __future__ import annotations
@@ -34,8 +23,8 @@ from schemas.classify import GRPC_FAILURE_CODES, classify
 from schemas.edgekey import Edge
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
 from schemas.identity import Peer, WorkloadId
+from streams.chunks import ChunkTable, Entry
 from streams.rows import EdgeWindowRow
-from streams.segments import EventTimeTrack, Segment, SegmentTable
 
 BucketFn = Callable[[int], int]  # microseconds -> bucket index on the shared latency grid
 NANOS = 1_000_000_000
@@ -47,22 +36,15 @@ class WindowSettings:
     """How events are cut into windows."""
 
     window_s: int = 10  # window length, whole seconds
-    grace_s: float = 30.0  # seconds of event time after a window's end before it closes
 
     def __post_init__(self) -> None:
         if self.window_s < 1:
             raise ValueError(f"window must be at least 1 s, got {self.window_s}")
-        if self.grace_s < 0:
-            raise ValueError(f"grace must not be negative, got {self.grace_s}")
 
     def window_start_s(self, start_ns: int) -> int:
         """Unix seconds at which the window holding an event time starts."""
         seconds = start_ns // NANOS
         return seconds - seconds % self.window_s
-
-    def deadline_ns(self, window_start_s: int) -> int:
-        """Event time (ns) at which a window's segments close."""
-        return (window_start_s + self.window_s) * NANOS + int(self.grace_s * NANOS)
 
 
 def start_ns(event: meshpipe_pb2.RequestEvent) -> int:
@@ -89,7 +71,7 @@ def is_grpc_failure(event: meshpipe_pb2.RequestEvent) -> bool:
 
 @dataclass(slots=True)
 class EdgeCounts:
-    """Exact counters and sparse histograms of one edge window segment."""
+    """Exact counters and sparse histograms of one edge window within one chunk."""
 
     requests: int = 0
     successes: int = 0
@@ -124,29 +106,26 @@ WindowKey = tuple[int, Edge]  # (window_start_s, edge)
 
 
 class EdgeWindows:
-    """The edge window segments of one partition."""
+    """The edge windows of one partition's current chunk."""
 
-    def __init__(
-        self, partition: int, settings: WindowSettings, bucket: BucketFn, track: EventTimeTrack
-    ) -> None:
+    def __init__(self, partition: int, settings: WindowSettings, bucket: BucketFn) -> None:
         self.partition = partition
         self.settings = settings
         self._bucket = bucket
-        self.table: SegmentTable[WindowKey, EdgeCounts] = SegmentTable(track, EdgeCounts)
+        self.table: ChunkTable[WindowKey, EdgeCounts] = ChunkTable(EdgeCounts)
 
     def add(self, offset: int, event: meshpipe_pb2.RequestEvent, edge: Edge) -> None:
         """Fold the valid event at offset (its edge already computed) into its window."""
         window = self.settings.window_start_s(start_ns(event))
-        deadline = self.settings.deadline_ns(window)
-        self.table.accumulator((window, edge), offset, deadline).add(event, self._bucket)
+        self.table.accumulator((window, edge), offset).add(event, self._bucket)
 
-    def snapshot(self) -> list[EdgeWindowRow]:
-        """Rows for every segment changed since the last snapshot."""
-        return [self._row(key, segment) for key, segment in self.table.snapshot()]
+    def snapshot(self, chunk_first: int) -> list[EdgeWindowRow]:
+        """Rows for every window changed since the last snapshot, keyed by the chunk's start."""
+        return [self._row(key, entry, chunk_first) for key, entry in self.table.snapshot()]
 
-    def _row(self, key: WindowKey, segment: Segment[EdgeCounts]) -> EdgeWindowRow:
+    def _row(self, key: WindowKey, entry: Entry[EdgeCounts], chunk_first: int) -> EdgeWindowRow:
         window, edge = key
-        counts = segment.acc
+        counts = entry.acc
         src_ns, src_kind, src_name = peer_parts(edge.source)
         dst_ns, dst_kind, dst_name = peer_parts(edge.destination)
         latency = sorted(counts.latency.items())
@@ -166,8 +145,8 @@ class EdgeWindows:
             destination_name=dst_name,
             destination_meshed=isinstance(edge.destination, WorkloadId),
             partition=self.partition,
-            first_offset=segment.first,
-            version=segment.last,
+            first_offset=chunk_first,
+            version=entry.last,
             requests=counts.requests,
             successes=counts.successes,
             failures=counts.requests - counts.successes,

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from streams.chunks import ChunkSettings
 from streams.decode import InvalidRecordError, Record, ValidEvent, dead_letter, decode_event
 from streams.partition import PartitionState
 from streams.rows import RowBatch, RowSink
@@ -32,6 +33,7 @@ class WorkerCore:
     windows: WindowSettings
     bucket: BucketFn
     max_pending_rows: int = 50_000  # raw rows held in memory before a record waits for a flush
+    chunks: ChunkSettings = field(default_factory=ChunkSettings)
 
 
 class Worker:
@@ -46,20 +48,26 @@ class Worker:
         self._states: dict[int, PartitionState] = {}
         self._flush_lock = asyncio.Lock()
         self.committed: dict[int, int] = {}
+        self.assignments = 0  # partition assignments received so far (rebalances + 1)
 
     def assign(self, partitions: Iterable[int], total: int) -> None:
         """Own exactly these partitions; newly owned ones start fresh from the committed offset."""
         wanted = set(partitions)
         for partition in set(self._states) - wanted:
             del self._states[partition]
+            self.committed.pop(partition, None)
         for partition in wanted - set(self._states):
-            self._states[partition] = PartitionState(partition, self.core.windows, self.core.bucket)
+            self._states[partition] = PartitionState(
+                partition, self.core.windows, self.core.bucket, self.core.chunks
+            )
         self.sessions.set_share(len(wanted), total)
+        self.assignments += 1
 
     def revoke(self, partitions: Iterable[int]) -> None:
         """Forget partitions another worker now owns (it replays from their committed offsets)."""
         for partition in partitions:
             self._states.pop(partition, None)
+            self.committed.pop(partition, None)
 
     def decode(self, record: Record) -> ValidEvent | meshpipe_pb2.DeadLetter:
         """The valid event of a record, or the dead letter to produce for it."""
@@ -77,8 +85,23 @@ class Worker:
         state = self._states.get(record.partition)
         if state is None or (state.next_offset is not None and record.offset < state.next_offset):
             return []
-        state.fold(record.offset, valid)
+        state.fold(record.offset, valid, record.timestamp_ms)
         return [] if valid is None else self.sessions.match(valid.event)
+
+    def health(self) -> dict[str, object]:
+        """What the health page shows: owned partitions, committed offsets, backlog, sessions."""
+        return {
+            "assignments": self.assignments,
+            "partitions": sorted(self._states),
+            "positions": {
+                str(p): state.next_offset
+                for p, state in sorted(self._states.items())
+                if state.next_offset is not None
+            },
+            "committed": {str(p): o for p, o in sorted(self.committed.items())},
+            "backlog": self.backlog(),
+            "tap_sessions": len(self.sessions),
+        }
 
     def backlog(self) -> int:
         """Raw rows waiting for the next flush."""

@@ -8,18 +8,14 @@ from streams_events import make_event
 
 from streams.loss import LossTracker, count_loss
 from streams.rows import LossRow
-from streams.segments import EventTimeTrack
-from streams.windows import WindowSettings, start_ns
+from streams.windows import WindowSettings
 
 
 def _rows(seqs: list[tuple[str, int]]) -> list[LossRow]:
-    track = EventTimeTrack()
-    tracker = LossTracker(0, WindowSettings(), track)
+    tracker = LossTracker(0, WindowSettings())
     for offset, (proxy, seq) in enumerate(seqs):
-        event = make_event(proxy_id=proxy, seq=seq)
-        track.add(offset, start_ns(event))
-        tracker.add(offset, event)
-    return tracker.snapshot()
+        tracker.add(offset, make_event(proxy_id=proxy, seq=seq))
+    return tracker.snapshot(0)
 
 
 def test_gap_in_sequence_is_counted() -> None:

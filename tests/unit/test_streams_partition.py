@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from streams_events import BASE_S, make_event, record
 
 from schemas.latency import bucket_index
+from streams.chunks import ChunkSettings
 from streams.decode import InvalidRecordError, ValidEvent, decode_event
 from streams.loss import count_loss
 from streams.partition import PartitionState
@@ -17,7 +18,8 @@ from streams.rows import MemoryRowSink, RowBatch
 from streams.windows import WindowSettings
 
 NANOS = 1_000_000_000
-SETTINGS = WindowSettings(window_s=10, grace_s=5.0)
+SETTINGS = WindowSettings(window_s=10)
+CHUNKS = ChunkSettings(max_records=7)  # small, so generated partitions span several chunks
 EDGES = [("web", "emoji"), ("web", "voting"), ("vote-bot", "web")]
 
 
@@ -106,7 +108,7 @@ def _run(
 ) -> MemoryRowSink:
     """Process like a worker: flush, store, commit; on a crash resume from the committed offset."""
     sink = MemoryRowSink()
-    state = PartitionState(0, SETTINGS, bucket_index)
+    state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
     committed, offset, crashed = 0, 0, set()
     while offset < len(records):
         state.fold(offset, records[offset])
@@ -119,7 +121,7 @@ def _run(
             crashed.add(offset)
             if torn:  # the last flush reached the store in part and was never committed
                 sink.store(RowBatch(edge_windows=state.flush().batch.edge_windows))
-            state = PartitionState(0, SETTINGS, bucket_index)
+            state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
             offset = committed
             continue
         offset += 1
@@ -169,34 +171,57 @@ def test_loss_counts_exactly_the_missing_sequence_numbers(
     assert losses["proxy-a"].duplicates == 0
 
 
-def test_commit_offset_waits_for_open_window() -> None:
-    state = PartitionState(0, SETTINGS, bucket_index)
-    records = _records([Spec(0, 0.0, 200, 10, seq, True) for seq in range(1, 4)])
-    for offset, valid in enumerate(records):
+def _fold_all(state: PartitionState, specs: list[Spec]) -> None:
+    for offset, valid in enumerate(_records(specs)):
         state.fold(offset, valid)
+
+
+def test_commit_offset_stays_at_the_chunk_start_until_the_chunk_ends() -> None:
+    state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
+    _fold_all(state, [Spec(0, 0.0, 200, 10, seq, True) for seq in range(1, 7)])
     assert state.flush().commit_offset == 0
 
 
-def test_commit_offset_advances_past_closed_window() -> None:
-    state = PartitionState(0, SETTINGS, bucket_index)
-    # offsets 0..19 are one second apart: windows close 15 s after they start
-    records = _records([Spec(0, 0.0, 200, 10, seq, True) for seq in range(1, 21)])
-    for offset, valid in enumerate(records):
-        state.fold(offset, valid)
-    commit = state.flush().commit_offset
-    assert commit is not None
-    assert commit > 0
+def test_commit_offset_advances_to_the_latest_chunk_start() -> None:
+    state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
+    _fold_all(state, [Spec(0, 0.0, 200, 10, seq, True) for seq in range(1, 21)])
+    assert state.flush().commit_offset == 14
 
 
-def test_dead_lettered_offsets_alone_are_committable() -> None:
-    state = PartitionState(0, SETTINGS, bucket_index)
-    state.fold(0, None)
-    state.fold(1, None)
+def test_commit_offset_advances_although_event_times_interleave() -> None:
+    # late events keep every window open somewhere in the stream; commits must not wait for that
+    state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
+    specs = [Spec(seq % 3, 90.0 * (seq % 2), 200, 10, seq, True) for seq in range(1, 31)]
+    _fold_all(state, specs)
+    assert state.flush().commit_offset == 28
+
+
+def test_chunk_ends_when_kafka_timestamps_span_its_age() -> None:
+    state = PartitionState(0, SETTINGS, bucket_index, ChunkSettings(100, max_age_s=30))
+    for offset, timestamp_ms in enumerate([1_000, 20_000, 30_999, 31_000, 40_000]):
+        state.fold(offset, None, timestamp_ms)
+    assert state.flush().commit_offset == 3
+
+
+def test_final_rows_of_an_ended_chunk_are_flushed_with_its_key() -> None:
+    state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
+    _fold_all(state, [Spec(0, 0.0, 200, 10, seq, True) for seq in range(1, 10)])
+    rows = state.flush().batch.edge_windows
+    assert sorted((row.first_offset, row.version, row.requests) for row in rows) == [
+        (0, 6, 7),
+        (7, 8, 2),
+    ]
+
+
+def test_dead_lettered_records_count_towards_the_chunk_length() -> None:
+    state = PartitionState(0, SETTINGS, bucket_index, ChunkSettings(max_records=2))
+    for offset in range(3):
+        state.fold(offset, None)
     assert state.flush().commit_offset == 2
 
 
 def test_offsets_going_backwards_are_rejected() -> None:
-    state = PartitionState(0, SETTINGS, bucket_index)
+    state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
     state.fold(5, None)
     try:
         state.fold(4, None)

@@ -9,19 +9,18 @@ from schemas.edgekey import edge_of
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
 from schemas.latency import bucket_index
 from streams.rows import EdgeWindowRow
-from streams.segments import EventTimeTrack
-from streams.windows import EdgeWindows, WindowSettings, start_ns
+from streams.windows import EdgeWindows, WindowSettings
 
 NANOS = 1_000_000_000
 
 
-def _rows(events: list[meshpipe_pb2.RequestEvent], window_s: int = 10) -> list[EdgeWindowRow]:
-    track = EventTimeTrack()
-    windows = EdgeWindows(7, WindowSettings(window_s=window_s), bucket_index, track)
-    for offset, event in enumerate(events):
-        track.add(offset, start_ns(event))
+def _rows(
+    events: list[meshpipe_pb2.RequestEvent], window_s: int = 10, chunk_first: int = 0
+) -> list[EdgeWindowRow]:
+    windows = EdgeWindows(7, WindowSettings(window_s=window_s), bucket_index)
+    for offset, event in enumerate(events, start=chunk_first):
         windows.add(offset, event, edge_of(event))
-    return windows.snapshot()
+    return windows.snapshot(chunk_first)
 
 
 def test_counts_requests_successes_failures_and_status_classes() -> None:
@@ -84,9 +83,9 @@ def test_edges_are_kept_apart_with_identity_columns() -> None:
     assert (row.partition, row.window_s) == (7, 10)
 
 
-def test_row_version_is_last_offset_and_key_has_first_offset() -> None:
-    [row] = _rows([make_event(), make_event(), make_event()])
-    assert (row.first_offset, row.version) == (0, 2)
+def test_row_version_is_last_offset_and_key_has_chunk_first_offset() -> None:
+    [row] = _rows([make_event(), make_event(), make_event()], chunk_first=40)
+    assert (row.first_offset, row.version) == (40, 42)
 
 
 def test_window_shorter_than_a_second_is_rejected() -> None:

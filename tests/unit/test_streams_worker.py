@@ -9,12 +9,16 @@ from streams_events import BASE_S, make_event, record
 
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
 from schemas.latency import bucket_index
+from streams.chunks import ChunkSettings
 from streams.decode import ValidEvent
 from streams.rows import MemoryRowSink
 from streams.windows import WindowSettings
 from streams.worker import Worker, WorkerCore
 
-CORE = WorkerCore("w1", WindowSettings(window_s=10, grace_s=0), bucket_index, max_pending_rows=3)
+# Chunks of two records: commit points at offsets 0, 2, 4, ...
+CORE = WorkerCore(
+    "w1", WindowSettings(window_s=10), bucket_index, max_pending_rows=3, chunks=ChunkSettings(2)
+)
 
 
 class Commits:
@@ -68,12 +72,13 @@ async def test_commit_for_partition_revoked_during_flush_is_dropped() -> None:
 async def test_invalid_record_becomes_dead_letter_and_is_committable() -> None:
     sink, commits = MemoryRowSink(), Commits()
     worker = _worker(sink, commits)
-    rec = record(b"\xff\xff", offset=0, partition=0)
-    letter = worker.decode(rec)
-    assert isinstance(letter, meshpipe_pb2.DeadLetter)
-    assert letter.reason.startswith("undecodable")
-    worker.fold(rec, None)
-    assert await worker.flush() == {0: 1}
+    for offset in range(3):
+        rec = record(b"\xff\xff", offset=offset, partition=0)
+        letter = worker.decode(rec)
+        assert isinstance(letter, meshpipe_pb2.DeadLetter)
+        assert letter.reason.startswith("undecodable")
+        worker.fold(rec, None)
+    assert await worker.flush() == {0: 2}
 
 
 async def test_records_of_unowned_partition_are_ignored() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks (programs, not tests): proxy overhead next to peers, pipeline, tap and query."""

@@ -1,0 +1,102 @@
+"""Production-to-visibility latency of events at a steady rate, seen through `sinks.query.stat`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from schemas.edgekey import edge_key
+from sinks.client import ClickHouseClient
+from sinks.query import Selection, StatQuery, stat
+from streams.generate import IN, EdgeSpec, single_event
+
+NAMESPACE = "benchfresh"
+EDGE = EdgeSpec(IN, "fresh-client", "fresh-server", 1_000, namespace=NAMESPACE)
+
+
+@dataclass(frozen=True)
+class FreshnessSpec:
+    """How many events at which steady rate, and how long to wait for the last to show."""
+
+    rate: int  # events/s
+    seconds: float  # production time
+    poll_s: float = 0.1  # how often stat() is asked, seconds
+    timeout_s: float = 60.0  # wait after production for the rest to be visible, seconds
+
+
+def visibility_latencies(produced_at: list[float], seen: list[tuple[float, int]]) -> list[float]:
+    """Per event, seconds from its production to the first poll whose count included it.
+
+    Events of one edge go to one partition and are stored in order, so the k-th event produced
+    is visible once a poll counts at least k events. Events never seen are left out.
+    """
+    out: list[float] = []
+    polls = iter(sorted(seen))
+    poll = next(polls, None)
+    for k, at in enumerate(produced_at, start=1):
+        while poll is not None and (poll[1] < k or poll[0] < at):
+            poll = next(polls, None)
+        if poll is None:
+            break
+        out.append(poll[0] - at)
+    return out
+
+
+async def _produce(bootstrap: str, topic: str, spec: FreshnessSpec, out: list[float]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks=1)
+    await producer.start()
+    try:
+        began = time.monotonic()
+        for i in range(int(spec.rate * spec.seconds)):
+            delay = began + i / spec.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            event = single_event(EDGE, time.time_ns(), i + 1, seed=i)
+            out.append(time.monotonic())
+            await producer.send(topic, event.SerializeToString(), key=edge_key(event))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _count(client: ClickHouseClient, database: str, around_s: float) -> int:
+    query = StatQuery(
+        Selection("deployment", (EDGE.destination,), NAMESPACE),
+        start_s=around_s - 600,
+        end_s=around_s + 600,
+    )
+    return sum(row.requests for row in stat(client, database, query))
+
+
+async def measure_freshness(
+    bootstrap: str,
+    topic: str,
+    connect: Callable[[], ClickHouseClient],
+    database: str,
+    spec: FreshnessSpec,
+) -> tuple[list[float], int]:
+    """Latencies (s) of the events seen, and how many were produced."""
+    produced: list[float] = []
+    seen: list[tuple[float, int]] = []
+    client = connect()
+    producing = asyncio.create_task(_produce(bootstrap, topic, spec, produced))
+    deadline: float | None = None
+    around = time.time()
+    try:
+        while True:
+            count = await asyncio.to_thread(_count, client, database, around)
+            seen.append((time.monotonic(), count))
+            if producing.done():
+                await producing  # raises if producing failed
+                deadline = deadline or time.monotonic() + spec.timeout_s
+                if count >= len(produced) or time.monotonic() > deadline:
+                    break
+            await asyncio.sleep(spec.poll_s)
+    finally:
+        producing.cancel()
+        client.close()
+    return visibility_latencies(produced, seen), len(produced)

@@ -1,0 +1,166 @@
+"""The proxy scenario: origin direct, through HAProxy, nginx, one meshproxy hop and the pair."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bench.loadgen import LoadResult, LoadSpec, closed_loop, constant_rate
+from bench.machine import load_average
+from bench.peers import OriginPorts
+from bench.procs import BenchError, Service, Services
+from bench.proxy_figures import Measured, proxy_figures
+from bench.report import ScenarioResult, median, percentile
+from bench.topology import (
+    MESH_INBOUND,
+    MESH_NO_KAFKA,
+    SUBJECTS,
+    Layout,
+    Subject,
+    start_origin,
+    start_subject,
+)
+
+T = TypeVar("T")
+PERCENTILES = (0.5, 0.99, 0.999)
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Durations (seconds), repetitions and rates of the proxy scenario."""
+
+    closed_s: float  # one closed-loop (max rps) run
+    rate_s: float  # one constant-rate run
+    warmup_s: float  # unmeasured closed-loop load before a subject's runs
+    runs: int  # repetitions of every run; figures are medians over them
+    rates: tuple[int, ...]  # constant rates for the latency runs, requests/s
+    connections: int = 16  # closed-loop connections
+    rate_connections: int = 8  # connections of the constant-rate runs
+    protocols: tuple[str, ...] = ("http1", "h2c")
+
+
+QUICK = ProxySettings(closed_s=1, rate_s=1, warmup_s=1, runs=1, rates=(500, 2000))
+FULL = ProxySettings(closed_s=10, rate_s=15, warmup_s=3, runs=3, rates=(500, 1000, 2000))
+
+
+class _PeakRss:
+    """Samples the resident memory of services every 100 ms while a block runs; keeps the peak."""
+
+    def __init__(self, services: list[Service]) -> None:
+        self._services = services
+        self._stop = threading.Event()
+        self.peak_mib = 0.0
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak_mib = max(self.peak_mib, sum(s.rss_mib() for s in self._services))
+
+    def around(self, run: Callable[[], T]) -> T:
+        self._thread.start()
+        try:
+            return run()
+        finally:
+            self._stop.set()
+            self._thread.join()
+
+
+def _cpu(proxies: list[Service]) -> float:
+    return sum(s.cpu_seconds() for s in proxies)
+
+
+def _closed_runs(subject: Subject, settings: ProxySettings, layout: Layout) -> Measured:
+    """Max rps (pinned) with CPU per request and peak RSS: medians over settings.runs."""
+    spec = LoadSpec(settings.closed_s, settings.connections, cpus=layout.load_cpus)
+    closed_loop(subject.target, LoadSpec(settings.warmup_s, settings.connections))  # warm-up
+    rps, cpu_us, rss = [], [], []
+    for _ in range(settings.runs):
+        before = _cpu(subject.proxies)
+        sampler = _PeakRss(subject.proxies)
+        result = sampler.around(lambda: closed_loop(subject.target, spec))
+        _require_success(subject, result)
+        rps.append(result.rps)
+        if subject.proxies:
+            cpu_us.append((_cpu(subject.proxies) - before) * 1e6 / result.succeeded)
+            rss.append(sampler.peak_mib)
+    return Measured(
+        subject.name,
+        subject.target.protocol,
+        max_rps=median(rps),
+        cpu_us_per_request=median(cpu_us) if cpu_us else None,
+        rss_mib=median(rss) if rss else None,
+    )
+
+
+def _require_success(subject: Subject, result: LoadResult) -> None:
+    for proxy in subject.proxies:
+        proxy.check_alive()
+    if result.succeeded == 0:
+        raise BenchError(f"{subject.name}: no request succeeded ({result.failed} failed)")
+
+
+def _rate_runs(subject: Subject, settings: ProxySettings, layout: Layout, into: Measured) -> None:
+    """Latency percentiles (ms) at each constant rate: medians over settings.runs."""
+    log = layout.workdir / f"h2load-{subject.name}.log"
+    for rate in settings.rates:
+        per_run: list[tuple[float, ...]] = []
+        achieved = []
+        for _ in range(settings.runs):
+            spec = LoadSpec(settings.rate_s, settings.rate_connections, rate, cpus=layout.load_cpus)
+            result = constant_rate(subject.target, spec, log)
+            _require_success(subject, result)
+            if not result.latencies_us:
+                raise BenchError(f"{subject.name}: h2load logged no request times")
+            per_run.append(tuple(percentile(result.latencies_us, q) / 1000 for q in PERCENTILES))
+            achieved.append(result.rps)
+        into.latency_ms[rate] = tuple(median([run[i] for run in per_run]) for i in range(3))
+        into.achieved_rps[rate] = median(achieved)
+
+
+def _measure(
+    name: str, protocol: str, settings: ProxySettings, layout: Layout, origin_ports: OriginPorts
+) -> Measured:
+    with Services() as services:
+        subject = start_subject(name, protocol, origin_ports, layout, services)
+        if name == MESH_NO_KAFKA:
+            measured = Measured(name, protocol)
+        else:
+            measured = _closed_runs(subject, settings, layout)
+        _rate_runs(subject, settings, layout, measured)
+        return measured
+
+
+def run_proxy(settings: ProxySettings, layout: Layout, result: ScenarioResult) -> None:
+    """Measure every subject for every protocol and add the figures (and skips) to result."""
+    result.conditions.update(
+        {
+            "proxy_cpus": layout.proxy_cpus,
+            "load_and_origin_cpus": layout.load_cpus,
+            "closed_loop_s": settings.closed_s,
+            "constant_rate_s": settings.rate_s,
+            "runs": settings.runs,
+            "connections": settings.connections,
+            "rate_connections": settings.rate_connections,
+            "load_average_before": load_average(),
+        }
+    )
+    measured: dict[tuple[str, str], Measured] = {}
+    with Services() as services:
+        origin_ports = start_origin(layout, services)
+        for protocol in settings.protocols:
+            for name in (*SUBJECTS, MESH_NO_KAFKA):
+                began = time.monotonic()
+                try:
+                    measured[protocol, name] = _measure(
+                        name, protocol, settings, layout, origin_ports
+                    )
+                except BenchError as exc:
+                    result.skip(f"{protocol} {name}", str(exc)[:300])
+                result.conditions[f"seconds_{protocol}_{name}"] = round(time.monotonic() - began, 1)
+    result.conditions["load_average_after"] = load_average()
+    result.skip("grpc", "no gRPC load generator in this harness yet (h2load cannot frame gRPC)")
+    for figure in proxy_figures(measured, settings.rates, MESH_INBOUND):
+        result.add(figure)

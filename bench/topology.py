@@ -1,0 +1,133 @@
+"""Starts the proxy scenario's processes: the origin, HAProxy, nginx and meshproxy hops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from bench.loadgen import Target
+from bench.peers import (
+    MeshproxyArgs,
+    OriginPorts,
+    haproxy_conf,
+    meshproxy_argv,
+    nginx_proxy_conf,
+    origin_conf,
+)
+from bench.procs import Service, Services, free_port
+
+DIRECT = "direct"
+HAPROXY = "haproxy"
+NGINX = "nginx-proxy"
+MESH_INBOUND = "meshproxy-inbound"
+MESH_PAIR = "meshproxy-pair"
+MESH_NO_KAFKA = "meshproxy-inbound-kafka-down"
+SUBJECTS = (DIRECT, HAPROXY, NGINX, MESH_INBOUND, MESH_PAIR)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things run: the work directory, Kafka, and the CPUs of proxies and load."""
+
+    workdir: Path
+    kafka: str  # bootstrap servers for meshproxy's events
+    topic: str  # meshproxy's request-event topic
+    proxy_cpus: str = "1"  # the proxy (both hops of the pair) is pinned here
+    load_cpus: str = "0"  # load generator and origin
+    proxy_loop: str = "uvloop"  # meshproxy's event loop: uvloop or asyncio
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One way to reach the origin: its target and the proxy processes on the path."""
+
+    name: str
+    target: Target
+    proxies: list[Service] = field(default_factory=list)
+
+
+def start_origin(layout: Layout, services: Services) -> OriginPorts:
+    """nginx with one worker serving 1 KiB, on the load CPUs."""
+    ports = OriginPorts(free_port(), free_port())
+    conf = layout.workdir / "origin.conf"
+    conf.write_text(origin_conf(layout.workdir, ports))
+    service = Service("origin", _nginx_argv(layout, conf, "origin"), _log(layout, "origin"))
+    services.start(_on(service, layout.load_cpus), ports.http1)
+    return ports
+
+
+def _nginx_argv(layout: Layout, conf: Path, name: str) -> list[str]:
+    error_log = layout.workdir / f"{name}-startup-error.log"
+    return ["nginx", "-c", str(conf), "-p", str(layout.workdir), "-e", str(error_log)]
+
+
+def _log(layout: Layout, name: str) -> Path:
+    return layout.workdir / f"{name}.log"
+
+
+def _on(service: Service, cpus: str) -> Service:
+    service.cpus = cpus
+    return service
+
+
+def start_subject(
+    name: str, protocol: str, origin: OriginPorts, layout: Layout, services: Services
+) -> Subject:
+    """Start what subject `name` needs for protocol (http1 or h2c) and return how to reach it."""
+    origin_port = origin.http1 if protocol == "http1" else origin.h2c
+    if name == DIRECT:
+        return Subject(name, Target(origin_port, protocol))
+    if name in (HAPROXY, NGINX):
+        return _start_peer(name, protocol, origin, layout, services)
+    if name in (MESH_INBOUND, MESH_NO_KAFKA):
+        kafka = layout.kafka if name == MESH_INBOUND else f"127.0.0.1:{free_port()}"
+        port = free_port()
+        args = MeshproxyArgs("bench/deployment/server", free_port(), kafka, layout.topic)
+        inbound = _meshproxy(name, _with(args, inbound=(port, origin_port)), layout, services, port)
+        return Subject(name, Target(port, protocol), [inbound])
+    if name == MESH_PAIR:
+        in_port, out_port = free_port(), free_port()
+        server = MeshproxyArgs("bench/deployment/server", free_port(), layout.kafka, layout.topic)
+        client = MeshproxyArgs("bench/deployment/client", free_port(), layout.kafka, layout.topic)
+        inbound = _meshproxy(
+            "pair-inbound", _with(server, inbound=(in_port, origin_port)), layout, services, in_port
+        )
+        outbound = _meshproxy(
+            "pair-outbound", _with(client, outbound=out_port), layout, services, out_port
+        )
+        target = Target(out_port, protocol, host=f"127.0.0.1:{in_port}")
+        return Subject(name, target, [outbound, inbound])
+    raise ValueError(f"unknown subject {name!r}")
+
+
+def _with(
+    args: MeshproxyArgs, inbound: tuple[int, int] | None = None, outbound: int | None = None
+) -> MeshproxyArgs:
+    return replace(args, inbound=inbound, outbound=outbound)
+
+
+def _meshproxy(
+    name: str, args: MeshproxyArgs, layout: Layout, services: Services, port: int
+) -> Service:
+    argv = meshproxy_argv(replace(args, loop=layout.proxy_loop))
+    service = Service(name, argv, _log(layout, name), cpus=layout.proxy_cpus)
+    if name == MESH_NO_KAFKA:
+        service.stop_timeout_s = 1.0  # its events can never be flushed: do not wait for that
+    return services.start(service, port)
+
+
+def _start_peer(
+    name: str, protocol: str, origin: OriginPorts, layout: Layout, services: Services
+) -> Subject:
+    http1, h2c = free_port(), free_port()
+    if name == HAPROXY:
+        conf = layout.workdir / "haproxy.cfg"
+        conf.write_text(haproxy_conf(http1, h2c, origin))
+        argv = ["haproxy", "-f", str(conf), "-db"]
+    else:
+        conf = layout.workdir / "nginx-proxy.conf"
+        conf.write_text(nginx_proxy_conf(layout.workdir, http1, h2c, origin.http1))
+        argv = _nginx_argv(layout, conf, name)
+    port = http1 if protocol == "http1" else h2c
+    service = services.start(Service(name, argv, _log(layout, name), cpus=layout.proxy_cpus), port)
+    return Subject(name, Target(port, protocol), [service])

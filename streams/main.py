@@ -1,0 +1,143 @@
+"""`meshstreams worker`: parse options (or MESHPIPE_* variables) and run one Faust worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import click
+import faust
+
+from cli.exit import CliError, ExitStatus, run_cli
+from schemas.latency import bucket_index
+from sinks.client import ClickHouseClient, NativeClient, UrlError, parse_url
+from sinks.writer import ClickHouseRowSink
+from streams.app import SinkFactory, build_app
+from streams.rows import MemoryRowSink, RowSink
+from streams.settings import (
+    SettingsError,
+    Topics,
+    WorkerSettings,
+    chunk_settings,
+    parse_duration_s,
+    window_settings,
+)
+
+
+def sink_factory(url: str) -> SinkFactory:
+    """Opens the RowSink for a --clickhouse URL (`memory://` keeps rows in memory: dry runs)."""
+    if url.startswith("memory://"):
+
+        @asynccontextmanager
+        async def memory() -> AsyncIterator[RowSink]:
+            yield MemoryRowSink()
+
+        return memory
+    try:
+        target = parse_url(url)
+    except UrlError as exc:
+        raise CliError(str(exc), ExitStatus.USAGE) from exc
+
+    def connect() -> ClickHouseClient:
+        return NativeClient(target)
+
+    @asynccontextmanager
+    async def clickhouse() -> AsyncIterator[RowSink]:
+        async with ClickHouseRowSink(connect, target.database) as sink:
+            yield sink
+
+    return clickhouse
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": ""})
+def meshstreams() -> None:
+    """Stream processing: edge windows, raw requests, loss accounting, tap matching."""
+
+
+@meshstreams.command()
+@click.option(
+    "--kafka", envvar="MESHPIPE_KAFKA", required=True, help="Kafka bootstrap [env MESHPIPE_KAFKA]"
+)
+@click.option(
+    "--clickhouse",
+    envvar="MESHPIPE_CLICKHOUSE",
+    required=True,
+    help="clickhouse://USER[:PASS]@HOST:PORT/DB [env MESHPIPE_CLICKHOUSE]",
+)
+@click.option(
+    "--window", envvar="MESHPIPE_WINDOW", default="10s", show_default=True, help="window length"
+)
+@click.option(
+    "--chunk-records",
+    envvar="MESHPIPE_CHUNK_RECORDS",
+    type=int,
+    default=20_000,
+    show_default=True,
+    help="records per partition between commit points (the most a crash replays)",
+)
+@click.option(
+    "--chunk-age",
+    envvar="MESHPIPE_CHUNK_AGE",
+    default="30s",
+    show_default=True,
+    help="Kafka-time span between commit points",
+)
+@click.option("--web-port", envvar="MESHPIPE_WEB_PORT", type=int, default=6066, show_default=True)
+@click.option(
+    "--topic-prefix", envvar="MESHPIPE_TOPIC_PREFIX", default="", help="prefix of topic names"
+)
+@click.option("--group", envvar="MESHPIPE_GROUP", default="meshstreams", show_default=True)
+@click.option(
+    "--session-timeout",
+    envvar="MESHPIPE_SESSION_TIMEOUT",
+    default="10s",
+    show_default=True,
+    help="how long a silent worker keeps its partitions (failover time after a crash)",
+)
+@click.option(
+    "--data-dir",
+    envvar="MESHPIPE_STREAMS_DATA_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Faust's working files [env MESHPIPE_STREAMS_DATA_DIR;"
+    " default: ~/.local/share/meshpipe/streams/GROUP]",
+)
+def worker(
+    kafka: str,
+    clickhouse: str,
+    window: str,
+    chunk_records: int,
+    chunk_age: str,
+    web_port: int,
+    topic_prefix: str,
+    group: str,
+    session_timeout: str,
+    data_dir: Path | None,
+) -> None:
+    """Run one worker; more workers with the same options share the partitions."""
+    try:
+        settings = WorkerSettings(
+            kafka=kafka,
+            clickhouse=clickhouse,
+            windows=window_settings(window),
+            chunks=chunk_settings(chunk_records, chunk_age),
+            web_port=web_port,
+            group=group,
+            topics=Topics(topic_prefix),
+            data_dir=data_dir,
+            session_timeout_s=parse_duration_s(session_timeout),
+        )
+    except SettingsError as exc:
+        raise CliError(str(exc), ExitStatus.USAGE) from exc
+    try:
+        settings.faust_data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create data directory: {exc}", ExitStatus.ERROR) from exc
+    app = build_app(settings, sink_factory(settings.clickhouse), bucket_index)
+    faust.Worker(app, loglevel="info").execute_from_commandline()
+
+
+def main() -> NoReturn:
+    run_cli("meshstreams", meshstreams)

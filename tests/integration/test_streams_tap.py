@@ -1,0 +1,187 @@
+"""A `meshstreams worker` on real Kafka feeds tap sessions: only matches, capped, until ended."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from streams_procs import WorkerProc
+
+from deploy.kafka.topics import REQUESTS, TAP, TAP_SESSIONS, TopicSet
+from schemas.edgekey import edge_key
+from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from streams.generate import IN, OUT, EdgeSpec, single_event
+
+pytestmark = pytest.mark.integration
+
+NANOS = 1_000_000_000
+WEB_TO_EMOJI = EdgeSpec(OUT, "web", "emoji", 1_000)
+VOTE_TO_EMOJI = EdgeSpec(OUT, "vote-bot", "emoji", 1_000)
+EMOJI_FROM_WEB = EdgeSpec(IN, "web", "emoji", 1_000)
+MAX_RPS = 5
+
+
+def _session(sid: str, tap: meshpipe_pb2.TapFilter, max_rps: int, ttl_s: float) -> bytes:
+    session = meshpipe_pb2.TapSession(id=sid, filter=tap, max_rps=max_rps)
+    session.expires.FromNanoseconds(int((time.time() + ttl_s) * NANOS))
+    return session.SerializeToString()
+
+
+def _expires_ns(value: bytes) -> int:
+    return int(meshpipe_pb2.TapSession.FromString(value).expires.ToNanoseconds())
+
+
+class Traffic:
+    """Produces events and session records; each event's path says which phase sent it."""
+
+    def __init__(self, producer: AIOKafkaProducer, topics: TopicSet) -> None:
+        self.producer = producer
+        self.topics = topics
+        self.seq = 0
+
+    async def event(self, edge: EdgeSpec, path: str, method: str = "GET") -> None:
+        self.seq += 1
+        event = single_event(edge, time.time_ns(), self.seq, seed=self.seq)
+        event.path, event.method = path, method
+        value = event.SerializeToString()
+        await self.producer.send(self.topics.name(REQUESTS), value, key=edge_key(event))
+
+    async def session(self, sid: str, value: bytes | None) -> None:
+        topic = self.topics.name(TAP_SESSIONS)
+        await self.producer.send_and_wait(topic, value, key=sid.encode())
+
+    async def mix(self, phase: str, seconds: float, per_second: int = 40) -> int:
+        """Matching (GET from web) and non-matching events at per_second each kind, for seconds.
+
+        Returns how many events of each kind were sent.
+        """
+        end = time.monotonic() + seconds
+        index = 0
+        while time.monotonic() < end:
+            index += 1
+            await self.event(WEB_TO_EMOJI, f"/{phase}/{index}")
+            await self.event(WEB_TO_EMOJI, f"/{phase}/post/{index}", method="POST")
+            await self.event(VOTE_TO_EMOJI, f"/{phase}/vote/{index}")
+            await self.event(EMOJI_FROM_WEB, f"/{phase}/inbound/{index}")
+            await asyncio.sleep(1 / per_second)
+        return index
+
+
+async def _tap_events(
+    consumer: AIOKafkaConsumer,
+) -> AsyncIterator[tuple[bytes, meshpipe_pb2.TapEvent]]:
+    while True:
+        batches = await consumer.getmany(timeout_ms=200)
+        for records in batches.values():
+            for record in records:
+                yield record.key, meshpipe_pb2.TapEvent.FromString(record.value)
+        if not batches:
+            yield b"", meshpipe_pb2.TapEvent()  # a heartbeat, so callers can check deadlines
+
+
+async def _collect_until(
+    consumer: AIOKafkaConsumer,
+    seen: list[tuple[bytes, meshpipe_pb2.TapEvent]],
+    done: Callable[[], bool],
+    timeout_s: float,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    async for key, tap in _tap_events(consumer):
+        if key:
+            seen.append((key, tap))
+        if done():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tap events did not arrive in {timeout_s} s: {len(seen)} seen")
+
+
+def _paths(seen: list[tuple[bytes, meshpipe_pb2.TapEvent]], sid: str) -> list[str]:
+    return [tap.event.path for key, tap in seen if key == sid.encode()]
+
+
+async def test_tap_session_gets_matching_events_within_max_rps_until_it_ends(
+    kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> None:
+    web_get = meshpipe_pb2.TapFilter(
+        resource=meshpipe_pb2.ResourceRef(namespace="emojivoto", kind="deployment", name="web"),
+        method="GET",
+    )
+    # B and C see every path under /x; B is deleted by a tombstone, C is the positive control.
+    under_x = meshpipe_pb2.TapFilter(
+        resource=meshpipe_pb2.ResourceRef(kind="namespace", name="emojivoto"), path_prefix="/x"
+    )
+    worker = WorkerProc(kafka_bootstrap, "memory://", topics.prefix, f"g-{topics.prefix}", tmp_path)
+    await asyncio.to_thread(worker.start)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2)
+    consumer = AIOKafkaConsumer(
+        topics.name(TAP), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await producer.start()
+    await consumer.start()
+    seen: list[tuple[bytes, meshpipe_pb2.TapEvent]] = []
+    try:
+        traffic = Traffic(producer, topics)
+        session_a = _session("a", web_get, MAX_RPS, ttl_s=6)
+        await traffic.session("a", session_a)
+        await traffic.session("b", _session("b", under_x, 0, ttl_s=300))
+        # Phase 1: session a is live; four kinds of events, one of which matches it.
+        matching = await traffic.mix("live", seconds=4)
+        # Phase 2: after a's expiry, GETs from web under /x: b must get them, a must not.
+        await asyncio.sleep(max(0.0, _expires_ns(session_a) / NANOS - time.time() + 0.5))
+        for index in range(20):
+            await traffic.event(WEB_TO_EMOJI, f"/x/late/{index}")
+        await _collect_until(
+            consumer, seen, lambda: len([p for p in _paths(seen, "b") if "/late/" in p]) >= 20, 30
+        )
+        # Phase 3: a tombstone ends b; c starts after it, so once c matches, b has been deleted.
+        await traffic.session("b", None)
+        await traffic.session("c", _session("c", under_x, 0, ttl_s=300))
+        index = 0
+        while len([p for p in _paths(seen, "c") if "/tomb/" in p]) < 20:
+            index += 1
+            await traffic.event(WEB_TO_EMOJI, f"/x/tomb/{index}")
+            await _collect_until(consumer, seen, lambda: True, 1)
+            assert index < 400, "session c never matched"
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        worker.kill()
+
+    a_events = [tap for key, tap in seen if key == b"a"]
+    assert MAX_RPS <= len(a_events) < matching  # it got some, and the cap held some back
+    assert all(tap.session_id == "a" for tap in a_events)
+    # only GETs whose source is web, outbound (tapping deploy/web: its proxy's requests)
+    assert {(t.event.method, t.event.source.name, t.event.direction) for t in a_events} == {
+        ("GET", "web", meshpipe_pb2.OUTBOUND)
+    }
+    assert all("/post/" not in t.event.path and "/vote/" not in t.event.path for t in a_events)
+    per_second = Counter(tap.matched.seconds for tap in a_events)
+    assert max(per_second.values()) <= MAX_RPS, per_second
+    assert all(tap.matched.ToNanoseconds() < _expires_ns(session_a) for tap in a_events)
+    assert not [p for p in _paths(seen, "a") if p.startswith("/x/")]
+    assert not [p for p in _paths(seen, "b") if "/tomb/" in p]
+
+
+def _get(port: int, path: str) -> tuple[int, dict[str, object]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as rsp:
+        return rsp.status, dict(json.loads(rsp.read()))
+
+
+def test_worker_serves_ready_and_live_pages_on_its_web_port(
+    kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> None:
+    worker = WorkerProc(kafka_bootstrap, "memory://", topics.prefix, f"g-{topics.prefix}", tmp_path)
+    try:
+        worker.start()
+        assert _get(worker.port, "/ready") == (200, {"ready": True})
+        assert _get(worker.port, "/live") == (200, {"live": True})
+        assert sorted(worker.partitions()) == list(range(6))
+    finally:
+        worker.kill()
