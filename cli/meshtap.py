@@ -127,6 +127,13 @@ def run_tap(plan: TapPlan, settings: KafkaSettings, env: TapEnv) -> None:
     show_default=True,
     help="Kafka bootstrap servers.",
 )
+@click.option(
+    "--topic-prefix",
+    envvar="MESHPIPE_TOPIC_PREFIX",
+    default="",
+    hidden=True,
+    help="Prefix of the topic names, as given to `meshstreams worker --topic-prefix`.",
+)
 @click.pass_context
 def meshtap(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     """Watch live requests of a resource as they end (Linkerd's `tap`), or replay stored ones.
@@ -140,12 +147,13 @@ def meshtap(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     env = ctx.obj if isinstance(ctx.obj, TapEnv) else TapEnv()
     params = dict(ctx.params)
     bootstrap = str(params.pop("bootstrap"))
+    prefix = str(params.pop("topic_prefix"))
     params["resources"] = tuple(params["resources"])
     params["status"] = tuple(params["status"])
     plan = TapOptions(**params).validate(env.wall_clock())
     settings = KafkaSettings(
         bootstrap=bootstrap,
-        topics=env.topics,
+        topics=env.topics.with_prefix(prefix) if prefix else env.topics,
         session_ttl_s=env.session_ttl_s,
         renew_every_s=env.renew_every_s,
     )

@@ -315,9 +315,13 @@ def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[tuple[s
         f" AND {_in('proxy_id', proxies)} GROUP BY proxy_id"
     )
     lost = {str(r[0]): int(r[1]) for r in lost_rows}
+    # A set: under FROM one proxy owns several rows (one per destination) but one shared key.
+    behind = {
+        (("", "", "") if query.mode is EdgeMode.FROM else (str(ns), str(kind), str(name)), proxy)
+        for ns, kind, name, proxy in owners
+    }
     result: dict[tuple[str, str, str], int] = {}
-    for ns, kind, name, proxy in owners:
-        key = ("", "", "") if query.mode is EdgeMode.FROM else (str(ns), str(kind), str(name))
+    for key, proxy in behind:
         result[key] = result.get(key, 0) + lost.get(str(proxy), 0)
     return result
 

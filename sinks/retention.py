@@ -37,11 +37,25 @@ class Retention:
 
 
 def apply_retention(client: ClickHouseClient, database: str, retention: Retention) -> bool:
-    """Set each table's TTL to its retention; False (nothing done) on servers without TTL."""
+    """Set each table's TTL to its retention; False (nothing done) on servers without TTL.
+
+    Tables whose TTL already matches are left alone, so calling it at every start is cheap.
+    """
     check_name(database, "database")
     if not Dialect(client.server_version()).modern:
         return False
+    engines = {
+        str(name): str(engine)
+        for name, engine in client.execute(
+            "SELECT name, engine_full FROM system.tables"  # noqa: S608 - name checked
+            f" WHERE database = '{database}'"
+        )
+    }
     for table, column, days in retention.tables():
+        # MODIFY TTL rewrites every part by default: skip it when the TTL is already right, so
+        # that each worker start does not do it again.
+        if f"TTL {column} + toIntervalDay({int(days)})" in engines.get(table, ""):
+            continue
         client.execute(
             f"ALTER TABLE {database}.{table} MODIFY TTL {column} + INTERVAL {int(days)} DAY"
         )

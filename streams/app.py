@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from streams.worker import Worker, WorkerCore
 
 log = logging.getLogger(__name__)
 SinkFactory = Callable[[], AbstractAsyncContextManager[RowSink]]
+RetentionJob = Callable[[], Coroutine[Any, Any, None]]  # runs until done or cancelled
 
 
 class _LateSink:
@@ -41,13 +42,21 @@ class _LateSink:
         return await self.sink.submit(batch)
 
 
-def build_app(settings: WorkerSettings, open_sink: SinkFactory, bucket: BucketFn) -> faust.App:
-    """A Faust app wired to a Worker whose rows go to the sink open_sink() opens at start."""
+def build_app(
+    settings: WorkerSettings,
+    open_sink: SinkFactory,
+    bucket: BucketFn,
+    retention: RetentionJob | None = None,
+) -> faust.App:
+    """A Faust app wired to a Worker whose rows go to the sink open_sink() opens at start.
+
+    retention (when given) starts with the worker as a background task; see streams.retention.
+    """
     app = faust.App(
         settings.group,
         broker=f"kafka://{settings.kafka}",
         web_port=settings.web_port,
-        web_bind="127.0.0.1",
+        web_bind=settings.web_bind,
         web_host="127.0.0.1",
         store="memory://",
         datadir=str(settings.faust_data_dir),
@@ -141,6 +150,8 @@ def build_app(settings: WorkerSettings, open_sink: SinkFactory, bucket: BucketFn
         background.spawn(
             "tap-sessions", follow_sessions(settings.kafka, topics.tap_sessions, worker.sessions)
         )
+        if retention is not None:
+            background.spawn("retention", retention())
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_background(sender: Any, *_: Any, signal: Any, **__: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,8 +14,10 @@ import faust
 from cli.exit import CliError, ExitStatus, run_cli
 from schemas.latency import bucket_index
 from sinks.client import ClickHouseClient, NativeClient, UrlError, parse_url
+from sinks.retention import Retention
 from sinks.writer import ClickHouseRowSink
-from streams.app import SinkFactory, build_app
+from streams.app import RetentionJob, SinkFactory, build_app
+from streams.retention import ClickHouseRetention, RetentionSchedule, keep_retention
 from streams.rows import MemoryRowSink, RowSink
 from streams.settings import (
     SettingsError,
@@ -22,8 +25,27 @@ from streams.settings import (
     WorkerSettings,
     chunk_settings,
     parse_duration_s,
+    retention_schedule,
     window_settings,
 )
+
+_DEFAULTS = Retention()
+
+
+def retention_job(url: str, schedule: RetentionSchedule | None) -> RetentionJob | None:
+    """The retention task for a --clickhouse URL; None for memory:// or when switched off."""
+    if schedule is None or url.startswith("memory://"):
+        return None
+    try:
+        target = parse_url(url)
+    except UrlError as exc:
+        raise CliError(str(exc), ExitStatus.USAGE) from exc
+    store = ClickHouseRetention(lambda: NativeClient(target), target.database, schedule.days)
+
+    async def job() -> None:
+        await keep_retention(store, schedule, time.time)
+
+    return job
 
 
 def sink_factory(url: str) -> SinkFactory:
@@ -86,6 +108,13 @@ def meshstreams() -> None:
 )
 @click.option("--web-port", envvar="MESHPIPE_WEB_PORT", type=int, default=6066, show_default=True)
 @click.option(
+    "--web-bind",
+    envvar="MESHPIPE_WEB_BIND",
+    default="127.0.0.1",
+    show_default=True,
+    help="address of /health, /ready and /live (0.0.0.0 in a pod, for kubelet probes)",
+)
+@click.option(
     "--topic-prefix", envvar="MESHPIPE_TOPIC_PREFIX", default="", help="prefix of topic names"
 )
 @click.option("--group", envvar="MESHPIPE_GROUP", default="meshstreams", show_default=True)
@@ -104,6 +133,38 @@ def meshstreams() -> None:
     help="Faust's working files [env MESHPIPE_STREAMS_DATA_DIR;"
     " default: ~/.local/share/meshpipe/streams/GROUP]",
 )
+@click.option(
+    "--retention-windows-days",
+    envvar="MESHPIPE_RETENTION_WINDOWS_DAYS",
+    type=int,
+    default=_DEFAULTS.window_days,
+    show_default=True,
+    help="days edge_windows keeps its rows",
+)
+@click.option(
+    "--retention-requests-days",
+    envvar="MESHPIPE_RETENTION_REQUESTS_DAYS",
+    type=int,
+    default=_DEFAULTS.request_days,
+    show_default=True,
+    help="days requests keeps its rows",
+)
+@click.option(
+    "--retention-losses-days",
+    envvar="MESHPIPE_RETENTION_LOSSES_DAYS",
+    type=int,
+    default=_DEFAULTS.loss_days,
+    show_default=True,
+    help="days proxy_losses keeps its rows",
+)
+@click.option(
+    "--retention-interval",
+    envvar="MESHPIPE_RETENTION_INTERVAL",
+    default="1h",
+    show_default=True,
+    help="time between day-partition drops on servers without TTL; 0 = this worker keeps no"
+    " retention",
+)
 def worker(
     kafka: str,
     clickhouse: str,
@@ -111,10 +172,15 @@ def worker(
     chunk_records: int,
     chunk_age: str,
     web_port: int,
+    web_bind: str,
     topic_prefix: str,
     group: str,
     session_timeout: str,
     data_dir: Path | None,
+    retention_windows_days: int,
+    retention_requests_days: int,
+    retention_losses_days: int,
+    retention_interval: str,
 ) -> None:
     """Run one worker; more workers with the same options share the partitions."""
     try:
@@ -124,10 +190,17 @@ def worker(
             windows=window_settings(window),
             chunks=chunk_settings(chunk_records, chunk_age),
             web_port=web_port,
+            web_bind=web_bind,
             group=group,
             topics=Topics(topic_prefix),
             data_dir=data_dir,
             session_timeout_s=parse_duration_s(session_timeout),
+            retention=retention_schedule(
+                retention_windows_days,
+                retention_requests_days,
+                retention_losses_days,
+                retention_interval,
+            ),
         )
     except SettingsError as exc:
         raise CliError(str(exc), ExitStatus.USAGE) from exc
@@ -135,7 +208,12 @@ def worker(
         settings.faust_data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"cannot create data directory: {exc}", ExitStatus.ERROR) from exc
-    app = build_app(settings, sink_factory(settings.clickhouse), bucket_index)
+    app = build_app(
+        settings,
+        sink_factory(settings.clickhouse),
+        bucket_index,
+        retention_job(settings.clickhouse, settings.retention),
+    )
     faust.Worker(app, loglevel="info").execute_from_commandline()
 
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.kafka.topics import DEADLETTER, REQUESTS, TAP, TAP_SESSIONS
+from sinks.retention import Retention
 from streams.chunks import ChunkSettings
+from streams.retention import RetentionSchedule
 from streams.windows import WindowSettings
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -63,7 +65,8 @@ class WorkerSettings:
     clickhouse: str  # clickhouse://USER[:PASS]@HOST:PORT/DB, or memory:// for a dry run
     windows: WindowSettings = field(default_factory=WindowSettings)
     chunks: ChunkSettings = field(default_factory=ChunkSettings)  # commit points, replay length
-    web_port: int = 6066  # Faust's web server, bound to 127.0.0.1
+    web_port: int = 6066  # Faust's web server (/health, /ready, /live)
+    web_bind: str = "127.0.0.1"  # its listen address; 0.0.0.0 in a pod, so kubelet probes reach it
     flush_interval_s: float = 1.0  # seconds between snapshots written to ClickHouse
     # Seconds without heartbeats before Kafka hands a (crashed) worker's partitions to others.
     session_timeout_s: float = 10.0
@@ -72,6 +75,8 @@ class WorkerSettings:
     topics: Topics = field(default_factory=Topics)
     name: str = field(default_factory=socket.gethostname)  # worker name in dead letters
     data_dir: Path | None = None  # Faust's data directory; None: default_data_dir(group)
+    # Retention kept by this worker (TTL or day-partition drops); None: someone else keeps it.
+    retention: RetentionSchedule | None = field(default_factory=RetentionSchedule)
 
     @property
     def faust_data_dir(self) -> Path:
@@ -105,3 +110,17 @@ def chunk_settings(records: int, age: str) -> ChunkSettings:
         return ChunkSettings(max_records=records, max_age_s=parse_duration_s(age))
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
+
+
+def retention_schedule(
+    windows_days: int, requests_days: int, losses_days: int, interval: str
+) -> RetentionSchedule | None:
+    """Retention from day counts and a drop interval text; interval 0 switches it off."""
+    interval_s = parse_duration_s(interval)
+    try:
+        days = Retention(
+            window_days=windows_days, request_days=requests_days, loss_days=losses_days
+        )
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+    return RetentionSchedule(days, interval_s=interval_s) if interval_s > 0 else None

@@ -8,6 +8,11 @@ from typing import Any
 
 from deploy.mesh.cluster import INJECT_ANNOTATION, Facts
 from deploy.mesh.proxyspec import PROXY_CONTAINER
+from sinks.migrations import MIGRATIONS_TABLE
+from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
+
+# The tables meshstreams writes and the query layer reads, and the migrations record.
+SCHEMA_TABLES = (EDGE_WINDOWS, REQUESTS, PROXY_LOSSES, MIGRATIONS_TABLE)
 
 CONTROL_COMPONENTS = ("meshstreams", "clickhouse", "grafana")
 
@@ -115,13 +120,12 @@ def _clickhouse(facts: Facts, namespace: str) -> list[CheckResult]:
         return [CheckResult("ClickHouse reachable", False, detail, hint)]
     database = (facts.settings or {}).get("clickhouse-database", "meshpipe")
     reachable = CheckResult("ClickHouse reachable", True, "as the read-only user")
-    if not facts.clickhouse_tables:
-        hint = f"meshstreams creates it at start: kubectl -n {namespace} logs deploy/meshstreams"
-        return [
-            reachable,
-            CheckResult("ClickHouse schema present", False, f"no tables in {database}", hint),
-        ]
-    detail = f"{len(facts.clickhouse_tables)} tables in {database}"
+    missing = [t for t in SCHEMA_TABLES if t not in (facts.clickhouse_tables or [])]
+    if missing:
+        hint = f"apply the schema migrations to {database} (meshctl dev up does it locally)"
+        detail = f"missing in {database}: {', '.join(missing)}"
+        return [reachable, CheckResult("ClickHouse schema present", False, detail, hint)]
+    detail = f"{', '.join(SCHEMA_TABLES)} in {database}"
     return [reachable, CheckResult("ClickHouse schema present", True, detail)]
 
 

@@ -151,12 +151,19 @@ def _streams(config: InstallConfig) -> list[dict[str, Any]]:
         "args": ["worker"],
         "env": [
             {"name": "MESHPIPE_KAFKA", "value": config.bootstrap},
-            {"name": "MESHPIPE_CLICKHOUSE_HOST", "value": config.clickhouse.host},
-            {"name": "MESHPIPE_CLICKHOUSE_PORT", "value": str(NATIVE_PORT)},
-            {"name": "MESHPIPE_CLICKHOUSE_DATABASE", "value": DATABASE},
+            # The worker reads one URL; Kubernetes expands $(VAR) from variables defined above
+            # it, so the password stays in the Secret. Generated passwords are URL-safe.
             {"name": "MESHPIPE_CLICKHOUSE_USER", "value": WRITER_USER},
             secret_env("MESHPIPE_CLICKHOUSE_PASSWORD", CREDENTIALS_SECRET, "writer-password"),
+            {
+                "name": "MESHPIPE_CLICKHOUSE",
+                "value": "clickhouse://$(MESHPIPE_CLICKHOUSE_USER):$(MESHPIPE_CLICKHOUSE_PASSWORD)"
+                f"@{config.clickhouse.host}:{NATIVE_PORT}/{DATABASE}",
+            },
             {"name": "MESHPIPE_STREAMS_DATA_DIR", "value": "/var/lib/meshstreams"},
+            {"name": "MESHPIPE_WEB_PORT", "value": str(STREAMS_ADMIN_PORT)},
+            # Bound beyond loopback so the kubelet's probes reach /ready and /live.
+            {"name": "MESHPIPE_WEB_BIND", "value": "0.0.0.0"},  # noqa: S104 - pod network only
         ],
         "ports": [{"name": "admin", "containerPort": STREAMS_ADMIN_PORT, "protocol": "TCP"}],
         "readinessProbe": http_probe("/ready", "admin", 5),

@@ -154,7 +154,9 @@ def _env(config: ProxyConfig, kind: str, name: str | None) -> list[dict[str, Any
         {"name": "MESHPIPE_POD", "valueFrom": _field("metadata.name")},
         {"name": "MESHPIPE_POD_IP", "valueFrom": _field("status.podIP")},
         {"name": "MESHPIPE_KAFKA", "value": config.kafka_bootstrap},
-        {"name": "MESHPIPE_INBOUND_PORT", "value": str(config.inbound_port)},
-        {"name": "MESHPIPE_OUTBOUND_PORT", "value": str(config.outbound_port)},
-        {"name": "MESHPIPE_ADMIN_PORT", "value": str(config.admin_port)},
+        # The names meshproxy reads (proxy/main.py). The iptables OUTPUT redirect lands on
+        # loopback; the admin port is reached by the kubelet's probes on the pod IP.
+        {"name": "MESHPIPE_OUTBOUND", "value": f"127.0.0.1:{config.outbound_port}"},
+        {"name": "MESHPIPE_TRANSPARENT", "value": "true"},
+        {"name": "MESHPIPE_ADMIN", "value": f"0.0.0.0:{config.admin_port}"},
     ]

@@ -50,3 +50,28 @@ def test_apply_retention_does_nothing_on_18_16(clickhouse_db: tuple[NativeClient
     client, db = clickhouse_db
     apply_migrations(client, db)
     assert not apply_retention(client, db, Retention(request_days=3))
+
+
+class _Recording:
+    """The chdb client, remembering the statements it ran."""
+
+    def __init__(self, client: ChdbClient) -> None:
+        self.client = client
+        self.statements: list[str] = []
+
+    def execute(self, sql: str) -> list[tuple[object, ...]]:
+        self.statements.append(sql)
+        return self.client.execute(sql)
+
+    def server_version(self) -> tuple[int, int]:
+        return self.client.server_version()
+
+
+def test_apply_retention_leaves_a_matching_ttl_alone(chdb_db: tuple[ChdbClient, str]) -> None:
+    client, db = chdb_db
+    apply_migrations(client, db)
+    recording = _Recording(client)
+    assert apply_retention(recording, db, Retention(request_days=3))  # type: ignore[arg-type]
+    assert apply_retention(recording, db, Retention(request_days=3))  # type: ignore[arg-type]
+    alters = [s for s in recording.statements if s.startswith("ALTER")]
+    assert alters == [f"ALTER TABLE {db}.requests MODIFY TTL start_time + INTERVAL 3 DAY"]

@@ -148,7 +148,7 @@ class Handler(BaseHTTPRequestHandler):
 def api() -> Iterator[ApiServer]:
     server = ApiServer(("127.0.0.1", 0), Handler)
     server.routes = healthy_cluster()
-    server.tables = ["edges", "requests"]
+    server.tables = ["edge_windows", "proxy_losses", "requests", "schema_migrations"]
     thread = threading.Thread(
         target=server.serve_forever, args=(0.05,), name="fake-apiserver", daemon=True
     )
@@ -227,7 +227,19 @@ def test_empty_database_fails_the_schema_check(tmp_path: Path, api: ApiServer) -
     api.tables = []
     status, lines = _check(tmp_path, api)
     assert status is ExitStatus.CHECK_FAILED
-    assert "× ClickHouse schema present (no tables in meshpipe)" in lines
+    assert (
+        "× ClickHouse schema present"
+        " (missing in meshpipe: edge_windows, requests, proxy_losses, schema_migrations)"
+    ) in lines
+
+
+def test_database_without_the_stream_tables_names_the_missing_ones(
+    tmp_path: Path, api: ApiServer
+) -> None:
+    api.tables = ["edges", "requests", "schema_migrations"]
+    status, lines = _check(tmp_path, api)
+    assert status is ExitStatus.CHECK_FAILED
+    assert "× ClickHouse schema present (missing in meshpipe: edge_windows, proxy_losses)" in lines
 
 
 def test_wrong_reader_password_fails_clickhouse_check(tmp_path: Path, api: ApiServer) -> None:

@@ -166,3 +166,15 @@ def test_cli_default_image_is_tagged_with_the_package_version() -> None:
     doc = yaml.safe_load(result.stdout)
     image = _pod_spec(doc)["containers"][-1]["image"]
     assert image == f"ghcr.io/meshpipe/meshproxy:{package_version()}"
+
+
+def test_sidecar_sets_only_variables_meshproxy_reads_besides_expansion_inputs() -> None:
+    from proxy.main import main as meshproxy
+
+    [doc], _ = inject_documents([_deployment()], CONFIG)
+    names = set(_env(_pod_spec(doc)["containers"][-1]))
+    read = {p.envvar for p in meshproxy.params if isinstance(p.envvar, str)}
+    # Inputs of the $(VAR) expansion of MESHPIPE_WORKLOAD, and the pod IP kept for people.
+    helpers = {"MESHPIPE_NAMESPACE", "MESHPIPE_WORKLOAD_KIND", "MESHPIPE_WORKLOAD_NAME"}
+    assert names - read == helpers | {"MESHPIPE_POD_IP"}
+    assert {"MESHPIPE_WORKLOAD", "MESHPIPE_KAFKA", "MESHPIPE_OUTBOUND"} <= names
