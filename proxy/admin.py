@@ -20,6 +20,11 @@ LATENCY_BUCKETS_MS = (
 _REQUEST_LABELS = ("direction", "authority", "target_addr", "tls")
 _RESPONSE_LABELS = (*_REQUEST_LABELS, "status_code", "classification", "grpc_status", "error")
 _DIRECTIONS = {meshpipe_pb2.INBOUND: "inbound", meshpipe_pb2.OUTBOUND: "outbound"}
+MAX_CACHED_SERIES = 4096  # label-children lookups kept; beyond it the cache starts over
+
+# What one finished request updates: its request counter, response counter and latency histogram.
+_Children = tuple[Counter, Counter, Histogram]
+_SeriesKey = tuple[int, str, str, int, bool, int, bool, str, str]
 
 
 def direction_label(direction: meshpipe_pb2.Direction.ValueType) -> str:
@@ -77,13 +82,28 @@ class ProxyMetrics:
             "tcp_close", "Closed connections.", ("direction", "classification"), registry=reg
         )
         reg.register(_PipelineCollector(pipeline))
+        # labels() hashes and validates its arguments on every call: the children are kept
+        # per label combination instead (bounded; prometheus_client keeps them anyway).
+        self._series: dict[_SeriesKey, _Children] = {}
+        self._tcp: dict[meshpipe_pb2.Direction.ValueType, tuple[Gauge, Counter]] = {}
+
+    def _tcp_children(self, direction: meshpipe_pb2.Direction.ValueType) -> tuple[Gauge, Counter]:
+        found = self._tcp.get(direction)
+        if found is None:
+            label = direction_label(direction)
+            found = self._tcp[direction] = (
+                self._tcp_open.labels(label),
+                self._tcp_opened.labels(label),
+            )
+        return found
 
     def connection_opened(self, direction: meshpipe_pb2.Direction.ValueType) -> None:
-        self._tcp_open.labels(direction_label(direction)).inc()
-        self._tcp_opened.labels(direction_label(direction)).inc()
+        gauge, counter = self._tcp_children(direction)
+        gauge.inc()
+        counter.inc()
 
     def connection_closed(self, direction: meshpipe_pb2.Direction.ValueType) -> None:
-        self._tcp_open.labels(direction_label(direction)).dec()
+        self._tcp_children(direction)[0].dec()
 
     def observe(self, event: meshpipe_pb2.RequestEvent) -> None:
         """Count one finished request (or opaque connection) from its event."""
@@ -91,6 +111,35 @@ class ProxyMetrics:
         if event.protocol == meshpipe_pb2.OPAQUE_TCP:
             self._tcp_closed.labels(direction_label(event.direction), classification).inc()
             return
+        dst, end = event.destination, event.WhichOneof("end")
+        grpc = str(event.grpc_status) if end == "grpc_status" else ""
+        error = event.error.kind if end == "error" else ""
+        key: _SeriesKey = (
+            int(event.direction),
+            event.authority,
+            dst.ip,
+            dst.port,
+            event.tls,
+            event.http_status,
+            classification == "success",
+            grpc,
+            error,
+        )
+        children = self._series.get(key)
+        if children is None:
+            children = self._children(event, classification, grpc, error)
+            if len(self._series) >= MAX_CACHED_SERIES:
+                self._series.clear()
+            self._series[key] = children
+        requests, responses, latency = children
+        requests.inc()
+        responses.inc()
+        if event.http_status:
+            latency.observe(event.latency_us / 1000)
+
+    def _children(
+        self, event: meshpipe_pb2.RequestEvent, classification: str, grpc: str, error: str
+    ) -> _Children:
         dst = event.destination
         base = (
             direction_label(event.direction),
@@ -98,13 +147,12 @@ class ProxyMetrics:
             f"{dst.ip}:{dst.port}" if dst.ip else "",
             "true" if event.tls else "false",
         )
-        self._requests.labels(*base).inc()
         status = str(event.http_status) if event.http_status else ""
-        grpc = str(event.grpc_status) if event.WhichOneof("end") == "grpc_status" else ""
-        error = event.error.kind if event.WhichOneof("end") == "error" else ""
-        self._responses.labels(*base, status, classification, grpc, error).inc()
-        if event.http_status:
-            self._latency.labels(*base, status).observe(event.latency_us / 1000)
+        return (
+            self._requests.labels(*base),
+            self._responses.labels(*base, status, classification, grpc, error),
+            self._latency.labels(*base, status),
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -29,13 +29,12 @@ from proxy.http1_parse import (
     BodyFraming,
     BodyReader,
     Framing,
+    HeaderIndex,
     Headers,
     ParseError,
     RequestHead,
     ResponseHead,
     bad,
-    has_token,
-    header_values,
     parse_request_head,
     parse_response_head,
     request_framing,
@@ -87,6 +86,7 @@ class Exchange:
     close_after: bool
     response_body: BodyReader | None = None
     request_done: bool = False
+    caller_meshed: bool = False  # the request carried meshpipe-src: its sidecar strips dst
 
 
 @dataclass
@@ -178,9 +178,9 @@ class Http1Relay:
         ex = self._exchange
         assert ex is not None
         ex.method = head.method
-        lower = [(n.lower(), v) for n, v in head.headers]
-        hosts = header_values(head.headers, "host")
-        ex.record.request_head(head.method, "http", hosts[0] if hosts else "", head.target, lower)
+        index = head.index
+        ex.caller_meshed = index.has(SRC_HEADER)
+        ex.record.request_head(head.method, "http", index.first("host"), head.target, index.lowered)
         target, path, authority = self._route(head)
         ex.record.set_target(target.host, target.port)
         ex.record.event.path, ex.record.event.authority = path, authority
@@ -189,14 +189,13 @@ class Http1Relay:
         if head.method == "CONNECT":
             return self._connect_tunnel(target)
         ex.request_body = BodyReader(request_framing(head), self._ctx.limits.max_header_bytes)
-        ex.close_after = _wants_close(head.version, head.headers)
-        out = RequestHead(head.method, path, head.version, self._request_headers(head.headers))
+        ex.close_after = _wants_close(head.version, index)
+        out = RequestHead(head.method, path, head.version, self._request_headers(head))
         cmds = self._route_upstream(target)
         return cmds + self._to_upstream(serialize_request(out))
 
     def _route(self, head: RequestHead) -> tuple[Address, str, str]:
-        hosts = header_values(head.headers, "host")
-        authority = hosts[0] if hosts else ""
+        authority = head.index.first("host")
         if head.method == "CONNECT":
             if self._ctx.target is not None:
                 raise ParseError(405, "bad_request", "CONNECT is only served by the outbound proxy")
@@ -213,9 +212,9 @@ class Http1Relay:
         host, port = split_authority(authority, 80)
         return Address(host, port), path, authority
 
-    def _request_headers(self, headers: Headers) -> Headers:
-        out = [(n, v) for n, v in headers if n.lower() not in _HOP_HEADERS]
-        if has_token(headers, "upgrade", "h2c"):
+    def _request_headers(self, head: RequestHead) -> Headers:
+        out = _without(head, _HOP_HEADERS)
+        if head.index.has_token("upgrade", "h2c"):
             # An h2c upgrade would hide every request from us: stay on HTTP/1.1.
             out = [(n, v) for n, v in out if n.lower() not in ("upgrade", "http2-settings")]
             out = [(n, v) for n, v in out if not (n.lower() == "connection" and "pgrade" in v)]
@@ -301,11 +300,12 @@ class Http1Relay:
         return cmds
 
     def _response_head(self, ex: Exchange, head: ResponseHead) -> list[Command]:
+        index = head.index
         if self._ctx.direction == meshpipe_pb2.OUTBOUND:
-            for value in header_values(head.headers, DST_HEADER):
+            for value in index.values(DST_HEADER):
                 ex.record.peer_identity(value)
-        headers = [(n, v) for n, v in head.headers if n.lower() not in IDENTITY_HEADERS]
-        if head.status >= 200 and self._ctx.direction == meshpipe_pb2.INBOUND:
+        headers = _without(head, IDENTITY_HEADERS)
+        if head.status >= 200 and self._shows_identity(ex):
             headers.append((DST_HEADER, str(self._ctx.local)))
         if self._draining and head.status >= 200 and head.status != 101:
             headers = [(n, v) for n, v in headers if n.lower() != "connection"]
@@ -324,7 +324,7 @@ class Http1Relay:
         ex.response_body = BodyReader(
             response_framing(head, ex.method), self._ctx.limits.max_header_bytes
         )
-        if _wants_close(head.version, head.headers) or ex.response_body.until_close:
+        if _wants_close(head.version, index) or ex.response_body.until_close:
             ex.close_after = True
         return cmds
 
@@ -429,7 +429,7 @@ class Http1Relay:
         if ex.response_body is not None:  # head already relayed: all we can do is cut
             return [ex.record.finish(), *self._close_all()]
         ex.record.response_head(code)
-        return [self._error_response(code, message), ex.record.finish(), *self._close_all()]
+        return [self._error_response(code, message, ex), ex.record.finish(), *self._close_all()]
 
     def _reject(self, err: ParseError) -> list[Command]:
         """A request we refuse to interpret: answer 4xx, publish its event, close."""
@@ -440,19 +440,24 @@ class Http1Relay:
             return [ex.record.finish(), *self._close_all()]
         ex.record.response_head(err.status)
         return [
-            self._error_response(err.status, err.message),
+            self._error_response(err.status, err.message, ex),
             ex.record.finish(),
             *self._close_all(),
         ]
 
-    def _error_response(self, status: int, message: str) -> SendData:
+    def _shows_identity(self, ex: Exchange) -> bool:
+        """Inbound adds meshpipe-dst only for a meshed caller, whose outbound sidecar strips it;
+        an unmeshed caller is an application and never sees our headers (as in HTTP/2)."""
+        return self._ctx.direction == meshpipe_pb2.INBOUND and ex.caller_meshed
+
+    def _error_response(self, status: int, message: str, ex: Exchange) -> SendData:
         body = f"meshproxy: {message}\n".encode()
         headers: list[tuple[str, str]] = [
             ("content-type", "text/plain; charset=utf-8"),
             ("content-length", str(len(body))),
             ("connection", "close"),
         ]
-        if self._ctx.direction == meshpipe_pb2.INBOUND:
+        if self._shows_identity(ex):
             headers.append((DST_HEADER, str(self._ctx.local)))
         head = ResponseHead("HTTP/1.1", status, REASONS.get(status, "Error"), tuple(headers))
         return SendData(Side.DOWNSTREAM, serialize_response(head) + body)
@@ -477,7 +482,13 @@ class Http1Relay:
         return [PauseReading(Side.DOWNSTREAM) if over else ResumeReading(Side.DOWNSTREAM)]
 
 
-def _wants_close(version: str, headers: Headers) -> bool:
-    if has_token(headers, "connection", "close"):
+def _wants_close(version: str, index: HeaderIndex) -> bool:
+    if index.has_token("connection", "close"):
         return True
-    return version == "HTTP/1.0" and not has_token(headers, "connection", "keep-alive")
+    return version == "HTTP/1.0" and not index.has_token("connection", "keep-alive")
+
+
+def _without(head: RequestHead | ResponseHead, names: frozenset[str]) -> list[tuple[str, str]]:
+    """The head's headers (original spelling) minus those whose lower-case name is in names."""
+    lowered = head.index.lowered
+    return [pair for pair, low in zip(head.headers, lowered, strict=True) if low[0] not in names]

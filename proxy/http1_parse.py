@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _TARGET = re.compile(rb"^[\x21-\x7e\x80-\xff]+$")
@@ -13,6 +14,11 @@ _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _HEX = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
 _DIGITS = re.compile(rb"^[0-9]{1,18}$")
 _STATUS = re.compile(rb"^[1-9][0-9]{2}$")
+# One well-formed header line: token name, optional whitespace, a value without control
+# characters (tab allowed), optional whitespace. Anything else takes the slow path that says why.
+_HEADER_LINE = re.compile(
+    r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*"
+)
 MAX_CHUNK_LINE = 4096
 
 
@@ -33,6 +39,37 @@ def bad(message: str) -> ParseError:
 Headers = tuple[tuple[str, str], ...]
 
 
+class HeaderIndex:
+    """A head's headers looked up by lower-case name; built once, so each lookup is O(1)."""
+
+    def __init__(self, headers: Headers) -> None:
+        self.lowered = [(n.lower(), v) for n, v in headers]  # in order, names lower-cased
+        by_name: dict[str, list[str]] = {}
+        for name, value in self.lowered:
+            by_name.setdefault(name, []).append(value)
+        self._by_name = by_name
+
+    def values(self, name: str) -> list[str]:
+        """All values of a header (name given in lower case); do not modify the list."""
+        return self._by_name.get(name, [])
+
+    def first(self, name: str) -> str:
+        """The first value of a header, or "" when absent."""
+        found = self._by_name.get(name)
+        return found[0] if found else ""
+
+    def has(self, name: str) -> bool:
+        return name in self._by_name
+
+    def has_token(self, name: str, token: str) -> bool:
+        """Whether a comma-separated header (e.g. Connection) lists token, case-insensitively."""
+        return any(
+            part.strip().lower() == token
+            for value in self._by_name.get(name, ())
+            for part in value.split(",")
+        )
+
+
 def header_values(headers: Headers, name: str) -> list[str]:
     """All values of a header, name compared case-insensitively (name given in lower case)."""
     return [v for n, v in headers if n.lower() == name]
@@ -40,11 +77,7 @@ def header_values(headers: Headers, name: str) -> list[str]:
 
 def has_token(headers: Headers, name: str, token: str) -> bool:
     """Whether a comma-separated header (e.g. Connection) lists token, case-insensitively."""
-    return any(
-        part.strip().lower() == token
-        for value in header_values(headers, name)
-        for part in value.split(",")
-    )
+    return HeaderIndex(headers).has_token(name, token)
 
 
 @dataclass(frozen=True)
@@ -54,6 +87,10 @@ class RequestHead:
     version: str
     headers: Headers
 
+    @cached_property
+    def index(self) -> HeaderIndex:
+        return HeaderIndex(self.headers)
+
 
 @dataclass(frozen=True)
 class ResponseHead:
@@ -61,6 +98,10 @@ class ResponseHead:
     status: int
     reason: str
     headers: Headers
+
+    @cached_property
+    def index(self) -> HeaderIndex:
+        return HeaderIndex(self.headers)
 
 
 def serialize_headers(headers: Headers) -> bytes:
@@ -103,41 +144,60 @@ def _reject_bare_line_breaks(data: bytes) -> None:
 
 
 def parse_headers(lines: list[bytes]) -> Headers:
+    """Header lines (bytes, without CRLF) as (name, value) pairs; ParseError when malformed."""
+    return _parse_header_text([line.decode("latin-1") for line in lines])
+
+
+def _header_section(rest: bytes) -> Headers:
+    """The headers after a head's start line (decoded once, not line by line)."""
+    return _parse_header_text(rest.decode("latin-1").split("\r\n")) if rest else ()
+
+
+def _parse_header_text(lines: list[str]) -> Headers:
+    """The fast path over latin-1 text (one decode per head); odd lines get the precise error."""
     out: list[tuple[str, str]] = []
+    match = _HEADER_LINE.fullmatch
     for line in lines:
-        if line[:1] in (b" ", b"\t"):
-            raise bad("obs-fold line in header section")
-        name, sep, value = line.partition(b":")
-        if not sep or not _TOKEN.match(name):
-            raise bad("malformed header line")
-        value = value.strip(b" \t")
-        if _BAD_VALUE.search(value):
-            raise bad("control character in header value")
-        out.append((name.decode("ascii"), value.decode("latin-1")))
+        found = match(line)
+        if found is None:
+            _explain_bad_line(line.encode("latin-1"))
+            raise bad("malformed header line")  # pragma: no cover - _explain raises first
+        out.append((found[1], found[2]))
     return tuple(out)
 
 
+def _explain_bad_line(line: bytes) -> None:
+    """Raise the ParseError that says what is wrong with one header line."""
+    if line[:1] in (b" ", b"\t"):
+        raise bad("obs-fold line in header section")
+    name, sep, value = line.partition(b":")
+    if not sep or not _TOKEN.match(name):
+        raise bad("malformed header line")
+    if _BAD_VALUE.search(value.strip(b" \t")):
+        raise bad("control character in header value")
+
+
 def parse_request_head(raw: bytes) -> RequestHead:
-    lines = raw.split(b"\r\n")
-    parts = lines[0].split(b" ")
+    line, _, rest = raw.partition(b"\r\n")
+    parts = line.split(b" ")
     if len(parts) != 3 or not _TOKEN.match(parts[0]) or not _TARGET.match(parts[1]):
         raise bad("malformed request line")
     if not _VERSION.match(parts[2]):
         raise ParseError(505, "bad_request", "unsupported HTTP version")
-    headers = parse_headers(lines[1:])
-    if parts[2] == b"HTTP/1.1" and len(header_values(headers, "host")) != 1:
-        raise bad("HTTP/1.1 request without exactly one Host header")
-    return RequestHead(
+    head = RequestHead(
         method=parts[0].decode("ascii"),
         target=parts[1].decode("latin-1"),
         version=parts[2].decode("ascii"),
-        headers=headers,
+        headers=_header_section(rest),
     )
+    if parts[2] == b"HTTP/1.1" and len(head.index.values("host")) != 1:
+        raise bad("HTTP/1.1 request without exactly one Host header")
+    return head
 
 
 def parse_response_head(raw: bytes) -> ResponseHead:
-    lines = raw.split(b"\r\n")
-    version, _, rest = lines[0].partition(b" ")
+    line, _, section = raw.partition(b"\r\n")
+    version, _, rest = line.partition(b" ")
     status, _, reason = rest.partition(b" ")
     if not _VERSION.match(version) or not _STATUS.match(status) or _BAD_VALUE.search(reason):
         raise ParseError(502, "protocol_error", "malformed status line from upstream")
@@ -145,7 +205,7 @@ def parse_response_head(raw: bytes) -> ResponseHead:
         version=version.decode("ascii"),
         status=int(status),
         reason=reason.decode("latin-1"),
-        headers=parse_headers(lines[1:]),
+        headers=_header_section(section),
     )
 
 
@@ -162,10 +222,10 @@ class BodyFraming:
     length: int = 0
 
 
-def _framing(headers: Headers, version: str) -> BodyFraming | None:
+def _framing(index: HeaderIndex, version: str) -> BodyFraming | None:
     """Framing from Transfer-Encoding/Content-Length, None when neither is present."""
-    te = header_values(headers, "transfer-encoding")
-    cl = header_values(headers, "content-length")
+    te = index.values("transfer-encoding")
+    cl = index.values("content-length")
     if te and cl:
         raise bad("both Transfer-Encoding and Content-Length")
     if len(cl) > 1:
@@ -183,13 +243,13 @@ def _framing(headers: Headers, version: str) -> BodyFraming | None:
 
 
 def request_framing(head: RequestHead) -> BodyFraming:
-    return _framing(head.headers, head.version) or BodyFraming(Framing.NONE)
+    return _framing(head.index, head.version) or BodyFraming(Framing.NONE)
 
 
 def response_framing(head: ResponseHead, request_method: str) -> BodyFraming:
     """RFC 9112 §6.3: HEAD, 1xx, 204 and 304 have no body; otherwise headers or EOF decide."""
     try:
-        framing = _framing(head.headers, head.version)
+        framing = _framing(head.index, head.version)
     except ParseError as exc:
         raise ParseError(502, "protocol_error", f"upstream: {exc.message}") from exc
     if request_method == "HEAD" or head.status < 200 or head.status in (204, 304):

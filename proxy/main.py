@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import click
 
-from proxy.publisher import EventPublisher, KafkaSender, KafkaSettings
+from proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
 from proxy.server import ProxyServer
 from proxy.settings import ServerSettings, SettingsError, listeners, parse_address
 from schemas.edgekey import edge_key
@@ -62,6 +62,7 @@ def build_settings(
     admin: str,
     kafka: str,
     topic: str,
+    event_queue_size: int = PublisherSettings.max_queue,
 ) -> ServerSettings:
     """Validated settings from flag values; SettingsError or IdentityError when one is wrong."""
     instance = WorkloadInstance(WorkloadId.parse(workload), pod)
@@ -72,6 +73,7 @@ def build_settings(
         listeners=listeners(inbound, outbound, transparent),
         admin=parse_address(admin, "admin address"),
         kafka=KafkaSettings(bootstrap=kafka, topic=topic, client_id=f"meshproxy-{proxy_id}"),
+        publisher=PublisherSettings(max_queue=event_queue_size),
     )
 
 
@@ -138,6 +140,15 @@ def build_settings(
     help="Topic for request events.",
 )
 @click.option(
+    "--event-queue-size",
+    envvar="MESHPIPE_EVENT_QUEUE_SIZE",
+    show_envvar=True,
+    default=PublisherSettings.max_queue,
+    type=click.IntRange(min=1),
+    help="Request events held while Kafka is slow or down; beyond it the oldest are dropped "
+    "and counted in events_dropped_total, e.g. 10000.",
+)
+@click.option(
     "--log-level",
     envvar="MESHPIPE_LOG_LEVEL",
     show_envvar=True,
@@ -154,6 +165,7 @@ def main(
     admin: str,
     kafka: str,
     topic: str,
+    event_queue_size: int,
     log_level: str,
 ) -> None:
     """meshproxy: the meshpipe sidecar. Relays HTTP/1.1, HTTP/2, gRPC and TCP for one workload
@@ -163,7 +175,7 @@ def main(
     )
     try:
         settings = build_settings(
-            workload, pod, inbound, outbound, transparent, admin, kafka, topic
+            workload, pod, inbound, outbound, transparent, admin, kafka, topic, event_queue_size
         )
     except (SettingsError, IdentityError) as exc:
         click.echo(f"meshproxy: {exc}", err=True)

@@ -44,6 +44,8 @@ from schemas.gen.meshpipe.v1 import meshpipe_pb2
 log = logging.getLogger(__name__)
 
 SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
+# Commands that never touch a socket: outgoing data may be held (coalesced) across them.
+_BESIDE_DATA = (StartTimer, CancelTimer, PublishRequestEvent, Log)
 
 
 class TaskSet:
@@ -211,16 +213,38 @@ class Connection:
             log.exception("layer failed on %r; closing the connection", type(event).__name__)
             self.abort()
             return
-        for command in commands:
-            self._execute(command)
+        self._run(commands)
         self._check_done()
 
-    def _execute(self, command: Command) -> None:
-        if isinstance(command, SendData):
-            transport = self._transports[command.side]
+    def _run(self, commands: list[Command]) -> None:
+        """Execute commands in order, joining the data for each side into one write per step.
+
+        A response head and its body (or a request head and its body) then leave in one syscall.
+        Timers, events and logs do not touch the sockets, so data may be held across them;
+        any other command flushes first, keeping data ordered against closes and reconnects.
+        """
+        held: dict[Side, list[bytes]] = {}
+        for command in commands:
+            if isinstance(command, SendData):
+                held.setdefault(command.side, []).append(command.data)
+            elif held and not isinstance(command, _BESIDE_DATA):
+                self._write(held)
+                self._execute(command)
+            else:
+                self._execute(command)
+        if held:
+            self._write(held)
+
+    def _write(self, held: dict[Side, list[bytes]]) -> None:
+        for side, parts in held.items():
+            transport = self._transports[side]
             if transport is not None and not transport.is_closing():
-                transport.write(command.data)
-        elif isinstance(command, CloseConnection):
+                transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        held.clear()
+
+    def _execute(self, command: Command) -> None:
+        """Everything but SendData, which _run gathers into writes."""
+        if isinstance(command, CloseConnection):
             self._close(command.side, command.half)
         elif isinstance(command, OpenUpstream):
             self._open_upstream(command.host, command.port)

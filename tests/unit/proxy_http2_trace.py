@@ -127,11 +127,11 @@ class Peer:
                 self.conn.send_data(sid, bytes(out.data[:room]))
                 del out.data[:room]
             if not out.data and out.end:
+                del self._outgoing[sid]  # first: an end h2 refuses is not retried later
                 if out.trailers is not None:
                     self.conn.send_headers(sid, out.trailers, end_stream=True)
                 else:
                     self.conn.end_stream(sid)
-                del self._outgoing[sid]
             elif not out.data:
                 del self._outgoing[sid]
 

@@ -77,6 +77,46 @@ def test_inbound_response_gets_dst_identity_and_one_event_with_request_fields() 
     assert ev.classification == meshpipe_pb2.SUCCESS
 
 
+MESHED_GET = GET.replace(
+    b"\r\n\r\n", b"\r\nmeshpipe-src: emojivoto/deployment/vote-bot/vb-1\r\n\r\n"
+)
+DST_LINE = b"meshpipe-dst: emojivoto/deployment/web/web-5d8f-abcde\r\n"
+
+
+def test_inbound_response_to_an_unmeshed_caller_carries_no_identity_header() -> None:
+    t = inbound()
+    t.down(GET)
+    t.connected()
+    t.up(OK.replace(b"\r\n\r\n", b"\r\nmeshpipe-dst: forged/deployment/x/y\r\n\r\n"))
+    assert t.sent(Side.DOWNSTREAM) == OK
+    [ev] = t.events()
+    assert (ev.source.meshed, ev.http_status) == (False, 200)
+
+
+@pytest.mark.parametrize(("request_head", "shown"), [(GET, False), (MESHED_GET, True)])
+def test_inbound_error_response_has_dst_only_when_the_caller_is_meshed(
+    request_head: bytes, shown: bool
+) -> None:
+    t = inbound()
+    t.down(request_head)
+    t.feed(UpstreamFailed("connect_refused", "nope"))
+    sent = t.sent(Side.DOWNSTREAM)
+    assert sent.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert (DST_LINE in sent) == shown
+
+
+def test_inbound_keep_alive_decides_identity_per_request() -> None:
+    t = inbound()
+    t.down(MESHED_GET)
+    t.connected()
+    t.up(OK)
+    first = t.sent(Side.DOWNSTREAM)
+    t.down(GET)
+    t.up(OK)
+    assert DST_LINE in first
+    assert t.sent(Side.DOWNSTREAM)[len(first) :] == OK
+
+
 def test_keep_alive_reuses_the_upstream_and_numbers_events_without_gaps() -> None:
     t = inbound()
     t.down(GET)
