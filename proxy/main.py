@@ -102,7 +102,10 @@ def build_settings(
     envvar="MESHPIPE_INBOUND",
     show_envvar=True,
     help="Listen for the app's callers and forward to the app: LISTEN=APP, "
-    "e.g. 127.0.0.1:4143=127.0.0.1:8080.",
+    "e.g. 127.0.0.1:4143=127.0.0.1:8080. With --transparent a bare LISTEN (e.g. 0.0.0.0:4143) "
+    "is enough: each REDIRECTed connection goes to 127.0.0.1 at its original port "
+    "(SO_ORIGINAL_DST), as Linkerd's inbound proxy did before 2.11: the app must listen on "
+    "loopback or all addresses, and ports it binds only on loopback become reachable.",
 )
 @click.option(
     "--outbound",
@@ -115,8 +118,9 @@ def build_settings(
     envvar="MESHPIPE_TRANSPARENT",
     show_envvar=True,
     is_flag=True,
-    help="The outbound listener receives iptables-REDIRECTed connections; their "
-    "destination comes from SO_ORIGINAL_DST.",
+    help="The listeners receive iptables-REDIRECTed connections (a Kubernetes pod): outbound "
+    "connections go to their original destination (SO_ORIGINAL_DST); inbound ones too, on "
+    "127.0.0.1, when --inbound has no =APP.",
 )
 @click.option(
     "--admin",

@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
-import struct
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
@@ -38,12 +36,12 @@ from proxy.detect import connection_layer
 from proxy.events import SeqAllocator
 from proxy.layer import Address, Clock, Layer, LayerContext, SystemClock
 from proxy.publisher import EventPublisher
+from proxy.redirect import original_destination, redirect_target
 from proxy.settings import Listener, ServerSettings
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 log = logging.getLogger(__name__)
 
-SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
 # Commands that never touch a socket: outgoing data may be held (coalesced) across them.
 _BESIDE_DATA = (StartTimer, CancelTimer, PublishRequestEvent, Log)
 
@@ -118,7 +116,16 @@ class _DownstreamProtocol(_SideProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.conn = Connection(self._server, self._listener, cast(asyncio.Transport, transport))
+        accepted = cast(asyncio.Transport, transport)
+        target = self._server.target_for(self._listener, accepted)
+        if target is None and self._listener.needs_target:
+            log.warning(
+                "%s: refusing a connection that was not redirected to an app port",
+                self._listener.name,
+            )
+            accepted.abort()
+            return
+        self.conn = Connection(self._server, self._listener, accepted, target)
         self.conn.feed(ConnectionAccepted())
 
 
@@ -134,7 +141,11 @@ class Connection:
     """One accepted connection: feeds its layer events in order and executes its commands."""
 
     def __init__(
-        self, server: ProxyServer, listener: Listener, transport: asyncio.Transport
+        self,
+        server: ProxyServer,
+        listener: Listener,
+        transport: asyncio.Transport,
+        target: Address | None,
     ) -> None:
         self._server = server
         self._loop = asyncio.get_running_loop()
@@ -154,7 +165,7 @@ class Connection:
         self._busy = False
         self.done = False
         self.direction = listener.direction
-        self._layer = server.new_layer(listener, transport)
+        self._layer = server.new_layer(listener, transport, target)
         server.connection_started(self)
 
     # callbacks from the protocols
@@ -366,19 +377,6 @@ class Connection:
             self._finish()
 
 
-def original_destination(transport: asyncio.Transport) -> Address | None:
-    """The pre-REDIRECT destination of a connection (Linux SO_ORIGINAL_DST, IPv4)."""
-    sock = transport.get_extra_info("socket")
-    if sock is None:
-        return None
-    try:
-        raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
-    except OSError:
-        return None
-    port, packed = struct.unpack_from("!2xH4s", raw)
-    return Address(socket.inet_ntoa(packed), port)
-
-
 class _AdminProtocol(asyncio.Protocol):
     """One admin request per connection: parse the head, answer, close."""
 
@@ -424,6 +422,8 @@ class ProxyServer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._ready = False
+        ports = [lst.address.port for lst in settings.listeners] + [settings.admin.port]
+        self._proxy_ports = frozenset(ports)
 
     def _pipeline_stats(self) -> PipelineStats:
         p = self.publisher
@@ -457,13 +457,16 @@ class ProxyServer:
         )
         self._ready = True
 
-    def new_layer(self, listener: Listener, transport: asyncio.Transport) -> Layer:
+    def target_for(self, listener: Listener, transport: asyncio.Transport) -> Address | None:
+        """Where a new connection on listener goes (see proxy.redirect)."""
+        if not listener.transparent:
+            return listener.target
+        return redirect_target(listener, original_destination(transport), self._proxy_ports)
+
+    def new_layer(
+        self, listener: Listener, transport: asyncio.Transport, target: Address | None
+    ) -> Layer:
         peer = transport.get_extra_info("peername") or ("", 0)
-        target = listener.target
-        if listener.transparent:
-            target = original_destination(transport)
-            if target == listener.address:
-                target = None  # not redirected: nowhere to go
         ctx = LayerContext(
             direction=listener.direction,
             local=self.settings.workload,

@@ -19,8 +19,15 @@ class Listener:
     name: str  # inbound, outbound
     address: Address
     direction: meshpipe_pb2.Direction.ValueType
-    target: Address | None  # the app for inbound; None for explicit outbound
-    transparent: bool = False  # outbound behind iptables REDIRECT: target from SO_ORIGINAL_DST
+    target: Address | None  # the app for inbound; None for explicit or transparent routing
+    # Behind iptables REDIRECT: the target comes from SO_ORIGINAL_DST (outbound: that address;
+    # inbound: 127.0.0.1 at that port).
+    transparent: bool = False
+
+    @property
+    def needs_target(self) -> bool:
+        """Connections without a known app are refused: inbound never routes by Host header."""
+        return self.transparent and self.direction == meshpipe_pb2.INBOUND
 
 
 @dataclass(frozen=True)
@@ -46,21 +53,24 @@ def parse_address(text: str, what: str) -> Address:
     return Address(host, int(port))
 
 
-def parse_inbound(text: str) -> tuple[Address, Address]:
-    """LISTEN=APP, e.g. 127.0.0.1:4143=127.0.0.1:8080."""
+def parse_inbound(text: str, transparent: bool = False) -> tuple[Address, Address | None]:
+    """LISTEN=APP, e.g. 127.0.0.1:4143=127.0.0.1:8080; with transparent also a bare LISTEN,
+    whose app is found per connection (APP None)."""
     listen, sep, app = text.partition("=")
-    if not sep:
+    if not sep and not transparent:
         raise SettingsError(
-            f"invalid inbound {text!r}: want LISTEN=APP, e.g. 127.0.0.1:4143=127.0.0.1:8080"
+            f"invalid inbound {text!r}: want LISTEN=APP, e.g. 127.0.0.1:4143=127.0.0.1:8080 "
+            "(a bare LISTEN needs --transparent)"
         )
-    return parse_address(listen, "inbound listen address"), parse_address(app, "app address")
+    address = parse_address(listen, "inbound listen address")
+    return address, parse_address(app, "app address") if sep else None
 
 
 def listeners(inbound: str | None, outbound: str | None, transparent: bool) -> tuple[Listener, ...]:
     out: list[Listener] = []
     if inbound:
-        listen, app = parse_inbound(inbound)
-        out.append(Listener("inbound", listen, meshpipe_pb2.INBOUND, app))
+        listen, app = parse_inbound(inbound, transparent)
+        out.append(Listener("inbound", listen, meshpipe_pb2.INBOUND, app, app is None))
     if outbound:
         address = parse_address(outbound, "outbound listen address")
         out.append(Listener("outbound", address, meshpipe_pb2.OUTBOUND, None, transparent))

@@ -1,19 +1,28 @@
-"""`meshstreams worker`: parse options (or MESHPIPE_* variables) and run one Faust worker."""
+"""`meshstreams worker` and `migrate`: options or MESHPIPE_* variables in, a worker or a schema."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
 import click
 import faust
 
-from cli.exit import CliError, ExitStatus, run_cli
+from cli.exit import CliError, ExitStatus, quiet_library_logs, run_cli
 from schemas.latency import bucket_index
-from sinks.client import ClickHouseClient, NativeClient, UrlError, parse_url
+from sinks.client import (
+    ClickHouseClient,
+    ClickHouseError,
+    ClickHouseUrl,
+    NativeClient,
+    UrlError,
+    parse_url,
+)
+from sinks.migrations import apply_migrations
 from sinks.retention import Retention
 from sinks.writer import ClickHouseRowSink
 from streams.app import RetentionJob, SinkFactory, build_app
@@ -30,6 +39,7 @@ from streams.settings import (
 )
 
 _DEFAULTS = Retention()
+_UNREACHABLE_CODES = frozenset({209, 210})  # clickhouse-driver's socket timeout, network error
 
 
 def retention_job(url: str, schedule: RetentionSchedule | None) -> RetentionJob | None:
@@ -215,6 +225,41 @@ def worker(
         retention_job(settings.clickhouse, settings.retention),
     )
     faust.Worker(app, loglevel="info").execute_from_commandline()
+
+
+def migrate_schema(target: ClickHouseUrl) -> list[int]:
+    """Apply pending migrations to target's database, creating it if missing; versions applied.
+
+    The session opens without a database (the server's default), so a missing one is no error;
+    every statement names the database itself.
+    """
+    try:
+        with NativeClient(replace(target, database="")) as client:
+            return apply_migrations(client, target.database)
+    except ClickHouseError as exc:
+        unreachable = exc.code is None or exc.code in _UNREACHABLE_CODES
+        status = ExitStatus.UNAVAILABLE if unreachable else ExitStatus.ERROR
+        raise CliError(f"cannot migrate {target.render()}: {exc}", status) from exc
+
+
+@meshstreams.command()
+@click.option(
+    "--clickhouse",
+    envvar="MESHPIPE_CLICKHOUSE",
+    required=True,
+    help="clickhouse://USER[:PASS]@HOST:PORT/DB [env MESHPIPE_CLICKHOUSE]",
+)
+def migrate(clickhouse: str) -> None:
+    """Create the database if missing and apply pending schema migrations (what `meshctl dev
+    up` does locally; the meshstreams init container in Kubernetes). Safe to run again."""
+    try:
+        target = parse_url(clickhouse)
+    except UrlError as exc:
+        raise CliError(str(exc), ExitStatus.USAGE) from exc
+    quiet_library_logs("clickhouse_driver")  # a failed connect is reported in one line
+    applied = migrate_schema(target)
+    done = f"{len(applied)} migrations applied ({', '.join(map(str, applied))})"
+    click.echo(f"schema {target.render()}: {done if applied else 'up to date'}")
 
 
 def main() -> NoReturn:

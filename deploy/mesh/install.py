@@ -143,23 +143,44 @@ def _secret(config: InstallConfig) -> dict[str, Any]:
     }
 
 
+def _clickhouse_env(config: InstallConfig) -> list[dict[str, Any]]:
+    """MESHPIPE_CLICKHOUSE as the writer. Kubernetes expands $(VAR) from variables defined above
+    it, so the password stays in the Secret. Generated passwords are URL-safe."""
+    return [
+        {"name": "MESHPIPE_CLICKHOUSE_USER", "value": WRITER_USER},
+        secret_env("MESHPIPE_CLICKHOUSE_PASSWORD", CREDENTIALS_SECRET, "writer-password"),
+        {
+            "name": "MESHPIPE_CLICKHOUSE",
+            "value": "clickhouse://$(MESHPIPE_CLICKHOUSE_USER):$(MESHPIPE_CLICKHOUSE_PASSWORD)"
+            f"@{config.clickhouse.host}:{NATIVE_PORT}/{DATABASE}",
+        },
+    ]
+
+
+def _migrate(config: InstallConfig, image: str) -> dict[str, Any]:
+    """The init container that creates the database and applies the schema migrations before
+    the worker starts (idempotent; a ClickHouse not ready yet fails it and the kubelet retries)."""
+    return {
+        "name": "migrate",
+        "image": image,
+        "args": ["migrate"],
+        "env": _clickhouse_env(config),
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": restricted_security_context(_STREAMS_UID),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 (pod-private)
+    }
+
+
 def _streams(config: InstallConfig) -> list[dict[str, Any]]:
     ns = config.namespace
+    image = f"{config.image_repository}/{STREAMS}:{config.image_tag}"
     container = {
         "name": STREAMS,
-        "image": f"{config.image_repository}/{STREAMS}:{config.image_tag}",
+        "image": image,
         "args": ["worker"],
         "env": [
             {"name": "MESHPIPE_KAFKA", "value": config.bootstrap},
-            # The worker reads one URL; Kubernetes expands $(VAR) from variables defined above
-            # it, so the password stays in the Secret. Generated passwords are URL-safe.
-            {"name": "MESHPIPE_CLICKHOUSE_USER", "value": WRITER_USER},
-            secret_env("MESHPIPE_CLICKHOUSE_PASSWORD", CREDENTIALS_SECRET, "writer-password"),
-            {
-                "name": "MESHPIPE_CLICKHOUSE",
-                "value": "clickhouse://$(MESHPIPE_CLICKHOUSE_USER):$(MESHPIPE_CLICKHOUSE_PASSWORD)"
-                f"@{config.clickhouse.host}:{NATIVE_PORT}/{DATABASE}",
-            },
+            *_clickhouse_env(config),
             {"name": "MESHPIPE_STREAMS_DATA_DIR", "value": "/var/lib/meshstreams"},
             {"name": "MESHPIPE_WEB_PORT", "value": str(STREAMS_ADMIN_PORT)},
             # Bound beyond loopback so the kubelet's probes reach /ready and /live.
@@ -176,6 +197,7 @@ def _streams(config: InstallConfig) -> list[dict[str, Any]]:
         ],
     }
     pod_spec = {
+        "initContainers": [_migrate(config, image)],
         "containers": [container],
         "volumes": [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
     }

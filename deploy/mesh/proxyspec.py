@@ -155,7 +155,10 @@ def _env(config: ProxyConfig, kind: str, name: str | None) -> list[dict[str, Any
         {"name": "MESHPIPE_POD_IP", "valueFrom": _field("status.podIP")},
         {"name": "MESHPIPE_KAFKA", "value": config.kafka_bootstrap},
         # The names meshproxy reads (proxy/main.py). The iptables OUTPUT redirect lands on
-        # loopback; the admin port is reached by the kubelet's probes on the pod IP.
+        # loopback; the PREROUTING (inbound) redirect delivers to the pod IP, so the inbound
+        # listener and the admin port (the kubelet's probes) listen on every address. Inbound
+        # has no =APP: each connection goes to 127.0.0.1 at its original port.
+        {"name": "MESHPIPE_INBOUND", "value": f"0.0.0.0:{config.inbound_port}"},
         {"name": "MESHPIPE_OUTBOUND", "value": f"127.0.0.1:{config.outbound_port}"},
         {"name": "MESHPIPE_TRANSPARENT", "value": "true"},
         {"name": "MESHPIPE_ADMIN", "value": f"0.0.0.0:{config.admin_port}"},

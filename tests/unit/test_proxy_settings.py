@@ -34,3 +34,25 @@ def test_outbound_listener_is_explicit_unless_transparent() -> None:
 def test_no_listener_at_all_is_an_error() -> None:
     with pytest.raises(SettingsError, match="nothing to proxy"):
         listeners(None, None, transparent=False)
+
+
+def test_transparent_inbound_accepts_a_bare_listen_address() -> None:
+    [inbound] = listeners("0.0.0.0:4143", None, transparent=True)
+    assert (inbound.address, inbound.target, inbound.transparent, inbound.needs_target) == (
+        Address("0.0.0.0", 4143),
+        None,
+        True,
+        True,
+    )
+
+
+def test_transparent_inbound_with_an_app_keeps_forwarding_to_that_app() -> None:
+    [inbound] = listeners("10.0.0.2:4143=127.0.0.1:8080", None, transparent=True)
+    assert (inbound.target, inbound.transparent) == (Address("127.0.0.1", 8080), False)
+
+
+def test_bare_inbound_without_transparent_is_a_one_line_error() -> None:
+    with pytest.raises(SettingsError) as caught:
+        listeners("0.0.0.0:4143", None, transparent=False)
+    assert "needs --transparent" in str(caught.value)
+    assert "\n" not in str(caught.value)
