@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli.exit import CliError, ExitStatus
+from demo.netns import NetnsError, NetnsUnavailable
 from demo.plan import DEFAULT_PORT_BASE, PlanError
 from demo.procs import ProcessFailed
 from demo.runner import DemoSettings, default_run_dir, run_demo
@@ -46,6 +47,12 @@ from deploy.devstack import DevStackSettings
     show_default=True,
     help="Seconds --check may wait for traffic and for the story to show.",
 )
+@click.option(
+    "--netns",
+    is_flag=True,
+    help="Root only: run each service and its sidecar in its own network namespace pod, "
+    "proxied transparently by iptables REDIRECT (the apps use no http_proxy).",
+)
 def demo(
     check: bool,
     run_dir: Path | None,
@@ -53,6 +60,7 @@ def demo(
     port_base: int,
     keep_stack: bool,
     check_timeout: float,
+    netns: bool,
 ) -> ExitStatus:
     """Run the emoji-voting demo: the dev stack, a meshstreams worker, web, emoji, voting and
     vote-bot each behind its own meshproxy; print the story's commands; stop all on Ctrl-C.
@@ -66,10 +74,11 @@ def demo(
         rate_rps=rate,
         keep_stack=keep_stack,
         check_timeout_s=check_timeout,
+        netns=netns,
     )
     try:
         passed = run_demo(settings, DevStackSettings.from_env(), click.echo, check)
-    except (PlanError, ProcessFailed) as exc:
+    except (PlanError, ProcessFailed, NetnsUnavailable, NetnsError) as exc:
         raise CliError(str(exc), ExitStatus.UNAVAILABLE) from exc
     if not passed:
         raise CliError("the demo's story check failed (see FAIL above)", ExitStatus.CHECK_FAILED)

@@ -74,8 +74,10 @@ class ProcessSpec:
     name: str  # also the log file's name
     argv: tuple[str, ...]
     env: Mapping[str, str]
-    ready_ports: tuple[int, ...] = ()  # accepting connections here means started
+    ready: tuple[tuple[str, int], ...] = ()  # accepting connections here means started
     cwd: Path | None = None
+    netns: str | None = None  # the network namespace it runs in (ready is probed from there)
+    stop_last: bool = False  # stopped after the others (what sidecars need to flush events)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def sidecar(service: Service, settings: PlanSettings, env: Mapping[str, str]) ->
     if p.app is not None:
         argv += ["--inbound", f"{addr(p.inbound)}={addr(p.app)}"]
     argv += ["--outbound", addr(p.outbound), "--admin", addr(p.admin), "--kafka", settings.kafka]
-    ready = tuple(port for port in (p.inbound, p.outbound, p.admin) if port is not None)
+    ready = tuple((HOST, port) for port in (p.inbound, p.outbound, p.admin) if port is not None)
     return ProcessSpec(f"{service.name}-proxy", tuple(argv), env, ready)
 
 
@@ -132,34 +134,38 @@ def app(
         app_env["LISTEN_ADDR"] = addr(service.ports.app)
     else:
         app_env["VOTE_RATE_RPS"] = str(settings.rate_rps)
-    ready = () if service.ports.app is None else (service.ports.app,)
+    ready = () if service.ports.app is None else ((HOST, service.ports.app),)
     return ProcessSpec(service.name, (sys.executable, "-m", service.module), app_env, ready)
+
+
+def worker(settings: PlanSettings, env: Mapping[str, str]) -> ProcessSpec:
+    """The meshstreams worker, on the host in every mode."""
+    worker_port = worker_web_port(settings.port_base)
+    argv: tuple[str, ...] = (
+        command("meshstreams"),
+        "worker",
+        "--kafka",
+        settings.kafka,
+        "--clickhouse",
+    )
+    argv = (*argv, settings.clickhouse_url, "--web-port", str(worker_port))
+    return ProcessSpec(
+        "meshstreams",
+        argv,
+        env,
+        ((HOST, worker_port),),  # Faust's web server: up once the worker runs
+        settings.run_dir / "meshstreams",  # Faust keeps its data directory in the cwd
+        stop_last=True,
+    )
 
 
 def processes(settings: PlanSettings, env: Mapping[str, str]) -> list[ProcessSpec]:
     """Every process in start order: the worker, the sidecars, then the apps (bot last)."""
     clean = base_env(env)
     table = {s.name: s for s in services(settings.port_base)}
-    worker_port = worker_web_port(settings.port_base)
-    worker = ProcessSpec(
-        "meshstreams",
-        (
-            command("meshstreams"),
-            "worker",
-            "--kafka",
-            settings.kafka,
-            "--clickhouse",
-            settings.clickhouse_url,
-            "--web-port",
-            str(worker_port),
-        ),
-        clean,
-        (worker_port,),  # Faust's web server: up once the worker runs
-        settings.run_dir / "meshstreams",  # Faust keeps its data directory in the cwd
-    )
     sidecars = [sidecar(s, settings, clean) for s in table.values()]
     apps = [app(s, table, settings, clean) for s in table.values()]
-    return [worker, *sidecars, *apps]
+    return [worker(settings, clean), *sidecars, *apps]
 
 
 def all_ports(base: int) -> dict[int, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from demo.plan import HOST, ProcessSpec
+from demo.netns import connects_in
+from demo.plan import ProcessSpec
 
 STOP_TIMEOUT_S = 25.0  # a sidecar drains for up to 20 s by default
 LOG_TAIL_LINES = 15
@@ -80,46 +80,50 @@ class Processes:
     def wait_ready(self, running: Running, timeout_s: float) -> None:
         """Until every ready port of running accepts connections; ProcessFailed otherwise."""
         deadline = self.clock.monotonic() + timeout_s
-        for port in running.spec.ready_ports:
-            while not _accepts(port):
+        netns = running.spec.netns
+        where = f" (in network namespace {netns})" if netns else ""
+        for host, port in running.spec.ready:
+            while not connects_in(netns, host, port):
                 self.check_alive()
                 if self.clock.monotonic() > deadline:
                     raise ProcessFailed(
-                        f"{running.spec.name} did not listen on {HOST}:{port} within "
+                        f"{running.spec.name} did not listen on {host}:{port}{where} within "
                         f"{timeout_s:g}s\n{tail(running.log)}"
                     )
                 self.clock.sleep(0.1)
 
     def stop_all(self, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
+        """Stop every process: first the rest, then those whose spec says stop_last.
+
+        Sidecars flush their last events on SIGTERM, so Kafka relays and the worker go after.
+        Returns the names stopped, in the order they were signalled.
+        """
+        first = [r for r in self.running if not r.spec.stop_last]
+        last = [r for r in self.running if r.spec.stop_last]
+        self.running = []
+        return self._stop(first, timeout_s) + self._stop(last, timeout_s)
+
+    def _stop(self, group: list[Running], timeout_s: float) -> list[str]:
         """SIGTERM every group at once (last started first), wait, SIGKILL what is left.
 
         All at once: each sidecar drains on its own, so waiting one by one only adds up drains.
-        Returns the names stopped, in the order they were signalled.
         """
-        for r in reversed(self.running):
+        for r in reversed(group):
             _signal_group(r.process.pid, signal.SIGTERM)
         deadline = self.clock.monotonic() + timeout_s
-        for r in reversed(self.running):
+        for r in reversed(group):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 r.process.wait(timeout=max(0.0, deadline - self.clock.monotonic()))
-        for r in self.running:
+        for r in group:
             # The leader may be gone while a child it forked lives on in its group.
             _signal_group(r.process.pid, signal.SIGKILL)
             r.process.wait()
-        stopped = [r.spec.name for r in reversed(self.running)]
-        self.running = []
-        return stopped
+        return [r.spec.name for r in reversed(group)]
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((HOST, port)) == 0
 
 
 def tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:

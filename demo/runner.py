@@ -7,21 +7,24 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
 from demo.check import check_story
+from demo.netns import Pod, PodNetwork, PodNetworkSetup, require_netns
 from demo.plan import (
     HOST,
     PlanSettings,
+    ProcessSpec,
     check_ports_free,
     command,
     processes,
     services,
 )
+from demo.podplan import pod_processes, redirects, service_names, web_url
 from demo.procs import Clock, Processes, SystemClock
 from demo.story import STEPS, Rows, Step, parse_output
 from deploy.devstack import DevStack, DevStackSettings
@@ -39,6 +42,7 @@ class DemoSettings:
     rate_rps: float  # the bot's votes per second
     keep_stack: bool = False  # leave Kafka and ClickHouse running even if this run started them
     check_timeout_s: float = 180.0  # --check: how long traffic and the story may take to show
+    netns: bool = False  # each service and its transparent sidecar in its own network namespace
 
 
 def default_run_dir(now: datetime.datetime | None = None) -> Path:
@@ -73,6 +77,17 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM are ignored inside (the cleanup they asked for is under way)."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class DemoRun:
     """One run: start everything, then either watch until interrupted or check the story."""
 
@@ -84,8 +99,11 @@ class DemoRun:
         self.say = say
         self.clock = clock
         self.procs = Processes(settings.run_dir, clock)
+        self.network = PodNetwork(tag=os.urandom(2).hex())
+        self.pods = self.network.pods(service_names(settings.port_base))
+        self.pod_setup = PodNetworkSetup(self.network)
 
-    def start(self, env: Mapping[str, str]) -> None:
+    def plan(self, env: Mapping[str, str]) -> list[ProcessSpec]:
         s = self.settings
         plan = PlanSettings(
             kafka=self.stack_settings.kafka.bootstrap,
@@ -94,7 +112,15 @@ class DemoRun:
             rate_rps=s.rate_rps,
             run_dir=s.run_dir,
         )
-        for spec in processes(plan, env):
+        if not s.netns:
+            return processes(plan, env)
+        specs = pod_processes(plan, self.network, self.pods, env)  # PlanError before any change
+        self.pod_setup.create(self.pods, redirects(s.port_base))
+        self.say(f"pods        {', '.join(f'{p.name} {p.ip}' for p in self.pods)}")
+        return specs
+
+    def start(self, env: Mapping[str, str]) -> None:
+        for spec in self.plan(env):
             running = self.procs.start(spec)
             self.procs.wait_ready(running, READY_TIMEOUT_S)
             self.say(f"started     {spec.name:<14} pid {running.process.pid}")
@@ -106,9 +132,13 @@ class DemoRun:
             self.clock.sleep(WATCH_INTERVAL_S)
 
     def stop(self) -> None:
-        stopped = self.procs.stop_all()
-        if stopped:
-            self.say(f"stopped     {', '.join(stopped)}")
+        with signals_ignored():  # a second Ctrl-C must not leave processes or namespaces behind
+            stopped = self.procs.stop_all()
+            if stopped:
+                self.say(f"stopped     {', '.join(stopped)}")
+            # After the processes: one left in a namespace would keep it and its veth alive.
+            for error in self.pod_setup.destroy():
+                self.say(f"cleanup failed: {error}")
 
     def run_step(self, step: Step) -> tuple[Rows | None, str]:
         """The step's command with -o json: (rows, '') or (None, why it failed)."""
@@ -129,10 +159,12 @@ class DemoRun:
             return None, f"output is not JSON: {exc}"
 
 
-def intro(settings: DemoSettings, stack: DevStackSettings) -> list[str]:
+def intro(settings: DemoSettings, stack: DevStackSettings, pods: Sequence[Pod] = ()) -> list[str]:
     """What to try: the web page and the story's commands."""
     table = {s.name: s for s in services(settings.port_base)}
     web = f"http://{HOST}:{table['web'].ports.inbound}/"
+    if pods:
+        web = web_url(pods)
     extra = ""
     if stack.clickhouse.tcp_port != 9000 or stack.database != "meshpipe":
         extra = f" --clickhouse {readonly_url(stack)}"
@@ -155,6 +187,8 @@ def run_demo(
     clock: Clock | None = None,
 ) -> bool:
     """Run the demo (or its check); stop all it started. True unless a check step failed."""
+    if settings.netns:
+        require_netns()
     check_ports_free(settings.port_base)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     settings = replace(settings, run_dir=settings.run_dir.resolve())
@@ -167,7 +201,7 @@ def run_demo(
             run.start(os.environ if env is None else env)
             if check:
                 return check_story(run)
-            for line in intro(settings, stack_settings):
+            for line in intro(settings, stack_settings, run.pods if settings.netns else ()):
                 say(line)
             run.watch()
         except KeyboardInterrupt:

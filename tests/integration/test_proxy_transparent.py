@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.netns import in_netns
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.root,
@@ -50,10 +52,7 @@ def netns() -> Iterator[str]:
 
 
 def in_ns(ns: str, *argv: str, uid: str | None = None) -> list[str]:
-    prefix = ["ip", "netns", "exec", ns]
-    if uid:
-        prefix += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    return prefix + list(argv)
+    return [*in_netns(ns, int(uid) if uid else None), *argv]
 
 
 def wait_ready(ns: str) -> None:
