@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.devstack import DevStack
+
 pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
@@ -35,7 +37,8 @@ def _missing_tools() -> list[str]:
     return missing
 
 
-def test_demo_check_passes_every_story_step(tmp_path: Path) -> None:
+def test_demo_check_passes_every_story_step(tmp_path: Path, dev_stack: DevStack) -> None:
+    # The session's stack is up, so the demo reuses it and leaves it running for later tests.
     missing = _missing_tools()
     if missing:
         pytest.skip(f"`{' / '.join(missing)} --help` fails: the demo needs them to exist")

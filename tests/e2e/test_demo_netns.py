@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from demo.netns import DEFAULT_SUBNET
-from deploy.devstack import DevStackSettings
+from deploy.devstack import DevStack
 from sinks.client import NativeClient, parse_url
 
 BIN = Path(sys.executable).parent
@@ -67,11 +67,10 @@ def _relays_running() -> list[str]:
     return found
 
 
-def _pod_edges_since(since: datetime.datetime) -> set[tuple[str, str]]:
+def _pod_edges_since(stack: DevStack, since: datetime.datetime) -> set[tuple[str, str]]:
     """(source, destination) of outbound events addressed to a pod IP since a time."""
-    stack = DevStackSettings.from_env()
     stamp = since.strftime("%Y-%m-%d %H:%M:%S")
-    with NativeClient(parse_url(stack.clickhouse_url)) as client:
+    with NativeClient(parse_url(stack.settings.clickhouse_url)) as client:
         rows = client.execute(
             "SELECT DISTINCT source_name, destination_name FROM requests"
             f" WHERE start_time >= toDateTime('{stamp}', 'UTC') AND direction = 'out'"
@@ -80,7 +79,10 @@ def _pod_edges_since(since: datetime.datetime) -> set[tuple[str, str]]:
     return {(str(r[0]), str(r[1])) for r in rows}
 
 
-def test_demo_check_netns_passes_every_step_and_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_demo_check_netns_passes_every_step_and_leaves_nothing_behind(
+    tmp_path: Path, dev_stack: DevStack
+) -> None:
+    # With the session's stack already up, the demo leaves it running for the query below.
     before = _host_network()
     started = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     done = subprocess.run(
@@ -97,7 +99,7 @@ def test_demo_check_netns_passes_every_step_and_leaves_nothing_behind(tmp_path: 
     assert all(line.startswith("PASS") for line in steps)
     # The story's traffic went pod to pod, transparently, not through a host-side demo.
     assert {("vote-bot", "web"), ("web", "emoji"), ("web", "voting"), ("voting", "emoji")} <= (
-        _pod_edges_since(started)
+        _pod_edges_since(dev_stack, started)
     )
     assert _host_network() == before
     assert _relays_running() == []

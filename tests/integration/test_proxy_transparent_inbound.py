@@ -94,5 +94,8 @@ def test_redirected_inbound_connection_reaches_the_app_on_loopback(meshed_app: P
 def test_direct_connection_to_the_inbound_port_is_refused_not_looped(meshed_app: Pods) -> None:
     reply = curl_status(meshed_app.client, f"http://{POD_IP}:{CONFIG.inbound_port}/")
     metrics = run(*in_ns(meshed_app.pod, "curl", "-sS", "127.0.0.1:4191/metrics")).stdout
-    assert (reply.returncode, reply.stdout) == (56, "000")  # reset on accept, nothing sent
+    # The proxy aborts the connection on accept: curl sees a reset (56) or, when the close wins
+    # the race with its request, an empty reply (52); either way no response and no app.
+    assert reply.returncode in (52, 56)
+    assert reply.stdout == "000"
     assert 'direction="inbound"' not in metrics
