@@ -13,7 +13,9 @@ SYSTEM_PACKAGES := openjdk-17-jre-headless maven clickhouse-server clickhouse-cl
 setup: system venv kafka-jars tools
 
 # Go tools (Go module proxy) go into the venv's bin, next to the project's own commands.
-GO_TOOLS := github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+# fortio (bench: gRPC origin and load) stays at v1.68.2: v1.69+ need grol.io/grol, which the
+# module proxy here refuses (host not on its allow-list).
+GO_TOOLS := github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible fortio.org/fortio@v1.68.2
 tools: venv
 	@for t in $(GO_TOOLS); do name=$$(basename $${t%@*}); \
 		test -x $(VENV)/bin/$$name || GOBIN=$(abspath $(VENV))/bin go install $$t \

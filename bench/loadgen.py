@@ -1,4 +1,4 @@
-"""Runs the load generators (wrk closed-loop, h2load at a constant rate) and parses their output."""
+"""Runs the load generators (wrk, h2load; fortio for gRPC) and parses their output."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import fortio
 from bench.procs import BenchError
+from bench.report import percentile
 
 _WRK_REQUESTS = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)", re.MULTILINE)
 _WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
@@ -28,10 +30,24 @@ class LoadResult:
     failed: int
     seconds: float
     latencies_us: tuple[float, ...] = ()  # per request, when the tool logs them
+    quantiles_us: tuple[tuple[float, float], ...] = ()  # (percentile, µs) the tool computed
 
     @property
     def rps(self) -> float:
         return self.succeeded / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def has_latencies(self) -> bool:
+        return bool(self.latencies_us or self.quantiles_us)
+
+    def latency_us(self, q: float) -> float:
+        """The q-quantile (0 < q <= 1) of request times: from the log, else from the tool."""
+        if self.latencies_us:
+            return percentile(self.latencies_us, q)
+        for pct, value in self.quantiles_us:
+            if abs(pct - q * 100) < 1e-9:
+                return value
+        raise BenchError(f"the load generator did not report the {q:g} quantile")
 
 
 @dataclass(frozen=True)
@@ -39,7 +55,7 @@ class Target:
     """Where a load generator sends requests; host overrides the Host/:authority header."""
 
     port: int
-    protocol: str  # http1 or h2c
+    protocol: str  # http1, h2c or grpc
     host: str | None = None
 
     @property
@@ -100,9 +116,28 @@ class LoadSpec:
     cpus: str | None = None  # where the load generator runs
 
 
-def closed_loop(target: Target, spec: LoadSpec) -> LoadResult:
-    """As many requests as the target serves: wrk for HTTP/1.1, h2load for h2c."""
+def _fortio(target: Target, spec: LoadSpec, report: Path) -> LoadResult:
+    """gRPC pings with fortio (host sets :authority), closed-loop or at spec.rate_rps."""
+    program = fortio.fortio_path()
+    if program is None:
+        raise BenchError("fortio is not installed (make tools)")
     seconds = max(1, round(spec.seconds))
+    argv = fortio.load_argv(program, target.port, spec.connections, seconds, spec.rate_rps, report)
+    if target.host:
+        argv[-1:-1] = ["-H", f"Host: {target.host}"]
+    report.unlink(missing_ok=True)
+    _run(_pinned(spec.cpus, argv), seconds + 30)
+    succeeded, failed, took, quantiles = fortio.parse_report(report.read_text())
+    return LoadResult(succeeded, failed, took, quantiles_us=tuple(quantiles.items()))
+
+
+def closed_loop(target: Target, spec: LoadSpec, report: Path | None = None) -> LoadResult:
+    """As many requests as the target serves: wrk (HTTP/1.1), h2load (h2c), fortio (gRPC)."""
+    seconds = max(1, round(spec.seconds))
+    if target.protocol == "grpc":
+        if report is None:
+            raise ValueError("a gRPC run needs a report path")
+        return _fortio(target, spec, report)
     if target.protocol == "http1":
         argv = ["wrk", "-t1", f"-c{spec.connections}", f"-d{seconds}s"]
         if target.host:
@@ -119,6 +154,8 @@ def constant_rate(target: Target, spec: LoadSpec, log: Path) -> LoadResult:
     """spec.rate_rps requests/s over spec.connections connections, with each request's time."""
     if spec.rate_rps is None:
         raise ValueError("constant_rate needs a rate")
+    if target.protocol == "grpc":
+        return _fortio(target, spec, log)
     per_client = max(1, round(spec.rate_rps / spec.connections))
     seconds = max(1, round(spec.seconds))
     argv = ["h2load", "-t1", f"-c{spec.connections}", "-m1", f"--rps={per_client}"]

@@ -11,11 +11,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.fortio import fortio_path
+
 _TOOLS: dict[str, list[str]] = {
     "nginx": ["nginx", "-v"],
     "haproxy": ["haproxy", "-v"],
     "wrk": ["wrk", "--version"],
     "h2load": ["h2load", "--version"],
+    "fortio": [fortio_path() or "fortio", "version"],
 }
 _PACKAGES = ("aiokafka", "faust-streaming", "clickhouse-driver", "h2", "httptools", "uvloop")
 

@@ -18,10 +18,23 @@ _STDLIB_LOOP = (
 
 @dataclass(frozen=True)
 class OriginPorts:
-    """Where the origin nginx listens: HTTP/1.1 and h2c (prior knowledge) on separate ports."""
+    """One port per protocol: the origins (nginx for HTTP/1.1 and h2c with prior knowledge,
+    fortio for gRPC) or a peer proxy's listeners in front of them."""
 
     http1: int
     h2c: int
+    grpc: int | None = None  # None when fortio (the gRPC origin) is not installed
+
+    def port(self, protocol: str) -> int:
+        """The port for protocol: http1, h2c or grpc."""
+        if protocol == "grpc":
+            if self.grpc is None:
+                raise ValueError("no gRPC port (fortio is not installed)")
+            return self.grpc
+        return self.http1 if protocol == "http1" else self.h2c
+
+
+PeerPorts = OriginPorts  # a peer proxy listens on one port per protocol, like the origins
 
 
 def _nginx_common(workdir: Path, name: str) -> str:
@@ -57,8 +70,19 @@ def origin_conf(workdir: Path, ports: OriginPorts) -> str:
     )
 
 
-def nginx_proxy_conf(workdir: Path, listen_http1: int, listen_h2c: int, origin: int) -> str:
-    """nginx as a reverse proxy: one worker, HTTP/1.1 keep-alive to the origin (h2c in front)."""
+def _nginx_grpc(listen: PeerPorts, origin: OriginPorts) -> str:
+    if listen.grpc is None or origin.grpc is None:
+        return ""
+    return (
+        f"  upstream grpc_origin {{ server 127.0.0.1:{origin.grpc}; keepalive 64; }}\n"
+        f"  server {{\n    listen 127.0.0.1:{listen.grpc} http2;\n"
+        "    location / { grpc_pass grpc://grpc_origin; }\n  }\n"
+    )
+
+
+def nginx_proxy_conf(workdir: Path, listen: PeerPorts, origin: OriginPorts) -> str:
+    """nginx as a reverse proxy: one worker, HTTP/1.1 keep-alive to the origin (h2c in front);
+    gRPC with grpc_pass (h2 with keep-alive to fortio)."""
     location = (
         "    location / {\n"
         "      proxy_pass http://origin;\n"
@@ -68,15 +92,26 @@ def nginx_proxy_conf(workdir: Path, listen_http1: int, listen_h2c: int, origin: 
     )
     return (
         _nginx_common(workdir, "nginx-proxy")
-        + f"  upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}\n"
-        + f"  server {{\n    listen 127.0.0.1:{listen_http1};\n{location}  }}\n"
-        + f"  server {{\n    listen 127.0.0.1:{listen_h2c} http2;\n{location}  }}\n"
+        + f"  upstream origin {{ server 127.0.0.1:{origin.http1}; keepalive 64; }}\n"
+        + f"  server {{\n    listen 127.0.0.1:{listen.http1};\n{location}  }}\n"
+        + f"  server {{\n    listen 127.0.0.1:{listen.h2c} http2;\n{location}  }}\n"
+        + _nginx_grpc(listen, origin)
         + "}\n"
     )
 
 
-def haproxy_conf(listen_http1: int, listen_h2c: int, origin: OriginPorts) -> str:
-    """HAProxy, one thread, keep-alive and connection reuse to the origin (h2 to its h2c port)."""
+def _haproxy_grpc(listen: PeerPorts, origin: OriginPorts) -> str:
+    if listen.grpc is None or origin.grpc is None:
+        return ""
+    return (
+        f"frontend grpc\n  bind 127.0.0.1:{listen.grpc} proto h2\n  default_backend origin_grpc\n"
+        f"backend origin_grpc\n  server origin 127.0.0.1:{origin.grpc} proto h2\n"
+    )
+
+
+def haproxy_conf(listen: PeerPorts, origin: OriginPorts) -> str:
+    """HAProxy, one thread, keep-alive and connection reuse to the origin (h2 to its h2c port;
+    gRPC end to end over h2 in `mode http`, trailers included)."""
     return (
         "global\n"
         "  nbthread 1\n"
@@ -89,15 +124,15 @@ def haproxy_conf(listen_http1: int, listen_h2c: int, origin: OriginPorts) -> str
         "  option http-keep-alive\n"
         "  http-reuse always\n"
         "frontend http1\n"
-        f"  bind 127.0.0.1:{listen_http1}\n"
+        f"  bind 127.0.0.1:{listen.http1}\n"
         "  default_backend origin_http1\n"
         "frontend h2c\n"
-        f"  bind 127.0.0.1:{listen_h2c} proto h2\n"
+        f"  bind 127.0.0.1:{listen.h2c} proto h2\n"
         "  default_backend origin_h2c\n"
         "backend origin_http1\n"
         f"  server origin 127.0.0.1:{origin.http1}\n"
         "backend origin_h2c\n"
-        f"  server origin 127.0.0.1:{origin.h2c} proto h2\n"
+        f"  server origin 127.0.0.1:{origin.h2c} proto h2\n" + _haproxy_grpc(listen, origin)
     )
 
 

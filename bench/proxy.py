@@ -13,7 +13,7 @@ from bench.machine import load_average
 from bench.peers import OriginPorts
 from bench.procs import BenchError, Service, Services
 from bench.proxy_figures import Measured, proxy_figures
-from bench.report import ScenarioResult, median, percentile
+from bench.report import ScenarioResult, median
 from bench.topology import (
     MESH_INBOUND,
     MESH_NO_KAFKA,
@@ -39,11 +39,15 @@ class ProxySettings:
     rates: tuple[int, ...]  # constant rates for the latency runs, requests/s
     connections: int = 16  # closed-loop connections
     rate_connections: int = 8  # connections of the constant-rate runs
-    protocols: tuple[str, ...] = ("http1", "h2c")
+    protocols: tuple[str, ...] = ("http1", "h2c", "grpc")
+    kafka_down_protocols: tuple[str, ...] = ("http1", "h2c", "grpc")  # the Kafka-down subject
 
 
-QUICK = ProxySettings(closed_s=1, rate_s=1, warmup_s=1, runs=1, rates=(500, 2000))
-FULL = ProxySettings(closed_s=10, rate_s=15, warmup_s=3, runs=3, rates=(500, 1000, 2000))
+# Quick checks the harness: no warm-up, and the Kafka-down subject for HTTP/1.1 only.
+QUICK = ProxySettings(
+    closed_s=1, rate_s=1, warmup_s=0, runs=1, rates=(500, 2000), kafka_down_protocols=("http1",)
+)
+FULL = ProxySettings(closed_s=5, rate_s=8, warmup_s=2, runs=3, rates=(500, 1000, 2000))
 
 
 class _PeakRss:
@@ -75,12 +79,14 @@ def _cpu(proxies: list[Service]) -> float:
 def _closed_runs(subject: Subject, settings: ProxySettings, layout: Layout) -> Measured:
     """Max rps (pinned) with CPU per request and peak RSS: medians over settings.runs."""
     spec = LoadSpec(settings.closed_s, settings.connections, cpus=layout.load_cpus)
-    closed_loop(subject.target, LoadSpec(settings.warmup_s, settings.connections))  # warm-up
+    report = layout.workdir / f"closed-{subject.name}.json"  # fortio's (gRPC)
+    if settings.warmup_s > 0:
+        closed_loop(subject.target, LoadSpec(settings.warmup_s, settings.connections), report)
     rps, cpu_us, rss = [], [], []
     for _ in range(settings.runs):
         before = _cpu(subject.proxies)
         sampler = _PeakRss(subject.proxies)
-        result = sampler.around(lambda: closed_loop(subject.target, spec))
+        result = sampler.around(lambda: closed_loop(subject.target, spec, report))
         _require_success(subject, result)
         rps.append(result.rps)
         if subject.proxies:
@@ -104,7 +110,7 @@ def _require_success(subject: Subject, result: LoadResult) -> None:
 
 def _rate_runs(subject: Subject, settings: ProxySettings, layout: Layout, into: Measured) -> None:
     """Latency percentiles (ms) at each constant rate: medians over settings.runs."""
-    log = layout.workdir / f"h2load-{subject.name}.log"
+    log = layout.workdir / f"rate-{subject.name}.log"  # h2load's request log or fortio's report
     for rate in settings.rates:
         per_run: list[tuple[float, ...]] = []
         achieved = []
@@ -112,9 +118,9 @@ def _rate_runs(subject: Subject, settings: ProxySettings, layout: Layout, into: 
             spec = LoadSpec(settings.rate_s, settings.rate_connections, rate, cpus=layout.load_cpus)
             result = constant_rate(subject.target, spec, log)
             _require_success(subject, result)
-            if not result.latencies_us:
-                raise BenchError(f"{subject.name}: h2load logged no request times")
-            per_run.append(tuple(percentile(result.latencies_us, q) / 1000 for q in PERCENTILES))
+            if not result.has_latencies:
+                raise BenchError(f"{subject.name}: the load generator gave no request times")
+            per_run.append(tuple(result.latency_us(q) / 1000 for q in PERCENTILES))
             achieved.append(result.rps)
         into.latency_ms[rate] = tuple(median([run[i] for run in per_run]) for i in range(3))
         into.achieved_rps[rate] = median(achieved)
@@ -131,6 +137,20 @@ def _measure(
             measured = _closed_runs(subject, settings, layout)
         _rate_runs(subject, settings, layout, measured)
         return measured
+
+
+def _protocols(
+    settings: ProxySettings, origin: OriginPorts, result: ScenarioResult
+) -> tuple[str, ...]:
+    if "grpc" in settings.protocols and origin.grpc is None:
+        result.skip("grpc", "fortio (gRPC origin and load generator) is not installed: make tools")
+        return tuple(p for p in settings.protocols if p != "grpc")
+    return settings.protocols
+
+
+def _subjects(settings: ProxySettings, protocol: str) -> tuple[str, ...]:
+    kafka_down = (MESH_NO_KAFKA,) if protocol in settings.kafka_down_protocols else ()
+    return (*SUBJECTS, *kafka_down)
 
 
 def run_proxy(settings: ProxySettings, layout: Layout, result: ScenarioResult) -> None:
@@ -150,8 +170,8 @@ def run_proxy(settings: ProxySettings, layout: Layout, result: ScenarioResult) -
     measured: dict[tuple[str, str], Measured] = {}
     with Services() as services:
         origin_ports = start_origin(layout, services)
-        for protocol in settings.protocols:
-            for name in (*SUBJECTS, MESH_NO_KAFKA):
+        for protocol in _protocols(settings, origin_ports, result):
+            for name in _subjects(settings, protocol):
                 began = time.monotonic()
                 try:
                     measured[protocol, name] = _measure(
@@ -161,6 +181,5 @@ def run_proxy(settings: ProxySettings, layout: Layout, result: ScenarioResult) -
                     result.skip(f"{protocol} {name}", str(exc)[:300])
                 result.conditions[f"seconds_{protocol}_{name}"] = round(time.monotonic() - began, 1)
     result.conditions["load_average_after"] = load_average()
-    result.skip("grpc", "no gRPC load generator in this harness yet (h2load cannot frame gRPC)")
     for figure in proxy_figures(measured, settings.rates, MESH_INBOUND):
         result.add(figure)

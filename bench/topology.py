@@ -1,14 +1,16 @@
-"""Starts the proxy scenario's processes: the origin, HAProxy, nginx and meshproxy hops."""
+"""Starts the proxy scenario's processes: the origins, HAProxy, nginx and meshproxy hops."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bench import fortio
 from bench.loadgen import Target
 from bench.peers import (
     MeshproxyArgs,
     OriginPorts,
+    PeerPorts,
     haproxy_conf,
     meshproxy_argv,
     nginx_proxy_conf,
@@ -47,12 +49,17 @@ class Subject:
 
 
 def start_origin(layout: Layout, services: Services) -> OriginPorts:
-    """nginx with one worker serving 1 KiB, on the load CPUs."""
-    ports = OriginPorts(free_port(), free_port())
+    """nginx with one worker serving 1 KiB and fortio's gRPC ping service, on the load CPUs."""
+    program = fortio.fortio_path()
+    ports = OriginPorts(free_port(), free_port(), free_port() if program else None)
     conf = layout.workdir / "origin.conf"
     conf.write_text(origin_conf(layout.workdir, ports))
     service = Service("origin", _nginx_argv(layout, conf, "origin"), _log(layout, "origin"))
     services.start(_on(service, layout.load_cpus), ports.http1)
+    if program is not None and ports.grpc is not None:
+        argv = fortio.server_argv(program, ports.grpc, free_port())
+        grpc = Service("grpc-origin", argv, _log(layout, "grpc-origin"))
+        services.start(_on(grpc, layout.load_cpus), ports.grpc)
     return ports
 
 
@@ -73,24 +80,24 @@ def _on(service: Service, cpus: str) -> Service:
 def start_subject(
     name: str, protocol: str, origin: OriginPorts, layout: Layout, services: Services
 ) -> Subject:
-    """Start what subject `name` needs for protocol (http1 or h2c) and return how to reach it."""
-    origin_port = origin.http1 if protocol == "http1" else origin.h2c
+    """Start what subject `name` needs for protocol (http1, h2c, grpc); return how to reach it."""
+    app_port = origin.port(protocol)
     if name == DIRECT:
-        return Subject(name, Target(origin_port, protocol))
+        return Subject(name, Target(app_port, protocol))
     if name in (HAPROXY, NGINX):
         return _start_peer(name, protocol, origin, layout, services)
     if name in (MESH_INBOUND, MESH_NO_KAFKA):
         kafka = layout.kafka if name == MESH_INBOUND else f"127.0.0.1:{free_port()}"
         port = free_port()
         args = MeshproxyArgs("bench/deployment/server", free_port(), kafka, layout.topic)
-        inbound = _meshproxy(name, _with(args, inbound=(port, origin_port)), layout, services, port)
+        inbound = _meshproxy(name, _with(args, inbound=(port, app_port)), layout, services, port)
         return Subject(name, Target(port, protocol), [inbound])
     if name == MESH_PAIR:
         in_port, out_port = free_port(), free_port()
         server = MeshproxyArgs("bench/deployment/server", free_port(), layout.kafka, layout.topic)
         client = MeshproxyArgs("bench/deployment/client", free_port(), layout.kafka, layout.topic)
         inbound = _meshproxy(
-            "pair-inbound", _with(server, inbound=(in_port, origin_port)), layout, services, in_port
+            "pair-inbound", _with(server, inbound=(in_port, app_port)), layout, services, in_port
         )
         outbound = _meshproxy(
             "pair-outbound", _with(client, outbound=out_port), layout, services, out_port
@@ -119,15 +126,15 @@ def _meshproxy(
 def _start_peer(
     name: str, protocol: str, origin: OriginPorts, layout: Layout, services: Services
 ) -> Subject:
-    http1, h2c = free_port(), free_port()
+    listen = PeerPorts(free_port(), free_port(), free_port() if origin.grpc else None)
     if name == HAPROXY:
         conf = layout.workdir / "haproxy.cfg"
-        conf.write_text(haproxy_conf(http1, h2c, origin))
+        conf.write_text(haproxy_conf(listen, origin))
         argv = ["haproxy", "-f", str(conf), "-db"]
     else:
         conf = layout.workdir / "nginx-proxy.conf"
-        conf.write_text(nginx_proxy_conf(layout.workdir, http1, h2c, origin.http1))
+        conf.write_text(nginx_proxy_conf(layout.workdir, listen, origin))
         argv = _nginx_argv(layout, conf, name)
-    port = http1 if protocol == "http1" else h2c
+    port = listen.port(protocol)
     service = services.start(Service(name, argv, _log(layout, name), cpus=layout.proxy_cpus), port)
     return Subject(name, Target(port, protocol), [service])

@@ -64,7 +64,7 @@ def test_document_describes_the_machine(quick_run: dict[str, Any]) -> None:
     machine = quick_run["machine"]
     assert machine["cores"] >= 1
     assert len(machine["load_average_at_start"]) == 3
-    assert set(machine["tools"]) == {"nginx", "haproxy", "wrk", "h2load"}
+    assert set(machine["tools"]) == {"nginx", "haproxy", "wrk", "h2load", "fortio"}
 
 
 def test_every_scenario_ran(quick_run: dict[str, Any]) -> None:
@@ -82,6 +82,15 @@ def test_proxy_figures_cover_peers_and_meshproxy_for_http1(quick_run: dict[str, 
         assert ("http1", subject, "added_latency_p99_at_2000rps") in names, (subject, why)
     assert ("http1", "meshproxy-inbound", "rss_mib") in names
     assert ("http1", "meshproxy-inbound-kafka-down", "latency_p99_at_500rps_kafka_down") in names
+
+
+def test_proxy_figures_cover_grpc_through_every_path(quick_run: dict[str, Any]) -> None:
+    names = _names(quick_run, "proxy")
+    [proxy] = [s for s in quick_run["scenarios"] if s["scenario"] == "proxy"]
+    for subject in ("haproxy", "nginx-proxy", "meshproxy-inbound", "meshproxy-pair"):
+        why = [s["reason"] for s in proxy["skips"] if s["part"] in ("grpc", f"grpc {subject}")]
+        assert ("grpc", subject, "cpu_us_per_request") in names, (subject, why)
+        assert ("grpc", subject, "added_latency_p99.9_at_500rps") in names, (subject, why)
 
 
 def test_pipeline_tap_and_query_report_their_headline_figures(quick_run: dict[str, Any]) -> None:
