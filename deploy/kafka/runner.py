@@ -152,10 +152,11 @@ class KafkaRunner:
         if (self.settings.data_dir / "data" / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # One id in 64 starts with "-"; only the `--cluster-id=` form keeps it a value.
         argv = [
             java, "-cp", f"{self.settings.libs_dir}/*",
             f"-Dlog4j2.configurationFile={self.settings.data_dir / 'log4j2.properties'}",
-            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
+            "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config),
         ]  # fmt: skip
         done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
