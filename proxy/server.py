@@ -7,8 +7,8 @@ import contextlib
 import logging
 import signal
 from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from collections.abc import Callable
+from typing import cast
 
 from proxy.admin import AdminApp, PipelineStats, ProxyMetrics
 from proxy.commands import (
@@ -39,34 +39,12 @@ from proxy.publisher import EventPublisher
 from proxy.redirect import original_destination, redirect_target
 from proxy.settings import Listener, ServerSettings
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from schemas.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
 # Commands that never touch a socket: outgoing data may be held (coalesced) across them.
 _BESIDE_DATA = (StartTimer, CancelTimer, PublishRequestEvent, Log)
-
-
-class TaskSet:
-    """Every background task, named and referenced until done; failures are logged."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %s failed", task.get_name(), exc_info=task.exception())
-
-    async def cancel_all(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def _other(side: Side) -> Side:
@@ -307,7 +285,7 @@ class Connection:
         self._drop_upstream()
         gen = self._gen
         name = f"connect {self._listener.name} {host}:{port}"
-        self._connecting = self._server.tasks.spawn(self._connect(gen, host, port), name)
+        self._connecting = self._server.tasks.spawn(name, self._connect(gen, host, port))
 
     async def _connect(self, gen: int, host: str, port: int) -> None:
         kind, message = "", ""
@@ -412,7 +390,7 @@ class ProxyServer:
         self.settings = settings
         self.publisher = publisher
         self.metrics = ProxyMetrics(self._pipeline_stats)
-        self.tasks = TaskSet()
+        self.tasks = BackgroundTasks()
         self._clock = clock or SystemClock()
         self._layer_factory = layer_factory
         self._seq = SeqAllocator()

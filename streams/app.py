@@ -17,11 +17,11 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
+from schemas.tasks import BackgroundTasks
 from streams.decode import Record, ValidEvent
 from streams.rows import RowBatch, RowSink
 from streams.sessions_feed import follow_sessions
 from streams.settings import WorkerSettings
-from streams.tasks import BackgroundTasks
 from streams.windows import BucketFn
 from streams.worker import Worker, WorkerCore
 
