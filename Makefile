@@ -46,6 +46,7 @@ kafka-jars: venv
 
 proto: venv
 	@$(PY) -m schemas.codegen
+	@$(PY) -m demo.codegen
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -5,19 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from schemas.codegen import generated_files, run_protoc
+
 PROTO = Path(__file__).resolve().parent / "proto" / "emojivoto.proto"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GEN_PACKAGE = "demo/gen"  # the import path the generated modules live under
 
 
-class CodegenError(RuntimeError):
-    """protoc rejected the demo's contract."""
-
-
 def generate(out_root: Path) -> list[Path]:
     """Write demo/gen/* under out_root (the repository root for real); return the files."""
-    from grpc_tools import protoc
-
     out_root.mkdir(parents=True, exist_ok=True)
     plugins = Path(sys.executable).parent
     # The virtual include path makes protoc name the file demo/gen/emojivoto.proto, so the
@@ -33,11 +29,10 @@ def generate(out_root: Path) -> list[Path]:
         f"--mypy_grpc_out={out_root}",
         str(PROTO),
     ]
-    if protoc.main(args) != 0:
-        raise CodegenError(f"protoc failed for {PROTO}")
+    run_protoc(args, str(PROTO))
     gen = out_root / GEN_PACKAGE
     (gen / "__init__.py").write_text('"""Generated demo code; run `python -m demo.codegen`."""\n')
-    return sorted(p for p in gen.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return generated_files(gen)
 
 
 def main() -> int:

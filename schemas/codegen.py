@@ -31,12 +31,24 @@ def generate(out_dir: Path) -> list[Path]:
         f"--mypy_out={out_dir}",
         *(str(PROTO_ROOT / name) for name in PROTO_FILES),
     ]
-    if protoc.main(args) != 0:
-        raise CodegenError(f"protoc failed for {', '.join(PROTO_FILES)}")
+    run_protoc(args, ", ".join(PROTO_FILES))
     for package in PACKAGE_DIRS:
         marker = out_dir / package / "__init__.py"
         marker.write_text('"""Generated protobuf code; run `make proto` to refresh."""\n')
-    return sorted(p for p in out_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return generated_files(out_dir)
+
+
+def run_protoc(args: list[str], what: str) -> None:
+    """Run grpc_tools' protoc with argv-style args; a failure is a CodegenError naming what."""
+    from grpc_tools import protoc
+
+    if protoc.main(args) != 0:
+        raise CodegenError(f"protoc failed for {what}")
+
+
+def generated_files(root: Path) -> list[Path]:
+    """Every file under root, sorted, without bytecode caches."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
 def main() -> int:
