@@ -18,6 +18,11 @@ Where the numbers come from:
   through `requests`, so losses are 0 past its retention.
 - Unmeshed peers (`include_unmeshed`): one row per peer with namespace and kind empty and the
   peer text (`schemas.identity`) as name; from `requests` their name is the authority, else the IP.
+- Deduplication is `FINAL` inside the one query that sums: the workers rewrite the open
+  window's rows about every second, and ClickHouse has no snapshot across two queries, so any
+  scheme that first looks for duplicates and then reads can count a rewritten row twice.
+  `FINAL` reads every part of the range at once, each column through its own read buffer; the
+  queries set a small `max_read_buffer_size` so that 30 days fit 18.16's memory limit.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from enum import Enum
 from typing import Any
 
 from schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
-from sinks.client import ClickHouseClient, check_name
+from sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
 from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
 
 
@@ -239,6 +244,27 @@ def bucket_index_multiif_sql(value_expr: str) -> str:
     return f"multiIf({conditions}, {OVERFLOW_INDEX})"
 
 
+# FINAL opens a reader (one buffer per column) for every part of the range at once; with the
+# 1 MiB default, 30 days of day partitions exceed 18.16's per-query memory limit.
+READ_BUFFER_BYTES = 65536
+_SETTINGS = f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}"
+READONLY_CODE = 164  # a readonly=1 profile may not change settings (unless to their value)
+
+
+def _execute_final(client: ClickHouseClient, sql: str) -> list[Row]:
+    """Run sql, a FINAL read, with small read buffers; as is where settings are read-only.
+
+    A readonly=1 user keeps its profile's buffer size: set max_read_buffer_size there for long
+    ranges on 18.16. Either way the statement and its numbers are the same.
+    """
+    try:
+        return client.execute(sql + _SETTINGS)
+    except ClickHouseError as exc:
+        if exc.code != READONLY_CODE:
+            raise
+    return client.execute(sql)
+
+
 def _source(db: str, plan: _Plan) -> str:
     """The FROM clause: deduplicated rows of the plan's table within its filter."""
     return f"{db}.{plan.table} FINAL WHERE {plan.where}"
@@ -249,11 +275,12 @@ def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[Stat
     db = check_name(database, "database")
     plan = _plan(query)
     g_ns, g_kind, g_name = plan.group
-    rows = client.execute(
+    rows = _execute_final(
+        client,
         f"SELECT {g_ns} AS g_ns, {g_kind} AS g_kind, {g_name} AS g_name,"  # noqa: S608
         f" max({plan.side}_meshed), {_metrics(plan)}"
         f" FROM {_source(db, plan)}"
-        " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name"
+        " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name",
     )
     losses = _losses(client, db, query)
     return [_stat_row(row, query, losses) for row in rows]
@@ -300,19 +327,22 @@ def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[tuple[s
     """Lost events per row key (one key ('', '', '') for FROM) of the proxies behind the rows."""
     requests_plan = _plan_on_requests(query)
     g_ns, g_kind, g_name = requests_plan.group
+    # No FINAL: a requests row is never rewritten with other values (replays write identical
+    # rows), so DISTINCT collapses the copies; this read stays light even over long ranges.
     owners = client.execute(
         f"SELECT DISTINCT {g_ns}, {g_kind}, {g_name}, proxy_id"  # noqa: S608
-        f" FROM {db}.{REQUESTS} FINAL WHERE {requests_plan.where}"
+        f" FROM {db}.{REQUESTS} WHERE {requests_plan.where}"
     )
     if not owners:
         return {}
     low, high = _window_bounds(query)
     proxies = sorted({str(r[3]) for r in owners})
-    lost_rows = client.execute(
+    lost_rows = _execute_final(
+        client,
         "SELECT proxy_id, max(seq_max) - min(seq_min) + 1 - sum(events)"  # noqa: S608
         f" FROM {db}.{PROXY_LOSSES} FINAL"
         f" WHERE window_start >= toDateTime({low}) AND window_start < toDateTime({high})"
-        f" AND {_in('proxy_id', proxies)} GROUP BY proxy_id"
+        f" AND {_in('proxy_id', proxies)} GROUP BY proxy_id",
     )
     lost = {str(r[0]): int(r[1]) for r in lost_rows}
     # A set: under FROM one proxy owns several rows (one per destination) but one shared key.

@@ -9,6 +9,7 @@ from xml.sax.saxutils import escape
 
 from deploy.localproc import Daemon, DevStackError, port_open, wait_until
 from sinks.client import ClickHouseError, ClickHouseUrl, NativeClient
+from sinks.query import READ_BUFFER_BYTES
 
 READONLY_USER = "meshpipe_ro"
 
@@ -114,6 +115,7 @@ def render_users(settings: ClickHouseSettings) -> str:
         <readonly>
             <max_memory_usage>{settings.max_memory_usage_bytes}</max_memory_usage>
             <max_threads>2</max_threads>
+            <max_read_buffer_size>{READ_BUFFER_BYTES}</max_read_buffer_size>
             <readonly>1</readonly>
         </readonly>
     </profiles>

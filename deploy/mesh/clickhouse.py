@@ -15,6 +15,7 @@ from deploy.mesh.k8s import (
     service_account,
     workload,
 )
+from sinks.query import READ_BUFFER_BYTES
 
 COMPONENT = "clickhouse"
 CREDENTIALS_SECRET = "clickhouse-credentials"  # noqa: S105 (a Secret's name)
@@ -146,7 +147,10 @@ def _installation(config: ClickHouseConfig) -> dict[str, Any]:
                 "templates": {"dataVolumeClaimTemplate": "data", "podTemplate": "clickhouse"}
             },
             "configuration": {
-                "profiles": {"meshpipe_readonly/readonly": 1},
+                "profiles": {
+                    "meshpipe_readonly/readonly": 1,
+                    "meshpipe_readonly/max_read_buffer_size": READ_BUFFER_BYTES,
+                },
                 "users": {
                     f"{WRITER_USER}/k8s_secret_password": f"{secret}/writer-password",
                     f"{WRITER_USER}/networks/ip": "::/0",

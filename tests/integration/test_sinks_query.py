@@ -24,7 +24,7 @@ from sinks.query import (
     resource_names,
     stat,
 )
-from sinks.tables import batch_tables
+from sinks.tables import TableRows, Values, batch_tables
 
 pytestmark = pytest.mark.integration
 
@@ -106,11 +106,9 @@ def run_both(both: list[tuple[ClickHouseClient, str]], query: StatQuery) -> list
     return old
 
 
-def test_server_mode_rows_equal_the_truth_for_inbound_traffic(
-    both: list[tuple[ClickHouseClient, str]],
-) -> None:
-    rows = run_both(both, StatQuery(DEPLOY, start_s=START, end_s=END))
-    truth = expected(
+def inbound_deployment_truth() -> dict[Key, list[Event]]:
+    """The events of the SERVER-mode deployment rows over [START, END)."""
+    return expected(
         lambda e: (
             e.direction == "in"
             and isinstance(e.destination, WorkloadId)
@@ -120,6 +118,23 @@ def test_server_mode_rows_equal_the_truth_for_inbound_traffic(
         START,
         END,
     )
+
+
+def inbound_shop_pod_truth() -> dict[Key, list[Event]]:
+    """The events of the SERVER-mode pod rows of namespace shop over [START, END)."""
+    return expected(
+        lambda e: e.direction == "in" and e.destination in (WEB, API, DB),
+        lambda e: ("shop", "pod", e.destination_pod),
+        START,
+        END,
+    )
+
+
+def test_server_mode_rows_equal_the_truth_for_inbound_traffic(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    rows = run_both(both, StatQuery(DEPLOY, start_s=START, end_s=END))
+    truth = inbound_deployment_truth()
     check_rows(rows, truth, END - START)
     assert {r.name for r in rows} == {"web", "api", "billing"}
 
@@ -178,12 +193,7 @@ def test_pod_rows_come_from_raw_requests_and_equal_the_truth(
     both: list[tuple[ClickHouseClient, str]],
 ) -> None:
     rows = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=START, end_s=END))
-    truth = expected(
-        lambda e: e.direction == "in" and e.destination in (WEB, API, DB),
-        lambda e: ("shop", "pod", e.destination_pod),
-        START,
-        END,
-    )
+    truth = inbound_shop_pod_truth()
     check_rows(rows, truth, END - START)
     assert [r.name for r in rows] == ["api-1", "db-0", "web-1", "web-2"]
 
@@ -225,3 +235,47 @@ def test_resource_names_list_seen_meshed_resources(
         assert resource_names(client, db, "statefulset", "shop") == ["db"]
         assert resource_names(client, db, "namespace", None) == ["pay", "shop"]
         assert resource_names(client, db, "pod", "shop") == ["api-1", "db-0", "web-1", "web-2"]
+
+
+def _versioned_rows(table: TableRows, bump: int, scale: int) -> list[Values]:
+    """table's rows with version + bump and every count column times scale (requests: as is)."""
+    columns = list(table.columns)
+    if "version" not in columns:
+        return list(table.rows)
+    scaled = {"requests", "successes", "failures", "events", "seq_max", "latency_counts"}
+    out = []
+    for row in table.rows:
+        values = list(row)
+        values[columns.index("version")] += bump
+        for name in scaled & set(columns):
+            i = columns.index(name)
+            values[i] = (
+                [v * scale for v in values[i]] if name == "latency_counts" else values[i] * scale
+            )
+        out.append(tuple(values))
+    return out
+
+
+def load_superseded(client: ClickHouseClient, db: str) -> None:
+    """Stale versions with wrong counts (and replayed requests), then the true rows, newer."""
+    apply_migrations(client, db)
+    for bump, scale in ((0, 3), (1_000_000_000, 1)):
+        for table in batch_tables(batch(TRUTH)):
+            rows = _versioned_rows(table, bump, scale)
+            client.insert(f"{db}.{table.table}", table.columns, rows)
+
+
+def test_superseded_versions_and_replayed_requests_collapse_to_the_latest_rows(
+    clickhouse_db: tuple[NativeClient, str],
+    chdb_db: tuple[ChdbClient, str],
+) -> None:
+    both: list[tuple[ClickHouseClient, str]] = [clickhouse_db, chdb_db]
+    for client, db in both:
+        load_superseded(client, db)
+    rows = run_both(both, StatQuery(DEPLOY, start_s=START, end_s=END))
+    truth = inbound_deployment_truth()
+    check_rows(rows, truth, END - START)
+    assert {r.name: r.events_lost for r in rows}["api"] == TRUTH.lost["api-1-proxy"]
+    pods = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=START, end_s=END))
+    pod_truth = inbound_shop_pod_truth()
+    check_rows(pods, pod_truth, END - START)

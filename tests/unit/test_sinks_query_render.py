@@ -8,7 +8,18 @@ from typing import Any
 import pytest
 
 from schemas.latency import Histogram, bucket_index, quantile
-from sinks.query import EdgeMode, QueryError, Selection, StatQuery, quote, stat
+from sinks.client import ClickHouseError
+from sinks.query import (
+    READ_BUFFER_BYTES,
+    READONLY_CODE,
+    EdgeMode,
+    Peer,
+    QueryError,
+    Selection,
+    StatQuery,
+    quote,
+    stat,
+)
 
 
 class CannedClient:
@@ -95,4 +106,64 @@ def test_empty_time_range_is_refused() -> None:
 def test_pod_selection_reads_raw_requests() -> None:
     client = CannedClient([])
     stat(client, "meshpipe", StatQuery(Selection("pod", (), None), start_s=0, end_s=1))
-    assert "FROM meshpipe.requests FINAL" in client.queries[0]
+    assert "FROM meshpipe.requests FINAL WHERE" in client.queries[0]
+
+
+class OwnersClient(CannedClient):
+    """Like CannedClient, but names one proxy behind the rows, so losses are read too."""
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        if sql.startswith("SELECT DISTINCT"):
+            self.queries.append(sql)
+            return [("shop", "deployment", "api", "api-1-proxy")]
+        return super().execute(sql)
+
+
+@pytest.mark.parametrize(
+    ("query", "table"),
+    [
+        (QUERY, "edge_windows"),
+        (
+            StatQuery(QUERY.selection, EdgeMode.FROM, Peer("deployment", "web", "shop"), 0, 9),
+            "edge_windows",
+        ),
+        (StatQuery(Selection("pod", (), None), start_s=0, end_s=1), "requests"),
+    ],
+    ids=["server", "from", "pods"],
+)
+def test_every_sum_reads_its_table_once_with_final_in_one_statement(
+    query: StatQuery, table: str
+) -> None:
+    client = OwnersClient([])
+    stat(client, "meshpipe", query)
+    aggregate, owners, losses = client.queries
+    assert f"FROM meshpipe.{table} FINAL WHERE" in aggregate
+    assert "FROM meshpipe.proxy_losses FINAL WHERE" in losses
+    for sql in (aggregate, losses):
+        assert sql.count("FROM") == 1
+        assert "UNION" not in sql
+        assert ";" not in sql
+        assert sql.endswith(f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}")
+    # Requests rows are never rewritten with other values: DISTINCT alone collapses replays.
+    assert "FROM meshpipe.requests WHERE" in owners
+    assert "FINAL" not in owners
+
+
+class ReadonlyClient(OwnersClient):
+    """A readonly=1 user whose profile has another buffer size: SETTINGS clauses are refused."""
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        if " SETTINGS " in sql:
+            self.queries.append(sql)
+            raise ClickHouseError("Cannot execute SET query in readonly mode", READONLY_CODE)
+        return super().execute(sql)
+
+
+def test_a_readonly_user_gets_the_same_statements_without_the_setting() -> None:
+    row = ("shop", "deployment", "api", 1, 20, 15, 5, 1, 4, 1000, 5000, ([], []))
+    client = ReadonlyClient([row])
+    [stat_row] = stat(client, "meshpipe", QUERY)
+    assert stat_row.requests == 20
+    refused, aggregate, _, refused_losses, losses = client.queries
+    assert refused == aggregate + f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}"
+    assert refused_losses.startswith(losses + " SETTINGS ")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from deploy.localproc import DevStackError
+from sinks.query import READ_BUFFER_BYTES
 from sinks.server import ClickHouseSettings, render_config, render_users, server_argv
 
 SETTINGS = ClickHouseSettings(tcp_port=19000, http_port=18123, data_dir=Path("/srv/ch"))
@@ -39,6 +40,12 @@ def test_users_are_loopback_only_and_readonly_user_has_readonly_profile() -> Non
     assert root.findtext("users/meshpipe_ro/profile") == "readonly"
     assert root.findtext("profiles/readonly/readonly") == "1"
     assert root.findtext("profiles/default/readonly") is None
+
+
+def test_readonly_profile_has_the_read_buffer_size_stat_asks_for() -> None:
+    # readonly=1 refuses a SETTINGS clause unless it repeats the profile's value.
+    root = ET.fromstring(render_users(SETTINGS))
+    assert root.findtext("profiles/readonly/max_read_buffer_size") == str(READ_BUFFER_BYTES)
 
 
 def test_single_modern_binary_runs_as_server_subcommand(tmp_path: Path) -> None:
