@@ -200,6 +200,7 @@ class H2Relay:
         stream = self._streams.add(sid, head, headers, ended=event.stream_ended is not None)
         if self._failure is not None:
             self._streams.fail(stream, *self._failure)
+            self._goaway_downstream(ErrorCodes.NO_ERROR)  # later requests: a new connection
         elif self._upstream is _Upstream.GONE:
             self._streams.refuse(stream)
         else:
@@ -261,10 +262,18 @@ class H2Relay:
         self._gone()
         self._failure = (kind, message)
         self._fail_all(kind, message)
-        self._goaway_downstream(ErrorCodes.NO_ERROR)
+        if self._pair.down.highest_inbound_stream_id:
+            self._goaway_downstream(ErrorCodes.NO_ERROR)
+        # Else the failure waits for the first request: it is answered (and recorded) as failed
+        # before the GOAWAY; a GOAWAY now would have the client retry elsewhere unrecorded.
 
     def _connection_closed(self, side: Side, reason: str) -> None:
-        self._open_sides.discard(side)
+        # HTTP/2 has no half-close: the peer's end of input ends the connection, so our end of
+        # the socket closes too (left open it would hold the connection, and a drain, until
+        # the drain timeout).
+        if side in self._open_sides:
+            self._open_sides.discard(side)
+            self._out.append(CloseConnection(side))
         if side is Side.DOWNSTREAM:
             self._abort_all("downstream_closed", reason or "the client closed the connection")
             return

@@ -16,7 +16,9 @@ _Transitions = dict[tuple[ConnectionState, ConnectionInputs], tuple[None, Connec
 
 def _stay_open_on_goaway() -> _Transitions:
     table: _Transitions = dict(H2ConnectionStateMachine._transitions)
-    for state in (ConnectionState.CLIENT_OPEN, ConnectionState.SERVER_OPEN):
+    # IDLE too: a request may cross a GOAWAY sent before the first stream; it must be refused
+    # (REFUSED_STREAM, the client retries), not taken for a protocol error.
+    for state in (ConnectionState.IDLE, ConnectionState.CLIENT_OPEN, ConnectionState.SERVER_OPEN):
         for goaway in (ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY):
             table[(state, goaway)] = (None, state)
     return table

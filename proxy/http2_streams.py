@@ -226,12 +226,17 @@ class StreamRelay:
         stream = self._by[side].get(sid)
         if stream is None:
             return
-        # A reset after the whole response is not a failed request: the peer only says it
-        # wants no more of the request (RFC 9113 §8.1), so the response is still delivered.
-        complete = stream.response_complete if side is Side.UPSTREAM else stream.response.end_sent
-        if complete:
+        if side is Side.DOWNSTREAM and stream.response.end_sent:
+            # The client had its whole response and sends no more (a cancel crossing the end,
+            # a gRPC deadline): the request is over, and not a failed one; the upstream is told.
+            self._stop(stream, Side.UPSTREAM, code)
+            self._finish(stream)
+            return
+        if side is Side.UPSTREAM and stream.response_complete:
+            # The server wants no more of the request after its whole response (RFC 9113 §8.1):
+            # not a failed request; the response is still delivered, then the client is told.
             self._pair.drop(stream, toward=side)
-            stream.deferred_reset = (other(side), code)
+            stream.deferred_reset = (Side.DOWNSTREAM, code)
             self._maybe_finish(stream)
             return
         self._stop(stream, other(side), code)

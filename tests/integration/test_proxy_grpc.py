@@ -193,12 +193,6 @@ async def test_grpc_through_the_sidecar_pair_carries_identity_and_hides_it(
     assert sorted(e.grpc_status for e in out) == sorted(e.grpc_status for e in inb)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race (issue 3): when the client's deadline cancel crosses the app's own "
-    "DEADLINE_EXCEEDED, the h2 relay sometimes never finishes the stream, so its event is "
-    "lost (seen in 1 of 5 clean-clone runs; the same shape leaves drains waiting their timeout)",
-)
 async def test_grpc_deadline_and_unreachable_app_end_as_failed_events(
     kafka_bootstrap: str, topics: TopicSet
 ) -> None:
