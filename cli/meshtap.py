@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -82,11 +83,33 @@ async def tap(plan: TapPlan, settings: KafkaSettings, env: TapEnv) -> None:
         await pump(live, run, env.monotonic, say)
 
 
+class _Terminated(Exception):
+    """SIGTERM ended the tap (after its session was tombstoned)."""
+
+
+async def _until_terminated(work: Coroutine[object, object, None]) -> None:
+    """Run work; SIGTERM cancels it as Ctrl-C does, so the session is still tombstoned."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # Ctrl-C: asyncio.run cancelled us, it reports the interrupt
+        raise _Terminated from None
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def run_tap(plan: TapPlan, settings: KafkaSettings, env: TapEnv) -> None:
-    """tap() on a fresh event loop, with Kafka failures as one-line CliErrors."""
+    """tap() on a fresh event loop, with Kafka failures and SIGTERM as one-line CliErrors."""
     quiet_library_logs("aiokafka")
     try:
-        asyncio.run(tap(plan, settings, env))
+        asyncio.run(_until_terminated(tap(plan, settings, env)))
+    except _Terminated:
+        raise CliError("terminated", ExitStatus.INTERRUPTED) from None
     except KafkaConnectionError:
         raise CliError(
             f"cannot reach Kafka at {settings.bootstrap}", ExitStatus.UNAVAILABLE

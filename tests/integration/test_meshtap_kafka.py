@@ -4,8 +4,11 @@ and its tombstone, and a hand-made TapEvent printed within a second."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -141,6 +144,17 @@ async def _wait_for_session(bootstrap: str, topics: TopicSet, session_id: str) -
     raise AssertionError("the session record never appeared")
 
 
+async def _first_session_key(bootstrap: str, topics: TopicSet) -> bytes:
+    """The key of the first session written to this test's own session topic."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        records = await _read_all(bootstrap, topics.name(TAP_SESSIONS))
+        if records and records[0][0]:
+            return records[0][0]
+        await asyncio.sleep(0.1)
+    raise AssertionError("no session record appeared")
+
+
 async def test_session_is_written_then_tombstoned_when_the_tap_ends(
     kafka_bootstrap: str, topics: TopicSet
 ) -> None:
@@ -178,6 +192,29 @@ async def test_cancelled_tap_still_tombstones_its_session(
         await task
     records = await _read_all(kafka_bootstrap, topics.name(TAP_SESSIONS))
     assert [v for k, v in records if k == session_id.encode()][-1] is None
+
+
+async def test_sigterm_ends_meshtap_with_its_session_tombstoned(
+    kafka_bootstrap: str, topics: TopicSet
+) -> None:
+    """A terminal closing or `kill` sends SIGTERM: the session must not linger until its TTL."""
+    meshtap_bin = Path(sys.executable).parent / "meshtap"
+    proc = await asyncio.create_subprocess_exec(
+        str(meshtap_bin), "deploy/web", "--kafka", kafka_bootstrap,
+        "--topic-prefix", topics.prefix,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        session_key = await _first_session_key(kafka_bootstrap, topics)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert (proc.returncode, err.decode()) == (ExitStatus.INTERRUPTED, "meshtap: terminated\n")
+    records = await _read_all(kafka_bootstrap, topics.name(TAP_SESSIONS))
+    assert [v for k, v in records if k == session_key][-1] is None
 
 
 async def test_a_tap_event_under_the_session_key_is_printed_within_a_second(
