@@ -22,6 +22,8 @@ from deploy.mesh.k8s import (
 
 COMPONENT = "grafana"
 PLUGIN = "grafana-clickhouse-datasource"
+# Pinned: deploy/mesh/grafana_sql.py models this plugin line's macros; 4.15+ needs Grafana 11.6+.
+PLUGIN_VERSION = "4.20.0"
 DATASOURCE_UID = "meshpipe-clickhouse"
 PORT = 3000
 _DASHBOARD_DIR = "/var/lib/grafana/dashboards/meshpipe"
@@ -105,7 +107,7 @@ def _container(config: GrafanaConfig) -> dict[str, Any]:
         "name": COMPONENT,
         "image": config.image,
         "env": [
-            {"name": "GF_PLUGINS_PREINSTALL_SYNC", "value": PLUGIN},
+            {"name": "GF_PLUGINS_PREINSTALL_SYNC", "value": f"{PLUGIN}@{PLUGIN_VERSION}"},
             {"name": "GF_PATHS_PROVISIONING", "value": "/etc/grafana/provisioning"},
             {"name": "GF_ANALYTICS_REPORTING_ENABLED", "value": "false"},
             secret_env("GF_SECURITY_ADMIN_PASSWORD", CREDENTIALS_SECRET, "grafana-admin-password"),
