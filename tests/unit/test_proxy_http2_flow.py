@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import h2.events as h2e
+from h2.connection import H2Connection
 from h2.settings import SettingCodes
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
 
@@ -103,3 +104,16 @@ def test_padding_is_given_back_at_once_while_the_data_itself_waits() -> None:
     t.server.conn.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: 65_535})
     t.run()
     assert bytes(t.server.bodies[t.server_stream()]) == b"x" * 2000
+
+
+def test_a_long_lived_connection_remembers_a_bounded_number_of_closed_streams() -> None:
+    """h2's default (65,536 closed streams per connection) grows to megabytes on a gRPC channel."""
+    t = H2Trace()
+    limit = type(t.relay._pair.down).MAX_CLOSED_STREAMS
+    assert limit < H2Connection.MAX_CLOSED_STREAMS
+    for _ in range(limit + 100):
+        t.request(get_request())
+        t.respond(t.server_stream(), [(b":status", b"204")])
+    assert len(t.events()) == limit + 100
+    for conn in (t.relay._pair.down, t.relay._pair.up):
+        assert len(conn._closed_streams) == limit
