@@ -46,7 +46,13 @@ class _RelayConnection(H2Connection):
 
 def _connection(client_side: bool, window: int) -> H2Connection:
     """An h2 connection advertising a receive window of `window` bytes per stream and in total."""
-    conn = _RelayConnection(H2Configuration(client_side=client_side, header_encoding=None))
+    config = H2Configuration(
+        client_side=client_side,
+        header_encoding=None,
+        validate_outbound_headers=False,
+        normalize_outbound_headers=False,
+    )
+    conn = _RelayConnection(config)
     conn.state_machine = DrainingStateMachine()
     settings = {
         SettingCodes.INITIAL_WINDOW_SIZE: window,

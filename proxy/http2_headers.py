@@ -30,14 +30,22 @@ _GRPC_MESSAGE_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in 
 
 
 def normalize(headers: Iterable[tuple[bytes | str, bytes | str]]) -> Headers:
-    """The header block as (name, value) bytes pairs, whatever h2 handed over."""
+    """The header block as (name, value) bytes pairs, whatever h2 handed over.
+
+    Byte pairs are kept as they are: h2 hands over hpack's HeaderTuple objects, and a field the
+    sender marked never-indexed must be relayed never-indexed (RFC 7541 §7.1.3), which the
+    relay's connections, sending without h2's outbound normalisation, then do.
+    """
     return [
-        (
-            name if isinstance(name, bytes) else name.encode(),
-            value if isinstance(value, bytes) else value.encode(),
-        )
-        for name, value in headers
+        pair  # type: ignore[misc]
+        if isinstance(pair[0], bytes) and isinstance(pair[1], bytes)
+        else (_encoded(pair[0]), _encoded(pair[1]))
+        for pair in headers
     ]
+
+
+def _encoded(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
 
 
 def text(value: bytes) -> str:
@@ -109,7 +117,7 @@ def http_status(headers: Headers) -> int:
 
 def without_identity(headers: Headers) -> Headers:
     """The block minus both identity headers: applications never see them."""
-    return [(name, value) for name, value in headers if name not in _IDENTITY]
+    return [pair for pair in headers if pair[0] not in _IDENTITY]  # never-indexed stays so
 
 
 def with_identity(headers: Headers, name: str, value: str) -> Headers:

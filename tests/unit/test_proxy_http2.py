@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import h2.events as h2e
+from hpack import NeverIndexedHeaderTuple
 from proxy_http2_trace import (
     GRPC_OK_HEAD,
     GRPC_OK_TRAILERS,
@@ -156,6 +157,21 @@ def test_binary_metadata_is_preserved_byte_for_byte() -> None:
     assert (b"x-head-bin", b"AQ==") in response_heads(t)[0].headers
     got = t.client.of(h2e.TrailersReceived)[0].headers  # type: ignore[attr-defined]
     assert (b"x-detail-bin", b"/////w==") in got
+
+
+def test_never_indexed_fields_stay_never_indexed_both_ways() -> None:
+    """RFC 7541 §7.1.3: a proxy must not let a field the sender protected enter hpack's table."""
+    t = H2Trace()
+    secret = NeverIndexedHeaderTuple(b"x-api-key", b"s3cr3t")
+    t.request([*get_request(), secret])
+    [received] = t.server.of(h2e.RequestReceived)
+    [relayed] = [h for h in received.headers if h[0] == b"x-api-key"]  # type: ignore[attr-defined]
+    assert isinstance(relayed, NeverIndexedHeaderTuple)
+    cookie = NeverIndexedHeaderTuple(b"set-cookie", b"session=1")
+    t.respond(t.server_stream(), [(b":status", b"200"), cookie])
+    [head] = t.client.of(h2e.ResponseReceived)
+    [back] = [h for h in head.headers if h[0] == b"set-cookie"]  # type: ignore[attr-defined]
+    assert isinstance(back, NeverIndexedHeaderTuple)
 
 
 def test_inbound_strips_source_identity_and_adds_destination_identity() -> None:
