@@ -7,12 +7,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from hpack import NeverIndexedHeaderTuple
+
 from proxy.events import IDENTITY_HEADERS
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 Headers = list[tuple[bytes, bytes]]
 
 _IDENTITY = frozenset(name.encode() for name in IDENTITY_HEADERS)
+# Never entered into hpack's table, whoever sends them (what h2's outbound normalisation did).
+_CREDENTIALS = frozenset((b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"))
 _GRPC_TIMEOUT = re.compile(rb"^([0-9]{1,8})([HMSmun])$")
 _GRPC_TIMEOUT_UNIT_S = {
     b"H": 3600.0,
@@ -116,8 +120,15 @@ def http_status(headers: Headers) -> int:
 
 
 def without_identity(headers: Headers) -> Headers:
-    """The block minus both identity headers: applications never see them."""
-    return [pair for pair in headers if pair[0] not in _IDENTITY]  # never-indexed stays so
+    """The block minus both identity headers (applications never see them), credentials marked
+    never-indexed as h2 would (fields the sender marked so stay so)."""
+    return [_protected(pair) for pair in headers if pair[0] not in _IDENTITY]
+
+
+def _protected(pair: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    if pair[0] in _CREDENTIALS and not isinstance(pair, NeverIndexedHeaderTuple):
+        return NeverIndexedHeaderTuple(*pair)
+    return pair
 
 
 def with_identity(headers: Headers, name: str, value: str) -> Headers:

@@ -174,6 +174,14 @@ def test_never_indexed_fields_stay_never_indexed_both_ways() -> None:
     assert isinstance(back, NeverIndexedHeaderTuple)
 
 
+def test_credentials_are_never_indexed_upstream_even_when_the_client_let_them_be() -> None:
+    t = H2Trace()
+    t.request([*get_request(), (b"authorization", b"Bearer s3cr3t"), (b"x-plain", b"1")])
+    [received] = t.server.of(h2e.RequestReceived)
+    kinds = {h[0]: isinstance(h, NeverIndexedHeaderTuple) for h in received.headers}  # type: ignore[attr-defined]
+    assert (kinds[b"authorization"], kinds[b"x-plain"]) == (True, False)
+
+
 def test_inbound_strips_source_identity_and_adds_destination_identity() -> None:
     t = H2Trace(direction=meshpipe_pb2.INBOUND)
     t.request(grpc_request(meshpipe_src=FRONT), body=grpc_frame(b"x"))
