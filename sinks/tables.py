@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
@@ -48,30 +49,60 @@ EDGE_WINDOW_COLUMNS: tuple[str, ...] = (
     "duration_buckets",
     "duration_counts",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """Reads a row's fields in column order with one call and makes them plain.
+
+    bool -> 0/1 (UInt8 columns: 18.16 has no Bool), tuple -> list (Array columns); which
+    positions need that is decided once from the row type's annotations, not per value.
+    """
+
+    get: Callable[[Any], tuple[Any, ...]]
+    bools: tuple[int, ...]
+    arrays: tuple[int, ...]
+
+    def values(self, row: object) -> list[Any]:
+        """The plain field values of row."""
+        values = list(self.get(row))
+        for index in self.bools:
+            values[index] = int(values[index])
+        for index in self.arrays:
+            values[index] = list(values[index])
+        return values
+
+
+def _fields(row_type: type, names: Sequence[str]) -> _Fields:
+    types = {f.name: str(getattr(f.type, "__name__", f.type)) for f in fields(row_type)}
+    return _Fields(
+        operator.attrgetter(*names),
+        tuple(i for i, name in enumerate(names) if types[name] == "bool"),
+        tuple(i for i, name in enumerate(names) if types[name].startswith("tuple")),
+    )
+
+
 # Row fields in table column order, after the leading `window_start`.
-_EDGE_FIELDS = EDGE_WINDOW_COLUMNS[1:]
+_EDGE_FIELDS = _fields(EdgeWindowRow, EDGE_WINDOW_COLUMNS[1:])
 
 
 def edge_window_values(row: EdgeWindowRow) -> Values:
     """The edge_windows column values of a row, in EDGE_WINDOW_COLUMNS order."""
-    return (utc_datetime(row.window_start_s), *(_plain(getattr(row, f)) for f in _EDGE_FIELDS))
+    return (utc_datetime(row.window_start_s), *_EDGE_FIELDS.values(row))
 
 
-_REQUEST_FIELDS: tuple[str, ...] = tuple(
+_REQUEST_NAMES: tuple[str, ...] = tuple(
     f for f in RequestRow.__dataclass_fields__ if f not in ("start_us",)
 )
-REQUEST_COLUMNS: tuple[str, ...] = ("start_time", "start_us", *_REQUEST_FIELDS)
+REQUEST_COLUMNS: tuple[str, ...] = ("start_time", "start_us", *_REQUEST_NAMES)
+_REQUEST_FIELDS = _fields(RequestRow, _REQUEST_NAMES)
 
 
 def request_values(row: RequestRow) -> Values:
     """The requests column values of a row, in REQUEST_COLUMNS order."""
     # Floor, not round: start_time is the second holding start_us, also for times before 1970.
     start_s = row.start_us // 1_000_000
-    return (
-        utc_datetime(start_s),
-        row.start_us,
-        *(_plain(getattr(row, f)) for f in _REQUEST_FIELDS),
-    )
+    return (utc_datetime(start_s), row.start_us, *_REQUEST_FIELDS.values(row))
 
 
 LOSS_COLUMNS: tuple[str, ...] = (
@@ -86,21 +117,12 @@ LOSS_COLUMNS: tuple[str, ...] = (
     "seq_min",
     "seq_max",
 )
-_LOSS_FIELDS = LOSS_COLUMNS[1:]
+_LOSS_FIELDS = _fields(LossRow, LOSS_COLUMNS[1:])
 
 
 def loss_values(row: LossRow) -> Values:
     """The proxy_losses column values of a row, in LOSS_COLUMNS order."""
-    return (utc_datetime(row.window_start_s), *(getattr(row, f) for f in _LOSS_FIELDS))
-
-
-def _plain(value: Any) -> Any:
-    """bool -> 0/1 (UInt8 columns: 18.16 has no Bool), tuple -> list (Array columns)."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+    return (utc_datetime(row.window_start_s), *_LOSS_FIELDS.values(row))
 
 
 @dataclass(frozen=True)

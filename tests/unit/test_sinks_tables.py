@@ -1,0 +1,66 @@
+"""Row -> column values conversion of sinks.tables (column order, plain types for the clients)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sinks_rows import edge, loss, request
+
+from sinks.tables import (
+    EDGE_WINDOW_COLUMNS,
+    LOSS_COLUMNS,
+    REQUEST_COLUMNS,
+    edge_window_values,
+    loss_values,
+    request_values,
+    utc_datetime,
+)
+
+
+def _expected(row: object, columns: tuple[str, ...], skip: int) -> list[object]:
+    """Each column's row field, bool as 0/1 and tuple as list, after `skip` leading columns."""
+    plain: list[object] = []
+    for name in columns[skip:]:
+        value = getattr(row, name)
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        plain.append(value)
+    return plain
+
+
+def test_request_values_follow_columns_with_bools_as_ints_and_arrays_as_lists() -> None:
+    row = dataclasses.replace(
+        request(7),
+        source_meshed=True,
+        destination_meshed=False,
+        tls=True,
+        header_names=("a", "b"),
+        header_values=("1", "2"),
+        start_us=1_700_000_000_123_456,
+    )
+    values = request_values(row)
+    assert len(values) == len(REQUEST_COLUMNS)
+    assert values[0] == utc_datetime(1_700_000_000)
+    assert list(values[1:]) == [row.start_us, *_expected(row, REQUEST_COLUMNS, 2)]
+    assert [type(values[REQUEST_COLUMNS.index(c)]) for c in ("source_meshed", "tls")] == [int, int]
+    assert values[REQUEST_COLUMNS.index("header_names")] == ["a", "b"]
+
+
+def test_edge_window_values_follow_columns_with_bools_as_ints_and_arrays_as_lists() -> None:
+    row = dataclasses.replace(
+        edge(3), source_meshed=True, latency_buckets=(1, 4), latency_counts=(2, 5)
+    )
+    values = edge_window_values(row)
+    assert values[0] == utc_datetime(row.window_start_s)
+    assert list(values[1:]) == _expected(row, EDGE_WINDOW_COLUMNS, 1)
+    assert type(values[EDGE_WINDOW_COLUMNS.index("source_meshed")]) is int
+    assert values[EDGE_WINDOW_COLUMNS.index("latency_counts")] == [2, 5]
+
+
+def test_loss_values_follow_columns() -> None:
+    row = loss(5)
+    values = loss_values(row)
+    assert values[0] == utc_datetime(row.window_start_s)
+    assert list(values[1:]) == _expected(row, LOSS_COLUMNS, 1)
