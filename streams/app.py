@@ -28,6 +28,8 @@ from streams.worker import Worker, WorkerCore
 log = logging.getLogger(__name__)
 SinkFactory = Callable[[], AbstractAsyncContextManager[RowSink]]
 RetentionJob = Callable[[], Coroutine[Any, Any, None]]  # runs until done or cancelled
+TAKE_MAX = 1_000  # records the agent takes per batch
+TAKE_WITHIN_S = 0.05  # longest wait for a batch to fill
 
 
 class _LateSink:
@@ -85,32 +87,40 @@ def build_app(
     )
     worker = Worker(core, sink, commit, time.time)
 
+    async def handle(event: faust.EventT[Any]) -> None:
+        message = event.message
+        record = Record(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            timestamp_ms=int(message.timestamp * 1000),
+        )
+        decoded = worker.decode(record)
+        valid: ValidEvent | None = None
+        if isinstance(decoded, ValidEvent):
+            valid = decoded
+        else:  # delivered before its offset can be committed
+            log.warning("dead letter %s/%d: %s", record.topic, record.offset, decoded.reason)
+            await (await deadletter_topic.send(key=record.key, value=decoded.SerializeToString()))
+        # Checked right before the fold (no await in between): a record fetched before a
+        # rebalance must not start a fresh partition state past its committed offset.
+        if message.generation_id != app.consumer_generation_id:
+            return
+        for tap_event in worker.fold(record, valid):
+            await tap_topic.send(
+                key=tap_event.session_id.encode(), value=tap_event.SerializeToString()
+            )
+
     @app.agent(requests, name="requests")
     async def process(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            message = event.message
-            record = Record(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                timestamp_ms=int(message.timestamp * 1000),
-            )
+        # Batches: one backpressure check per batch instead of per record.
+        batches = cast(faust.Stream[Any], stream).take_events(TAKE_MAX, within=TAKE_WITHIN_S)
+        async for events in batches:
             await worker.wait_for_room()
-            decoded = worker.decode(record)
-            valid: ValidEvent | None = None
-            if isinstance(decoded, ValidEvent):
-                valid = decoded
-            else:  # delivered before its offset can be committed
-                log.warning("dead letter %s/%d: %s", record.topic, record.offset, decoded.reason)
-                await (
-                    await deadletter_topic.send(key=record.key, value=decoded.SerializeToString())
-                )
-            for tap_event in worker.fold(record, valid):
-                await tap_topic.send(
-                    key=tap_event.session_id.encode(), value=tap_event.SerializeToString()
-                )
+            for event in events:
+                await handle(event)
 
     @app.timer(interval=settings.flush_interval_s)  # type: ignore[untyped-decorator]
     async def flush() -> None:
