@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 SinkFactory = Callable[[], AbstractAsyncContextManager[RowSink]]
 RetentionJob = Callable[[], Coroutine[Any, Any, None]]  # runs until done or cancelled
 TAKE_MAX = 1_000  # records the agent takes per batch
-TAKE_WITHIN_S = 0.05  # longest wait for a batch to fill
+TAKE_WITHIN_S = 0.01  # longest wait for a batch to fill (adds to tap latency)
 
 
 class _LateSink:
