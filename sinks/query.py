@@ -23,6 +23,9 @@ Where the numbers come from:
   scheme that first looks for duplicates and then reads can count a rewritten row twice.
   `FINAL` reads every part of the range at once, each column through its own read buffer; the
   queries set a small `max_read_buffer_size` so that 30 days fit 18.16's memory limit.
+- A range over several UTC days reads each day with its own `FINAL` (`UNION ALL` in the same
+  statement): the tables are partitioned by UTC day and a row's key never leaves its day, so
+  this is exact, and 18.16 merges the days on all cores instead of in one `FINAL` stream.
 """
 
 from __future__ import annotations
@@ -265,9 +268,57 @@ def _execute_final(client: ClickHouseClient, sql: str) -> list[Row]:
     return client.execute(sql)
 
 
-def _source(db: str, plan: _Plan) -> str:
-    """The FROM clause: deduplicated rows of the plan's table within its filter."""
-    return f"{db}.{plan.table} FINAL WHERE {plan.where}"
+DAY_S = 86_400
+
+
+def _days(low: int, high: int) -> list[tuple[int, int]]:
+    """[low, high) cut at UTC midnights into one [a, b) piece per day."""
+    pieces = []
+    while low < high:
+        end = min(high, (low // DAY_S + 1) * DAY_S)
+        pieces.append((low, end))
+        low = end
+    return pieces
+
+
+def _columns(plan: _Plan) -> str:
+    """The columns the grouping and the sums read (what a per-day branch passes on)."""
+    side = plan.side
+    peer = ["namespace", "kind", "name", "meshed"]
+    if plan.table == EDGE_WINDOWS:
+        names = [side, *(f"{side}_{c}" for c in peer)]
+        metrics = ["requests", "successes", "failures", "status_4xx", "status_5xx"]
+        metrics += ["request_bytes", "response_bytes", "latency_buckets", "latency_counts"]
+    else:
+        names = [f"{side}_{c}" for c in (*peer, "pod", "ip", "authority")]
+        metrics = ["classification", "http_status", "request_bytes", "response_bytes"]
+        metrics.append("latency_us")
+    return ", ".join(names + metrics)
+
+
+def _day_filter(table: str, low: int, high: int) -> str:
+    column = "window_start" if table == EDGE_WINDOWS else "start_time"
+    return f"{column} >= toDateTime({low}) AND {column} < toDateTime({high})"
+
+
+def _source(db: str, plan: _Plan, query: StatQuery) -> str:
+    """The FROM clause: deduplicated rows of the plan's table within its filter.
+
+    One `FINAL` read for a range within one UTC day, else one per day in a `UNION ALL`.
+    """
+    low, high = _window_bounds(query)
+    if plan.table == REQUESTS:
+        low = math.floor(query.start_s)
+    days = _days(low, high)
+    if len(days) <= 1:
+        return f"{db}.{plan.table} FINAL WHERE {plan.where}"
+    columns = _columns(plan)
+    branches = [
+        f"SELECT {columns} FROM {db}.{plan.table} FINAL"  # noqa: S608
+        f" WHERE {_day_filter(plan.table, a, b)} AND {plan.where}"
+        for a, b in days
+    ]
+    return "(" + " UNION ALL ".join(branches) + ")"
 
 
 def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[StatRow]:
@@ -279,7 +330,7 @@ def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[Stat
         client,
         f"SELECT {g_ns} AS g_ns, {g_kind} AS g_kind, {g_name} AS g_name,"  # noqa: S608
         f" max({plan.side}_meshed), {_metrics(plan)}"
-        f" FROM {_source(db, plan)}"
+        f" FROM {_source(db, plan, query)}"
         " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name",
     )
     losses = _losses(client, db, query)

@@ -53,10 +53,14 @@ Key = tuple[str, str, str]
 
 
 def expected(
-    keep: Callable[[Event], bool], key: Callable[[Event], Key], start: float, end: float
+    keep: Callable[[Event], bool],
+    key: Callable[[Event], Key],
+    start: float,
+    end: float,
+    truth: Truth = TRUTH,
 ) -> dict[Key, list[Event]]:
     groups: dict[Key, list[Event]] = defaultdict(list)
-    for e in TRUTH.events:
+    for e in truth.events:
         if start <= e.window_start_s < end and keep(e):
             groups[key(e)].append(e)
     return dict(groups)
@@ -256,11 +260,11 @@ def _versioned_rows(table: TableRows, bump: int, scale: int) -> list[Values]:
     return out
 
 
-def load_superseded(client: ClickHouseClient, db: str) -> None:
+def load_superseded(client: ClickHouseClient, db: str, truth: Truth = TRUTH) -> None:
     """Stale versions with wrong counts (and replayed requests), then the true rows, newer."""
     apply_migrations(client, db)
     for bump, scale in ((0, 3), (1_000_000_000, 1)):
-        for table in batch_tables(batch(TRUTH)):
+        for table in batch_tables(batch(truth)):
             rows = _versioned_rows(table, bump, scale)
             client.insert(f"{db}.{table.table}", table.columns, rows)
 
@@ -279,3 +283,46 @@ def test_superseded_versions_and_replayed_requests_collapse_to_the_latest_rows(
     pods = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=START, end_s=END))
     pod_truth = inbound_shop_pod_truth()
     check_rows(pods, pod_truth, END - START)
+
+
+DAY_S = 86_400
+
+
+def test_a_range_over_several_days_equals_the_truth_across_midnight(
+    clickhouse_db: tuple[NativeClient, str],
+    chdb_db: tuple[ChdbClient, str],
+) -> None:
+    """Windows on both sides of the last UTC midnight, superseded versions on both days, read
+    over parts of three days (one FINAL per day): every row still equals the truth."""
+    midnight = int(time.time()) // DAY_S * DAY_S
+    truth = generate(midnight - 3 * WINDOW_S)
+    both: list[tuple[ClickHouseClient, str]] = [clickhouse_db, chdb_db]
+    for client, db in both:
+        load_superseded(client, db, truth)
+    start, end = float(midnight - DAY_S - 3_600), float(midnight + 3 * WINDOW_S)
+    assert {e.window_start_s // DAY_S for e in truth.events} == {
+        midnight // DAY_S - 1,
+        midnight // DAY_S,
+    }
+    rows = run_both(both, StatQuery(DEPLOY, start_s=start, end_s=end))
+    deployments = expected(
+        lambda e: (
+            e.direction == "in"
+            and isinstance(e.destination, WorkloadId)
+            and e.destination.kind == "deployment"
+        ),
+        lambda e: workload_key(e.destination),
+        start,
+        end,
+        truth,
+    )
+    check_rows(rows, deployments, end - start)
+    pods = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=start, end_s=end))
+    pod_truth = expected(
+        lambda e: e.direction == "in" and e.destination in (WEB, API, DB),
+        lambda e: ("shop", "pod", e.destination_pod),
+        start,
+        end,
+        truth,
+    )
+    check_rows(pods, pod_truth, end - start)

@@ -149,6 +149,39 @@ def test_every_sum_reads_its_table_once_with_final_in_one_statement(
     assert "FINAL" not in owners
 
 
+DAY = 86_400
+
+
+@pytest.mark.parametrize(
+    ("selection", "table", "column"),
+    [
+        (Selection("deployment", (), "shop"), "edge_windows", "window_start"),
+        (Selection("pod", (), "shop"), "requests", "start_time"),
+    ],
+    ids=["windows", "pods"],
+)
+def test_a_range_over_several_days_reads_each_day_with_its_own_final_in_one_statement(
+    selection: Selection, table: str, column: str
+) -> None:
+    client = OwnersClient([])
+    start, end = 19_000 * DAY + 3_600, 19_002 * DAY + 60  # parts of three UTC days
+    stat(client, "meshpipe", StatQuery(selection, start_s=start, end_s=end))
+    aggregate = client.queries[0]
+    assert aggregate.count(";") == 0
+    assert aggregate.count(f"FROM meshpipe.{table} FINAL WHERE") == 3
+    assert aggregate.count(" UNION ALL ") == 2
+    for low, high in ((start, 19_001 * DAY), (19_001 * DAY, 19_002 * DAY), (19_002 * DAY, end)):
+        assert f"{column} >= toDateTime({low}) AND {column} < toDateTime({high})" in aggregate
+    assert aggregate.endswith(f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}")
+
+
+def test_a_range_within_one_day_reads_once_without_union() -> None:
+    client = OwnersClient([])
+    stat(client, "meshpipe", StatQuery(QUERY.selection, start_s=DAY, end_s=2 * DAY))
+    assert client.queries[0].count("FINAL") == 1
+    assert "UNION" not in client.queries[0]
+
+
 class ReadonlyClient(OwnersClient):
     """A readonly=1 user whose profile has another buffer size: SETTINGS clauses are refused."""
 
