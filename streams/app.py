@@ -18,12 +18,12 @@ import faust
 from faust.types import TP
 
 from schemas.tasks import BackgroundTasks
-from streams.decode import Record, ValidEvent
+from streams.decode import Record
 from streams.rows import RowBatch, RowSink
 from streams.sessions_feed import follow_sessions
 from streams.settings import WorkerSettings
 from streams.windows import BucketFn
-from streams.worker import Worker, WorkerCore
+from streams.worker import Outputs, Worker, WorkerCore
 
 log = logging.getLogger(__name__)
 SinkFactory = Callable[[], AbstractAsyncContextManager[RowSink]]
@@ -87,6 +87,17 @@ def build_app(
     )
     worker = Worker(core, sink, commit, time.time)
 
+    async def send_dead_letter(key: bytes | None, value: bytes) -> None:
+        await (await deadletter_topic.send(key=key, value=value))
+
+    async def send_tap(key: bytes | None, value: bytes) -> None:
+        await tap_topic.send(key=key, value=value)
+
+    outputs = Outputs(dead_letter=send_dead_letter, tap=send_tap)
+
+    def generation() -> int:
+        return app.consumer_generation_id
+
     async def handle(event: faust.EventT[Any]) -> None:
         message = event.message
         record = Record(
@@ -97,21 +108,7 @@ def build_app(
             value=message.value,
             timestamp_ms=int(message.timestamp * 1000),
         )
-        decoded = worker.decode(record)
-        valid: ValidEvent | None = None
-        if isinstance(decoded, ValidEvent):
-            valid = decoded
-        else:  # delivered before its offset can be committed
-            log.warning("dead letter %s/%d: %s", record.topic, record.offset, decoded.reason)
-            await (await deadletter_topic.send(key=record.key, value=decoded.SerializeToString()))
-        # Checked right before the fold (no await in between): a record fetched before a
-        # rebalance must not start a fresh partition state past its committed offset.
-        if message.generation_id != app.consumer_generation_id:
-            return
-        for tap_event in worker.fold(record, valid):
-            await tap_topic.send(
-                key=tap_event.session_id.encode(), value=tap_event.SerializeToString()
-            )
+        await worker.handle(record, message.generation_id, generation, outputs)
 
     @app.agent(requests, name="requests")
     async def process(stream: faust.StreamT[Any]) -> None:

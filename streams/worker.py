@@ -10,6 +10,7 @@ owned by the same state that was cut (a rebalance in between discards the commit
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,7 +23,17 @@ from streams.tap import Clock, TapSessions
 from streams.windows import BucketFn, WindowSettings
 
 CommitFn = Callable[[Mapping[int, int]], Awaitable[None]]  # partition -> next offset to read
+SendFn = Callable[[bytes | None, bytes], Awaitable[None]]  # (key, value) delivered to a topic
 NANOS = 1_000_000_000
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """Where handled records send what they produce; each call returns once it is delivered."""
+
+    dead_letter: SendFn
+    tap: SendFn
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +98,30 @@ class Worker:
             return []
         state.fold(record.offset, valid, record.timestamp_ms)
         return [] if valid is None else self.sessions.match(valid.event)
+
+    async def handle(
+        self, record: Record, fetched_in: int | None, generation: Callable[[], int], out: Outputs
+    ) -> None:
+        """Decode, dead-letter or fold one record, and send its tap matches.
+
+        fetched_in is the consumer generation the record was fetched in, generation() the
+        current one. A record fetched before a rebalance is skipped: the new assignment seeks
+        to the committed offsets, so it comes again; folding it now could start a fresh
+        partition state past the committed offset. The check is repeated after the dead
+        letter's send, right before the fold (no await in between). A rebalance during that
+        send delivers the dead letter again with the redelivered record (at least once).
+        """
+        if fetched_in != generation():
+            return
+        decoded = self.decode(record)
+        valid = decoded if isinstance(decoded, ValidEvent) else None
+        if not isinstance(decoded, ValidEvent):  # delivered before its offset can be committed
+            log.warning("dead letter %s/%d: %s", record.topic, record.offset, decoded.reason)
+            await out.dead_letter(record.key, decoded.SerializeToString())
+            if fetched_in != generation():
+                return
+        for tap_event in self.fold(record, valid):
+            await out.tap(tap_event.session_id.encode(), tap_event.SerializeToString())
 
     def health(self) -> dict[str, object]:
         """What the health page shows: owned partitions, committed offsets, backlog, sessions."""

@@ -13,7 +13,7 @@ from streams.chunks import ChunkSettings
 from streams.decode import ValidEvent
 from streams.rows import MemoryRowSink
 from streams.windows import WindowSettings
-from streams.worker import Worker, WorkerCore
+from streams.worker import Outputs, Worker, WorkerCore
 
 # Chunks of two records: commit points at offsets 0, 2, 4, ...
 CORE = WorkerCore(
@@ -113,3 +113,73 @@ async def test_tap_matches_are_returned_from_fold() -> None:
     decoded = worker.decode(rec)
     assert isinstance(decoded, ValidEvent)
     assert [tap.session_id for tap in worker.fold(rec, decoded)] == ["s1"]
+
+
+class Sent:
+    """Outputs that keep what was sent; a dead letter's send can bump the generation."""
+
+    def __init__(self, generation: list[int], rebalance_during_dead_letter: bool = False) -> None:
+        self.generation = generation
+        self.rebalance = rebalance_during_dead_letter
+        self.dead_letters: list[bytes] = []
+        self.taps: list[str] = []
+        self.outputs = Outputs(dead_letter=self._dead_letter, tap=self._tap)
+
+    async def _dead_letter(self, key: bytes | None, value: bytes) -> None:
+        self.dead_letters.append(value)
+        if self.rebalance:
+            self.generation[0] += 1
+
+    async def _tap(self, key: bytes | None, value: bytes) -> None:
+        self.taps.append(meshpipe_pb2.TapEvent.FromString(value).session_id)
+
+
+def _tap_everything(worker: Worker) -> None:
+    session = meshpipe_pb2.TapSession(id="s1", filter=meshpipe_pb2.TapFilter())
+    session.expires.FromSeconds(BASE_S + 60)
+    worker.sessions.apply(b"s1", session.SerializeToString())
+
+
+async def test_a_record_fetched_before_a_rebalance_is_skipped_then_folded_once() -> None:
+    sink, commits = MemoryRowSink(), Commits()
+    worker = _worker(sink, commits)
+    _tap_everything(worker)
+    generation = [2]
+    sent = Sent(generation)
+    rec = record(make_event().SerializeToString(), offset=0, partition=0)
+    await worker.handle(rec, 1, lambda: generation[0], sent.outputs)
+    assert (sent.taps, worker.health()["positions"]) == ([], {})
+    await worker.handle(rec, 2, lambda: generation[0], sent.outputs)
+    await worker.handle(rec, 2, lambda: generation[0], sent.outputs)  # replayed: ignored
+    assert (sent.taps, worker.health()["positions"]) == (["s1"], {"0": 1})
+    await worker.flush()
+    assert len(sink.requests) == 1
+
+
+async def test_a_bad_record_fetched_before_a_rebalance_is_not_dead_lettered() -> None:
+    worker = _worker(MemoryRowSink(), Commits())
+    generation = [2]
+    sent = Sent(generation)
+    bad = record(b"\xff\xff", offset=0, partition=0)
+    await worker.handle(bad, 1, lambda: generation[0], sent.outputs)
+    assert (sent.dead_letters, worker.health()["positions"]) == ([], {})
+    await worker.handle(bad, 2, lambda: generation[0], sent.outputs)
+    assert len(sent.dead_letters) == 1
+    assert meshpipe_pb2.DeadLetter.FromString(sent.dead_letters[0]).reason.startswith("undecodable")
+    assert worker.health()["positions"] == {"0": 1}
+
+
+async def test_a_rebalance_during_the_dead_letter_send_leaves_the_record_to_its_redelivery() -> (
+    None
+):
+    worker = _worker(MemoryRowSink(), Commits())
+    generation = [2]
+    sent = Sent(generation, rebalance_during_dead_letter=True)
+    bad = record(b"\xff\xff", offset=0, partition=0)
+    await worker.handle(bad, 2, lambda: generation[0], sent.outputs)
+    assert len(sent.dead_letters) == 1
+    assert worker.health()["positions"] == {}  # not folded: the new generation reads it again
+    sent.rebalance = False
+    await worker.handle(bad, 3, lambda: generation[0], sent.outputs)
+    assert len(sent.dead_letters) == 2  # at least once
+    assert worker.health()["positions"] == {"0": 1}
