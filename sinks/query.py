@@ -12,10 +12,11 @@ Where the numbers come from:
   the stored classification, and retention is that of the requests table (7 days by default).
 - Percentiles: the latency histograms of every row of the group are merged (sumMap), then
   interpolated (`schemas.latency.quantile`); percentiles are never averaged.
-- events_lost: gaps in the `proxy_seq` of the proxies that reported the row's events (the row's
-  own proxies for SERVER and TO; for FROM every row gets the loss of the --from resource's
-  proxies), over `proxy_losses` windows starting in the range. Proxies are matched to resources
-  through `requests`, so losses are 0 past its retention.
+- events_lost: gaps in the `proxy_seq` of the proxies of the row's resource (SERVER and TO; for
+  FROM every row gets the loss of the --from resource's proxies), over `proxy_losses` windows
+  starting in the range, of proxies that reported events of the rows' direction. Each loss
+  row names its proxy's workload, pod and directions, so this reads `proxy_losses` alone; rows
+  written before those columns existed (migration 3) count for no resource.
 - Unmeshed peers (`include_unmeshed`): one row per peer with namespace and kind empty and the
   peer text (`schemas.identity`) as name; from `requests` their name is the authority, else the IP.
 - Deduplication is `FINAL` inside the one query that sums: the workers rewrite the open
@@ -39,6 +40,7 @@ from typing import Any
 from schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
 from sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
 from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
+from streams.rows import DIRECTION_BITS
 
 
 class QueryError(ValueError):
@@ -296,29 +298,34 @@ def _columns(plan: _Plan) -> str:
     return ", ".join(names + metrics)
 
 
-def _day_filter(table: str, low: int, high: int) -> str:
-    column = "window_start" if table == EDGE_WINDOWS else "start_time"
-    return f"{column} >= toDateTime({low}) AND {column} < toDateTime({high})"
+def _time_column(table: str) -> str:
+    return "start_time" if table == REQUESTS else "window_start"
 
 
-def _source(db: str, plan: _Plan, query: StatQuery) -> str:
-    """The FROM clause: deduplicated rows of the plan's table within its filter.
+def _final_source(db: str, table: str, columns: str, where: str, low: int, high: int) -> str:
+    """A FROM clause: table's deduplicated rows matching where, time column in [low, high).
 
-    One `FINAL` read for a range within one UTC day, else one per day in a `UNION ALL`.
+    One `FINAL` read for a range within one UTC day, else one per day in a `UNION ALL` that
+    passes on columns.
     """
-    low, high = _window_bounds(query)
-    if plan.table == REQUESTS:
-        low = math.floor(query.start_s)
     days = _days(low, high)
     if len(days) <= 1:
-        return f"{db}.{plan.table} FINAL WHERE {plan.where}"
-    columns = _columns(plan)
+        return f"{db}.{table} FINAL WHERE {where}"
+    column = _time_column(table)
     branches = [
-        f"SELECT {columns} FROM {db}.{plan.table} FINAL"  # noqa: S608
-        f" WHERE {_day_filter(plan.table, a, b)} AND {plan.where}"
+        f"SELECT {columns} FROM {db}.{table} FINAL"  # noqa: S608
+        f" WHERE {column} >= toDateTime({a}) AND {column} < toDateTime({b}) AND {where}"
         for a, b in days
     ]
     return "(" + " UNION ALL ".join(branches) + ")"
+
+
+def _source(db: str, plan: _Plan, query: StatQuery) -> str:
+    """The FROM clause of the sums: deduplicated rows of the plan's table within its filter."""
+    low, high = _window_bounds(query)
+    if plan.table == REQUESTS:
+        low = math.floor(query.start_s)
+    return _final_source(db, plan.table, _columns(plan), plan.where, low, high)
 
 
 def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[StatRow]:
@@ -374,46 +381,62 @@ def _ms(value_us: float | None) -> float | None:
     return None if value_us is None else value_us / 1000.0
 
 
-def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[tuple[str, str, str], int]:
+def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[RowKey, int]:
     """Lost events per row key (one key ('', '', '') for FROM) of the proxies behind the rows."""
-    requests_plan = _plan_on_requests(query)
-    g_ns, g_kind, g_name = requests_plan.group
-    # No FINAL: a requests row is never rewritten with other values (replays write identical
-    # rows), so DISTINCT collapses the copies; this read stays light even over long ranges.
-    owners = client.execute(
-        f"SELECT DISTINCT {g_ns}, {g_kind}, {g_name}, proxy_id"  # noqa: S608
-        f" FROM {db}.{REQUESTS} WHERE {requests_plan.where}"
-    )
-    if not owners:
-        return {}
+    if query.mode is EdgeMode.FROM:
+        assert query.peer is not None  # _plan refused a FROM without one
+        peer = query.peer
+        owners = _owner_filter(peer.kind, (peer.name,), peer.namespace)
+    else:
+        sel = query.selection
+        owners = _owner_filter(sel.kind, sel.names, sel.namespace)
     low, high = _window_bounds(query)
-    proxies = sorted({str(r[3]) for r in owners})
-    lost_rows = _execute_final(
+    # Proxies that reported events of the rows' direction (inbound for SERVER, else outbound).
+    direction = DIRECTION_BITS["in" if query.mode is EdgeMode.SERVER else "out"]
+    in_range = f"window_start >= toDateTime({low}) AND window_start < toDateTime({high})"
+    source = _final_source(db, PROXY_LOSSES, _LOSS_COLUMNS, f"{in_range} AND {owners}", low, high)
+    rows = _execute_final(
         client,
-        "SELECT proxy_id, max(seq_max) - min(seq_min) + 1 - sum(events)"  # noqa: S608
-        f" FROM {db}.{PROXY_LOSSES} FINAL"
-        f" WHERE window_start >= toDateTime({low}) AND window_start < toDateTime({high})"
-        f" AND {_in('proxy_id', proxies)} GROUP BY proxy_id",
+        "SELECT proxy_namespace, proxy_kind, proxy_name, proxy_pod,"  # noqa: S608
+        f" max(seq_max) - min(seq_min) + 1 - sum(events) FROM {source}"
+        " GROUP BY proxy_id, proxy_namespace, proxy_kind, proxy_name, proxy_pod"
+        f" HAVING bitAnd(groupBitOr(proxy_directions), {direction}) != 0",
     )
-    lost = {str(r[0]): int(r[1]) for r in lost_rows}
-    # A set: under FROM one proxy owns several rows (one per destination) but one shared key.
-    behind = {
-        (("", "", "") if query.mode is EdgeMode.FROM else (str(ns), str(kind), str(name)), proxy)
-        for ns, kind, name, proxy in owners
-    }
-    result: dict[tuple[str, str, str], int] = {}
-    for key, proxy in behind:
-        result[key] = result.get(key, 0) + lost.get(str(proxy), 0)
+    result: dict[RowKey, int] = {}
+    for ns, kind, name, pod, lost in rows:
+        key = _owner_key(query, str(ns), str(kind), str(name), str(pod))
+        result[key] = result.get(key, 0) + int(lost)
     return result
 
 
-def _plan_on_requests(query: StatQuery) -> _Plan:
-    """The query's plan on the requests table, over the range the edge windows cover."""
-    low, high = _window_bounds(query)
-    aligned = StatQuery(
-        query.selection, query.mode, query.peer, float(low), float(high), query.include_unmeshed
-    )
-    return _plan(aligned, REQUESTS)
+_LOSS_COLUMNS = (
+    "proxy_id, proxy_namespace, proxy_kind, proxy_name, proxy_pod, proxy_directions,"
+    " seq_min, seq_max, events"
+)
+
+
+def _owner_filter(kind: str, names: Sequence[str], namespace: str | None) -> str:
+    """SQL over proxy_losses' owner columns: proxies of the given resources."""
+    parts = ["proxy_name != ''"]  # rows from before the owner columns name no resource
+    column = {_NAMESPACE: "proxy_namespace", _POD: "proxy_pod"}.get(kind, "proxy_name")
+    if kind not in (_ALL, _NAMESPACE, _POD):
+        parts.append(f"proxy_kind = {quote(kind)}")
+    if names:
+        parts.append(_in(column, names))
+    if namespace is not None and kind != _NAMESPACE:
+        parts.append(f"proxy_namespace = {quote(namespace)}")
+    return "(" + " AND ".join(parts) + ")"
+
+
+def _owner_key(query: StatQuery, ns: str, kind: str, name: str, pod: str) -> RowKey:
+    """The row key a proxy of workload ns/kind/name in pod counts for."""
+    if query.mode is EdgeMode.FROM:
+        return ("", "", "")
+    if query.selection.kind == _NAMESPACE:
+        return (ns, _NAMESPACE, ns)
+    if query.selection.kind == _POD:
+        return (ns, _POD, pod)
+    return (ns, kind, name)
 
 
 def resource_names(

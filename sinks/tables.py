@@ -116,6 +116,11 @@ LOSS_COLUMNS: tuple[str, ...] = (
     "duplicates",
     "seq_min",
     "seq_max",
+    "proxy_namespace",
+    "proxy_kind",
+    "proxy_name",
+    "proxy_pod",
+    "proxy_directions",
 )
 _LOSS_FIELDS = _fields(LossRow, LOSS_COLUMNS[1:])
 

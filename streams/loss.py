@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from schemas.gen.meshpipe.v1 import meshpipe_pb2
 from streams.chunks import ChunkTable, Entry
-from streams.rows import LossRow
+from streams.rows import DIRECTION_BITS, LossRow
 from streams.windows import WindowSettings, start_ns
 
 
@@ -36,6 +36,8 @@ class SeqSeen:
 
     seqs: set[int] = field(default_factory=set)
     duplicates: int = 0
+    owner: tuple[str, str, str, str] | None = None  # the proxy's workload: ns, kind, name, pod
+    directions: int = 0  # DIRECTION_BITS of the events seen
 
     def add(self, seq: int) -> None:
         """Note one sequence number."""
@@ -59,7 +61,13 @@ class LossTracker:
     def add(self, offset: int, event: meshpipe_pb2.RequestEvent) -> None:
         """Note the sequence number of the valid event at offset."""
         window = self.settings.window_start_s(start_ns(event))
-        self.table.accumulator((event.proxy_id, window), offset).add(event.proxy_seq)
+        seen = self.table.accumulator((event.proxy_id, window), offset)
+        seen.add(event.proxy_seq)
+        seen.directions |= (
+            _INBOUND_BIT if event.direction == meshpipe_pb2.INBOUND else _OUTBOUND_BIT
+        )
+        if seen.owner is None:
+            seen.owner = _owner(event)
 
     def snapshot(self, chunk_first: int) -> list[LossRow]:
         """Rows for every (proxy, window) changed since the last snapshot."""
@@ -68,6 +76,7 @@ class LossTracker:
     def _row(self, key: LossKey, entry: Entry[SeqSeen], chunk_first: int) -> LossRow:
         proxy_id, window = key
         seen = entry.acc
+        owner = seen.owner or _UNKNOWN
         return LossRow(
             proxy_id=proxy_id,
             window_start_s=window,
@@ -79,7 +88,22 @@ class LossTracker:
             duplicates=seen.duplicates,
             seq_min=min(seen.seqs),
             seq_max=max(seen.seqs),
+            proxy_namespace=owner[0],
+            proxy_kind=owner[1],
+            proxy_name=owner[2],
+            proxy_pod=owner[3],
+            proxy_directions=seen.directions,
         )
+
+
+_UNKNOWN = ("", "", "", "")
+_INBOUND_BIT, _OUTBOUND_BIT = DIRECTION_BITS["in"], DIRECTION_BITS["out"]
+
+
+def _owner(event: meshpipe_pb2.RequestEvent) -> tuple[str, str, str, str]:
+    """The workload of the proxy that reported event: its inbound destination or outbound source."""
+    own = event.destination if event.direction == meshpipe_pb2.INBOUND else event.source
+    return (own.namespace, own.kind, own.name, own.pod) if own.meshed else _UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)

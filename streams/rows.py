@@ -107,6 +107,9 @@ class RequestRow:
     header_values: tuple[str, ...]
 
 
+DIRECTION_BITS = {"in": 1, "out": 2}  # LossRow.proxy_directions
+
+
 @dataclass(frozen=True, slots=True)
 class LossRow:
     """Distinct proxy_seq values of one proxy seen in one window, in one chunk of one partition."""
@@ -121,6 +124,13 @@ class LossRow:
     duplicates: int  # events whose proxy_seq was already seen in this chunk
     seq_min: int
     seq_max: int
+    # The proxy's own workload (the destination of its inbound events, the source of its
+    # outbound ones), so that meshstat finds a resource's proxies without reading requests.
+    proxy_namespace: str = ""
+    proxy_kind: str = ""
+    proxy_name: str = ""
+    proxy_pod: str = ""
+    proxy_directions: int = 0  # DIRECTION_BITS of the events seen: 1 inbound, 2 outbound
 
 
 @dataclass(frozen=True, slots=True)

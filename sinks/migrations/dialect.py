@@ -31,3 +31,12 @@ class Dialect:
     def ttl(self, expression: str) -> str:
         """A table `TTL expression` clause, or '' (old servers: retention by partition drop)."""
         return f"TTL {expression}" if self.modern else ""
+
+    def add_column(self, name: str, type_name: str, default: str) -> str:
+        """One `ADD COLUMN` clause of an ALTER TABLE; idempotent on modern servers.
+
+        18.16 has no `IF NOT EXISTS` here: the runner treats its "column already exists"
+        (code 44) on an ADD COLUMN statement as done, so a re-run migration still succeeds.
+        """
+        exists = "IF NOT EXISTS " if self.modern else ""
+        return f"ADD COLUMN {exists}{name} {type_name} DEFAULT {default}"

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sinks.client import ClickHouseClient, check_name
+from sinks.client import ClickHouseClient, ClickHouseError, check_name
 from sinks.migrations.dialect import Dialect
 from sinks.migrations.versions import MIGRATIONS, MIGRATIONS_TABLE, Migration
+
+COLUMN_EXISTS = 44  # 18.16: "Cannot add column ...: column with this name already exists"
+
+
+def _execute(client: ClickHouseClient, statement: str) -> None:
+    """Run one migration statement; an ADD COLUMN that finds its column (a re-run) is done."""
+    try:
+        client.execute(statement)
+    except ClickHouseError as exc:
+        if not (exc.code == COLUMN_EXISTS and " ADD COLUMN " in statement):
+            raise
 
 
 def applied_versions(client: ClickHouseClient, database: str) -> set[int]:
@@ -54,7 +65,7 @@ def apply_migrations(
     applied = []
     for migration in pending_migrations(client, database, migrations):
         for statement in render_migration(migration, dialect, database):
-            client.execute(statement)
+            _execute(client, statement)
         client.insert(
             f"{database}.{MIGRATIONS_TABLE}",
             ["version", "name"],

@@ -160,7 +160,22 @@ def _0002_stream_tables(d: Dialect, db: str) -> list[str]:
     return [*_0002_edge_windows(d, db), *_0002_requests(d, db), *_0002_proxy_losses(d, db)]
 
 
+def _0003_loss_owners(d: Dialect, db: str) -> list[str]:
+    """Which workload and pod each proxy belongs to, and which directions it reported."""
+    lc = d.low_cardinality("String")
+    columns = (
+        ("proxy_namespace", lc, "''"),
+        ("proxy_kind", lc, "''"),
+        ("proxy_name", lc, "''"),
+        ("proxy_pod", "String", "''"),
+        ("proxy_directions", "UInt8", "0"),
+    )
+    adds = ", ".join(d.add_column(name, kind, default) for name, kind, default in columns)
+    return [f"ALTER TABLE {db}.proxy_losses {adds}"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "init", _0001_init),
     Migration(2, "stream_tables", _0002_stream_tables),
+    Migration(3, "loss_owners", _0003_loss_owners),
 )

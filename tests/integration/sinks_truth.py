@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from schemas.identity import UnmeshedPeer, WorkloadId
 from schemas.latency import Histogram
-from streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
+from streams.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow, RowBatch
 
 WINDOW_S = 10
 WINDOWS = 6
@@ -256,8 +256,15 @@ def request_rows(placed: Iterable[tuple[int, int, Event]]) -> list[RequestRow]:
 def loss_rows(placed: Iterable[tuple[int, int, Event]]) -> list[LossRow]:
     """Per proxy, window and partition, the sequence numbers delivered (one segment each)."""
     groups: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
+    owners: dict[str, tuple[WorkloadId, str]] = {}
+    directions: dict[tuple[str, int, int], int] = defaultdict(int)
     for partition, offset, e in placed:
         groups[(e.proxy_id, e.window_start_s, partition)].append((offset, e.proxy_seq))
+        directions[(e.proxy_id, e.window_start_s, partition)] |= DIRECTION_BITS[e.direction]
+        inbound = e.direction == "in"
+        own, pod = (e.destination, e.destination_pod) if inbound else (e.source, e.source_pod)
+        assert isinstance(own, WorkloadId)  # only meshed workloads have proxies
+        owners[e.proxy_id] = (own, pod)
     return [
         LossRow(
             proxy_id=proxy,
@@ -270,6 +277,11 @@ def loss_rows(placed: Iterable[tuple[int, int, Event]]) -> list[LossRow]:
             duplicates=0,
             seq_min=min(s for _, s in members),
             seq_max=max(s for _, s in members),
+            proxy_namespace=owners[proxy][0].namespace,
+            proxy_kind=owners[proxy][0].kind,
+            proxy_name=owners[proxy][0].name,
+            proxy_pod=owners[proxy][1],
+            proxy_directions=directions[(proxy, window, partition)],
         )
         for (proxy, window, partition), members in groups.items()
     ]

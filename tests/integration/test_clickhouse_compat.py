@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import pytest
@@ -102,3 +103,22 @@ def test_migrations_are_idempotent(engine: str, request: pytest.FixtureRequest) 
     assert applied_versions(client, db) == {1, 2}
     assert pending_migrations(client, db, everything) == []
     assert client.execute(f"SELECT count() FROM {db}.schema_migrations FINAL") == [(2,)]
+
+
+@pytest.mark.parametrize("engine", ["clickhouse_db", "chdb_db"])
+def test_a_migration_cut_short_before_it_was_recorded_runs_again_to_the_end(
+    engine: str, request: pytest.FixtureRequest
+) -> None:
+    """A crash after the statements but before the version row: the next run repeats them all
+    (ALTER ... ADD COLUMN included) and records the migration."""
+    client, db = request.getfixturevalue(engine)
+    assert apply_migrations(client, db) == [m.version for m in MIGRATIONS]
+    last = MIGRATIONS[-1]
+    client.execute(f"ALTER TABLE {db}.schema_migrations DELETE WHERE version = {last.version}")
+    deadline = time.monotonic() + 30  # ALTER ... DELETE is a mutation: applied in the background
+    while last.version in applied_versions(client, db):
+        assert time.monotonic() < deadline, "the version row was not deleted"
+        time.sleep(0.1)
+    assert apply_migrations(client, db) == [last.version]
+    columns = {r[0] for r in client.execute(f"DESCRIBE TABLE {db}.proxy_losses")}
+    assert {"proxy_namespace", "proxy_kind", "proxy_name", "proxy_pod"} <= columns

@@ -317,6 +317,9 @@ def test_a_range_over_several_days_equals_the_truth_across_midnight(
         truth,
     )
     check_rows(rows, deployments, end - start)
+    # api-1's lost events lie after midnight, its sequence numbers span both days
+    assert truth.lost["api-1-proxy"] > 0
+    assert {r.name: r.events_lost for r in rows}["api"] == truth.lost["api-1-proxy"]
     pods = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=start, end_s=end))
     pod_truth = expected(
         lambda e: e.direction == "in" and e.destination in (WEB, API, DB),

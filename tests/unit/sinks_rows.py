@@ -96,6 +96,11 @@ LOSS = LossRow(
     duplicates=0,
     seq_min=1,
     seq_max=1,
+    proxy_namespace="shop",
+    proxy_kind="deployment",
+    proxy_name="api",
+    proxy_pod="api-1",
+    proxy_directions=1,
 )
 
 

@@ -44,7 +44,9 @@ def test_first_migration_creates_database_and_migrations_table() -> None:
 def test_every_statement_is_idempotent(dialect: Dialect) -> None:
     for migration in MIGRATIONS:
         for statement in render_migration(migration, dialect, "meshpipe"):
-            assert "IF NOT EXISTS" in statement
+            # 18.16 has no ADD COLUMN IF NOT EXISTS: the runner accepts "already exists" there.
+            old_add = not dialect.modern and " ADD COLUMN " in statement
+            assert "IF NOT EXISTS" in statement or old_add, statement
 
 
 def test_database_name_that_could_inject_sql_is_refused() -> None:

@@ -110,12 +110,18 @@ def test_pod_selection_reads_raw_requests() -> None:
 
 
 class OwnersClient(CannedClient):
-    """Like CannedClient, but names one proxy behind the rows, so losses are read too."""
+    """Like CannedClient, but the losses query finds lost events of three proxies."""
+
+    LOSSES = (
+        ("shop", "deployment", "api", "api-1", 3),
+        ("shop", "deployment", "api", "api-2", 4),
+        ("shop", "deployment", "web", "web-1", 5),
+    )
 
     def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        if sql.startswith("SELECT DISTINCT"):
+        if "FROM meshpipe.proxy_losses" in sql:
             self.queries.append(sql)
-            return [("shop", "deployment", "api", "api-1-proxy")]
+            return list(self.LOSSES)
         return super().execute(sql)
 
 
@@ -136,7 +142,7 @@ def test_every_sum_reads_its_table_once_with_final_in_one_statement(
 ) -> None:
     client = OwnersClient([])
     stat(client, "meshpipe", query)
-    aggregate, owners, losses = client.queries
+    aggregate, losses = client.queries
     assert f"FROM meshpipe.{table} FINAL WHERE" in aggregate
     assert "FROM meshpipe.proxy_losses FINAL WHERE" in losses
     for sql in (aggregate, losses):
@@ -144,9 +150,42 @@ def test_every_sum_reads_its_table_once_with_final_in_one_statement(
         assert "UNION" not in sql
         assert ";" not in sql
         assert sql.endswith(f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}")
-    # Requests rows are never rewritten with other values: DISTINCT alone collapses replays.
-    assert "FROM meshpipe.requests WHERE" in owners
-    assert "FINAL" not in owners
+    # Proxies are found by the owner columns of proxy_losses, never through requests.
+    assert "requests" not in losses
+
+
+ROW = ("shop", "deployment", "api", 1, 20, 15, 5, 1, 4, 1000, 5000, ([], []))
+
+
+@pytest.mark.parametrize(
+    ("query", "rows", "lost", "owners"),
+    [
+        (QUERY, [ROW, ("shop", "deployment", "web", *ROW[3:])], {"api": 7, "web": 5}, "shop"),
+        (
+            StatQuery(QUERY.selection, EdgeMode.FROM, Peer("deployment", "web", "shop"), 0, 9),
+            [ROW],
+            {"api": 12},  # FROM: every row shows the loss of the peer's proxies
+            "proxy_name IN ('web')",
+        ),
+        (
+            StatQuery(Selection("pod", ("api-1",), "shop"), start_s=0, end_s=1),
+            [("shop", "pod", "api-1", *ROW[3:])],
+            {"api-1": 3},  # pod rows: only the proxy in that pod
+            "proxy_pod IN ('api-1')",
+        ),
+    ],
+    ids=["server", "from", "pod"],
+)
+def test_events_lost_sum_the_losses_of_each_rows_proxies(
+    query: StatQuery, rows: list[tuple[Any, ...]], lost: dict[str, int], owners: str
+) -> None:
+    client = OwnersClient(rows)
+    result = stat(client, "meshpipe", query)
+    assert {r.name: r.events_lost for r in result} == lost
+    assert owners in client.queries[1]
+    # only proxies that reported events of the rows' direction: inbound (1) or outbound (2)
+    mask = 1 if query.mode is EdgeMode.SERVER else 2
+    assert f"HAVING bitAnd(groupBitOr(proxy_directions), {mask}) != 0" in client.queries[1]
 
 
 DAY = 86_400
@@ -173,6 +212,9 @@ def test_a_range_over_several_days_reads_each_day_with_its_own_final_in_one_stat
     for low, high in ((start, 19_001 * DAY), (19_001 * DAY, 19_002 * DAY), (19_002 * DAY, end)):
         assert f"{column} >= toDateTime({low}) AND {column} < toDateTime({high})" in aggregate
     assert aggregate.endswith(f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}")
+    losses = client.queries[1]
+    assert losses.count("FROM meshpipe.proxy_losses FINAL WHERE") == 3
+    assert losses.count(" UNION ALL ") == 2
 
 
 def test_a_range_within_one_day_reads_once_without_union() -> None:
@@ -197,6 +239,6 @@ def test_a_readonly_user_gets_the_same_statements_without_the_setting() -> None:
     client = ReadonlyClient([row])
     [stat_row] = stat(client, "meshpipe", QUERY)
     assert stat_row.requests == 20
-    refused, aggregate, _, refused_losses, losses = client.queries
+    refused, aggregate, refused_losses, losses = client.queries
     assert refused == aggregate + f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}"
     assert refused_losses.startswith(losses + " SETTINGS ")

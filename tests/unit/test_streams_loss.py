@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from streams_events import make_event
+from streams_events import make_event, workload
 
+from schemas.gen.meshpipe.v1.meshpipe_pb2 import INBOUND
 from streams.loss import LossTracker, count_loss
 from streams.rows import LossRow
 from streams.windows import WindowSettings
@@ -46,3 +47,28 @@ def test_rows_split_over_partitions_sum_to_exact_loss(seqs: set[int], parts: int
         if mine:
             rows.extend(_rows(mine))
     assert count_loss(rows)["p"].lost == max(seqs) - min(seqs) + 1 - len(seqs)
+
+
+def test_rows_name_the_proxys_own_workload_inbound_and_outbound() -> None:
+    tracker = LossTracker(0, WindowSettings())
+    tracker.add(0, make_event(proxy_id="web-out", src="web", dst="emoji"))
+    tracker.add(1, make_event(proxy_id="emoji-in", src="web", dst="emoji", direction=INBOUND))
+    tracker.add(2, make_event(proxy_id="emoji-in", src="emoji", dst="db", seq=2))
+    owners = {
+        r.proxy_id: (r.proxy_namespace, r.proxy_kind, r.proxy_name, r.proxy_pod, r.proxy_directions)
+        for r in tracker.snapshot(0)
+    }
+    web, emoji = workload("web"), workload("emoji")
+    assert owners == {
+        "web-out": (web.namespace, web.kind, "web", web.pod, 2),
+        "emoji-in": (emoji.namespace, emoji.kind, "emoji", emoji.pod, 1 | 2),
+    }
+
+
+def test_an_unmeshed_own_side_names_no_workload() -> None:
+    tracker = LossTracker(0, WindowSettings())
+    event = make_event(proxy_id="odd")
+    event.source.meshed = False
+    tracker.add(0, event)
+    [row] = tracker.snapshot(0)
+    assert (row.proxy_namespace, row.proxy_kind, row.proxy_name, row.proxy_pod) == ("", "", "", "")
