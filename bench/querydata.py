@@ -1,4 +1,4 @@
-"""Synthetic stored history for the query scenario: edge windows and request rows.
+"""Synthetic stored history for the query scenario: edge windows, request and loss rows.
 
 One day of rows is built in Python through `streams.rows` and `sinks.tables` and inserted;
 the other days are copies made by the server (INSERT ... SELECT with times shifted by whole
@@ -16,12 +16,15 @@ from sinks.client import ClickHouseClient
 from sinks.tables import (
     EDGE_WINDOW_COLUMNS,
     EDGE_WINDOWS,
+    LOSS_COLUMNS,
+    PROXY_LOSSES,
     REQUEST_COLUMNS,
     REQUESTS,
     edge_window_values,
+    loss_values,
     request_values,
 )
-from streams.rows import EdgeWindowRow, RequestRow
+from streams.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow
 
 NAMESPACE = "benchq"
 DAY_S = 86_400
@@ -95,6 +98,28 @@ def _request_rows(spec: HistorySpec, rng: random.Random) -> Iterator[RequestRow]
         )  # fmt: skip
 
 
+SEQ_BASE = 10_000_000_000  # newest day's first proxy_seq; copies subtract DAY_SEQS per day
+DAY_SEQS = 100_000_000
+
+
+def _loss_rows(spec: HistorySpec, rng: random.Random) -> Iterator[LossRow]:
+    """Per window, one row for each proxy behind the edges (a few events lost now and then)."""
+    proxies = sorted({(dst, "in") for _, dst in EDGES} | {(src, "out") for src, _ in EDGES})
+    first = spec.end_s - DAY_S
+    seqs = dict.fromkeys(proxies, SEQ_BASE)
+    for w in range(DAY_S // spec.window_s):
+        for p, (name, direction) in enumerate(proxies):
+            n = rng.randrange(5, 50)
+            lost = 1 if rng.random() < 0.01 else 0
+            low = seqs[(name, direction)]
+            seqs[(name, direction)] = low + n + lost
+            yield LossRow(
+                f"{name}-{direction}-0", first + w * spec.window_s, spec.window_s, p, w, w,
+                n, 0, low, low + n + lost - 1,
+                NAMESPACE, "deployment", name, f"{name}-0", DIRECTION_BITS[direction],
+            )  # fmt: skip
+
+
 def _insert(
     client: ClickHouseClient,
     table: str,
@@ -124,6 +149,8 @@ def _shifted(columns: tuple[str, ...], days: int, time_column: str) -> str:
             exprs.append(f"start_us - {shift * 1_000_000}")
         elif c in ("offset", "first_offset", "version"):
             exprs.append(f"{c} + {days * 100_000_000}")
+        elif c in ("seq_min", "seq_max"):
+            exprs.append(f"{c} - {days * DAY_SEQS}")
         else:
             exprs.append(c)
     return ", ".join(exprs)
@@ -137,6 +164,8 @@ def store_history(client: ClickHouseClient, database: str, spec: HistorySpec) ->
          (edge_window_values(r) for r in _edge_window_rows(spec, rng))),
         (REQUESTS, REQUEST_COLUMNS, "start_time",
          (request_values(r) for r in _request_rows(spec, rng))),
+        (PROXY_LOSSES, LOSS_COLUMNS, "window_start",
+         (loss_values(r) for r in _loss_rows(spec, rng))),
     )  # fmt: skip
     counts = {}
     for table, columns, time_column, rows in tables:
