@@ -354,9 +354,26 @@ class Http1Relay:
         assert ex is not None
         self._exchange = None
         cmds: list[Command] = [ex.record.finish()]
-        if ex.close_after or not ex.request_done or self._down_eof:
+        if ex.close_after or not ex.request_done:
             return cmds + self._close_all()
+        if self._down_eof:
+            return cmds + self._after_downstream_eof()
         return cmds + self._advance_request_safely()
+
+    def _after_downstream_eof(self) -> list[Command]:
+        """The client sent its last byte: answer the pipelined requests it sent, then close."""
+        cmds = self._advance_request_safely()
+        if self._phase == Phase.TUNNEL:
+            return cmds + self._downstream_closed()
+        if self._phase != Phase.HTTP:
+            return cmds
+        ex = self._exchange
+        if ex is None:  # nothing left, or only part of a head
+            return cmds + self._close_all()
+        if not ex.request_done:
+            ex.record.error("downstream_reset", "client closed before the request was complete")
+            return [*cmds, ex.record.finish(), *self._close_all()]
+        return cmds  # its response comes, then this runs again
 
     def _advance_request_safely(self) -> list[Command]:
         try:

@@ -182,6 +182,34 @@ async def test_curl_through_inbound_gets_the_response_and_one_event(
     assert key == edge_key(ev)
 
 
+def _send_then_half_close(address: Address, data: bytes) -> bytes:
+    """Send data, shut down writing (TCP half-close), read until the proxy closes."""
+    with socket.create_connection((address.host, address.port), timeout=20) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+async def test_pipelined_requests_then_a_half_close_get_every_response_and_event(
+    kafka_bootstrap: str, topics: TopicSet
+) -> None:
+    topic = topics.name(REQUESTS)
+    request = b"GET /hello HTTP/1.1\r\nHost: api\r\n\r\n"
+    async with origin() as app, meshproxy(API, kafka_bootstrap, topic, app) as proxy:
+        received = await asyncio.to_thread(
+            _send_then_half_close, proxy.bound("inbound"), request * 3
+        )
+    assert received.count(b"HTTP/1.1 200 OK") == 3
+    assert received.endswith(b"hello world")
+    events = [ev for _, ev in await consume(kafka_bootstrap, topic, 3)]
+    assert [(ev.proxy_seq, ev.http_status, ev.classification) for ev in events] == [
+        (seq, 200, meshpipe_pb2.SUCCESS) for seq in (1, 2, 3)
+    ]
+
+
 async def test_sidecar_pair_carries_identity_both_ways_and_hides_it_from_the_apps(
     kafka_bootstrap: str, topics: TopicSet
 ) -> None:

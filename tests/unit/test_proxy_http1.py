@@ -363,6 +363,41 @@ def test_pipelined_requests_are_answered_in_order() -> None:
     assert [e.path for e in t.events()] == ["/api/list?x=1", "/second?x=1"]
 
 
+def test_pipelined_requests_before_a_half_close_are_all_answered_then_closed() -> None:
+    t = inbound()
+    t.down(GET + GET.replace(b"/api/list", b"/second"))
+    t.closed(Side.DOWNSTREAM)  # the client shut down writing; it still reads
+    t.connected()
+    t.up(OK)
+    assert CloseConnection(Side.DOWNSTREAM) not in t.commands
+    t.up(OK)
+    assert [e.path for e in t.events()] == ["/api/list?x=1", "/second?x=1"]
+    assert t.sent(Side.DOWNSTREAM) == OK + OK
+    assert CloseConnection(Side.DOWNSTREAM) in t.commands
+
+
+def test_a_pipelined_request_cut_by_the_half_close_is_a_downstream_reset() -> None:
+    t = inbound()
+    t.down(GET + b"POST /cut HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc")
+    t.closed(Side.DOWNSTREAM)
+    t.connected()
+    t.up(OK)
+    first, cut = t.events()
+    assert (first.http_status, first.WhichOneof("end")) == (200, None)
+    assert (cut.path, cut.error.kind) == ("/cut", "downstream_reset")
+    assert CloseConnection(Side.DOWNSTREAM) in t.commands
+
+
+def test_part_of_a_head_left_at_the_half_close_is_dropped_after_the_response() -> None:
+    t = inbound()
+    t.down(GET + b"GET /half HTTP/1.1\r\nHo")
+    t.closed(Side.DOWNSTREAM)
+    t.connected()
+    t.up(OK)
+    assert [e.path for e in t.events()] == ["/api/list?x=1"]
+    assert CloseConnection(Side.DOWNSTREAM) in t.commands
+
+
 def test_connection_close_response_closes_after_the_event() -> None:
     t = inbound()
     t.down(GET)
