@@ -32,6 +32,8 @@ Fetch = Callable[[ClickHouseUrl, Sequence[StatQuery]], list[list[StatRow]]]
 _UNREACHABLE_CODES = (None, 209, 210)
 # UNKNOWN_TABLE, UNKNOWN_DATABASE: the schema was never applied to this server.
 _NO_SCHEMA_CODES = (60, 81)
+# NO_SUCH_COLUMN_IN_TABLE, UNKNOWN_IDENTIFIER: a schema older than this meshstat.
+_OLD_SCHEMA_CODES = (16, 47)
 
 
 def fetch_clickhouse(url: ClickHouseUrl, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
@@ -57,6 +59,12 @@ def clickhouse_failure(exc: ClickHouseError, url: ClickHouseUrl) -> CliError:
         return CliError(
             f"ClickHouse at {url.render()} has no meshpipe schema ({detail}); "
             "run `meshctl dev up` or check --clickhouse",
+            ExitStatus.UNAVAILABLE,
+        )
+    if exc.code in _OLD_SCHEMA_CODES:
+        return CliError(
+            f"ClickHouse at {url.render()} has an older meshpipe schema ({detail}); "
+            f"run `meshstreams migrate --clickhouse {url.render()}` with a writing user",
             ExitStatus.UNAVAILABLE,
         )
     return CliError(f"ClickHouse at {url.render()}: {detail}", ExitStatus.ERROR)

@@ -19,7 +19,7 @@ from cli.meshstat import StatEnv, meshstat
 from cli.terminal import Terminal
 from schemas.identity import WorkloadId
 from sinks.client import ClickHouseClient, NativeClient
-from sinks.migrations import apply_migrations
+from sinks.migrations import MIGRATIONS, apply_migrations
 from sinks.server import ClickHouseSettings
 from sinks.tables import batch_tables
 
@@ -124,6 +124,24 @@ def test_a_database_without_the_schema_is_one_line_and_unavailable(
     assert outcome.status == ExitStatus.UNAVAILABLE
     assert outcome.err.count("\n") == 1
     assert outcome.err.startswith("meshstat: ")
+
+
+def test_a_schema_older_than_meshstat_says_to_migrate_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+    clickhouse_db: tuple[NativeClient, str],
+    clickhouse_settings: ClickHouseSettings,
+) -> None:
+    client, db = clickhouse_db
+    apply_migrations(client, db, MIGRATIONS[:2])  # before the loss rows named their proxies
+    s = clickhouse_settings
+    url = f"clickhouse://meshpipe_ro@{s.host}:{s.tcp_port}/{db}"
+    outcome = run_command(
+        capsys, "meshstat", meshstat, ["deploy", "--clickhouse", url], StatEnv(terminal=Terminal())
+    )
+    assert outcome.status == ExitStatus.UNAVAILABLE
+    assert outcome.err.count("\n") == 1
+    assert "has an older meshpipe schema" in outcome.err
+    assert "meshstreams migrate" in outcome.err
 
 
 def test_completion_names_come_from_clickhouse(url: str) -> None:
