@@ -236,7 +236,8 @@ class ChdbClient:
 
         try:
             result = self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
-        except ChdbError as exc:
+        # chdb 4 raises chdb._exceptions.ChdbError, a RuntimeError and not chdb.ChdbError
+        except (ChdbError, RuntimeError) as exc:
             match = _CODE_RE.search(str(exc))
             raise ClickHouseError(_first_line(str(exc)), int(match[1]) if match else None) from exc
         return bytes(result.bytes()).decode()

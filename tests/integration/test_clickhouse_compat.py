@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sinks.client import ChdbClient, ClickHouseClient, NativeClient
+from sinks.client import ChdbClient, ClickHouseClient, ClickHouseError, NativeClient
 from sinks.migrations import (
     MIGRATIONS,
     Dialect,
@@ -122,3 +122,13 @@ def test_a_migration_cut_short_before_it_was_recorded_runs_again_to_the_end(
     assert apply_migrations(client, db) == [last.version]
     columns = {r[0] for r in client.execute(f"DESCRIBE TABLE {db}.proxy_losses")}
     assert {"proxy_namespace", "proxy_kind", "proxy_name", "proxy_pod"} <= columns
+
+
+@pytest.mark.parametrize("engine", ["clickhouse_db", "chdb_db"])
+def test_a_failed_statement_is_a_clickhouse_error_with_the_servers_code(
+    engine: str, request: pytest.FixtureRequest
+) -> None:
+    client, db = request.getfixturevalue(engine)
+    with pytest.raises(ClickHouseError) as failed:
+        client.execute(f"SELECT 1 FROM {db}.no_such_table")
+    assert failed.value.code == 60  # UNKNOWN_TABLE on both engines
