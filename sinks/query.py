@@ -27,18 +27,21 @@ Where the numbers come from:
 - A range over several UTC days reads each day with its own `FINAL` (`UNION ALL` in the same
   statement): the tables are partitioned by UTC day and a row's key never leaves its day, so
   this is exact, and 18.16 merges the days on all cores instead of in one `FINAL` stream.
+- A whole UTC day whose daily rollup is still exact (`sinks.rollup`: checked against the raw
+  rows' per-partition versions right before the read) is read from the rollup instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
 from sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
+from sinks.rollup import DAY_S, EDGE_ROLLUP, LOSS_ROLLUP, Rollup, current_rollups, whole_days
 from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
 from streams.rows import DIRECTION_BITS
 
@@ -126,6 +129,7 @@ class _Plan:
     other: str
     group: tuple[str, str, str]  # SQL for the row's namespace, kind, name
     where: str
+    filters: str  # where without the time range (what a daily rollup is filtered by)
 
 
 def quote(text: str) -> str:
@@ -149,12 +153,14 @@ def _plan(query: StatQuery, table: str | None = None) -> _Plan:
     uses_pods = sel.kind == _POD or (peer is not None and peer.kind == _POD)
     table = table or (REQUESTS if uses_pods else EDGE_WINDOWS)
     direction = "in" if query.mode is EdgeMode.SERVER else "out"
-    conditions = [f"direction = {quote(direction)}", _time_filter(table, query)]
+    conditions = [f"direction = {quote(direction)}"]
     conditions.append(_selection_filter(sel, side, query.include_unmeshed))
     if peer is not None and query.mode is not EdgeMode.SERVER:
         conditions.append(_peer_filter(peer, other))
     group = _group(sel.kind, side, table)
-    return _Plan(table, direction, side, other, group, " AND ".join(conditions))
+    filters = " AND ".join(conditions)
+    where = f"{_time_filter(table, query)} AND {filters}"
+    return _Plan(table, direction, side, other, group, where, filters)
 
 
 def _window_bounds(query: StatQuery) -> tuple[int, int]:
@@ -253,6 +259,7 @@ def bucket_index_multiif_sql(value_expr: str) -> str:
 # 1 MiB default, 30 days of day partitions exceed 18.16's per-query memory limit.
 READ_BUFFER_BYTES = 65536
 _SETTINGS = f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}"
+UNKNOWN_TABLE = 60
 READONLY_CODE = 164  # a readonly=1 profile may not change settings (unless to their value)
 
 
@@ -268,9 +275,6 @@ def _execute_final(client: ClickHouseClient, sql: str) -> list[Row]:
         if exc.code != READONLY_CODE:
             raise
     return client.execute(sql)
-
-
-DAY_S = 86_400
 
 
 def _days(low: int, high: int) -> list[tuple[int, int]]:
@@ -302,30 +306,69 @@ def _time_column(table: str) -> str:
     return "start_time" if table == REQUESTS else "window_start"
 
 
-def _final_source(db: str, table: str, columns: str, where: str, low: int, high: int) -> str:
+@dataclass(frozen=True)
+class _Daily:
+    """Whole days of a range whose daily rollup is current: day start -> rolled id."""
+
+    table: str
+    rolled: Mapping[int, int]
+    filters: str  # the read's conditions without its time range
+
+
+_NO_DAILY = _Daily("", {}, "")
+
+
+def _final_source(
+    db: str, table: str, columns: str, where: str, low: int, high: int, daily: _Daily = _NO_DAILY
+) -> str:
     """A FROM clause: table's deduplicated rows matching where, time column in [low, high).
 
     One `FINAL` read for a range within one UTC day, else one per day in a `UNION ALL` that
-    passes on columns.
+    passes on columns; a whole day with a current rollup reads that instead (sinks.rollup).
     """
     days = _days(low, high)
-    if len(days) <= 1:
+    if len(days) <= 1 and not daily.rolled:
         return f"{db}.{table} FINAL WHERE {where}"
     column = _time_column(table)
-    branches = [
-        f"SELECT {columns} FROM {db}.{table} FINAL"  # noqa: S608
-        f" WHERE {column} >= toDateTime({a}) AND {column} < toDateTime({b}) AND {where}"
-        for a, b in days
-    ]
+    branches = []
+    for a, b in days:
+        if a in daily.rolled and b == a + DAY_S:
+            branches.append(
+                f"SELECT {columns} FROM {db}.{daily.table}"  # noqa: S608
+                f" WHERE day = toDateTime({a}) AND rolled = {daily.rolled[a]} AND {daily.filters}"
+            )
+        else:
+            branches.append(
+                f"SELECT {columns} FROM {db}.{table} FINAL"  # noqa: S608
+                f" WHERE {column} >= toDateTime({a}) AND {column} < toDateTime({b}) AND {where}"
+            )
     return "(" + " UNION ALL ".join(branches) + ")"
 
 
-def _source(db: str, plan: _Plan, query: StatQuery) -> str:
+def _daily(
+    client: ClickHouseClient, db: str, rollup: Rollup, low: int, high: int, filters: str
+) -> _Daily:
+    """The current rollups of the whole days in [low, high) (none: no extra query)."""
+    whole = whole_days(_days(low, high))
+    if not whole:
+        return _NO_DAILY
+    try:
+        current = current_rollups(client, db, rollup, whole)
+    except ClickHouseError as exc:
+        if exc.code != UNKNOWN_TABLE:
+            raise
+        return _NO_DAILY  # a schema from before the rollups: the raw rows answer alone
+    return _Daily(rollup.daily, current, filters)
+
+
+def _source(client: ClickHouseClient, db: str, plan: _Plan, query: StatQuery) -> str:
     """The FROM clause of the sums: deduplicated rows of the plan's table within its filter."""
     low, high = _window_bounds(query)
-    if plan.table == REQUESTS:
+    if plan.table == REQUESTS:  # raw requests have no rollup
         low = math.floor(query.start_s)
-    return _final_source(db, plan.table, _columns(plan), plan.where, low, high)
+        return _final_source(db, plan.table, _columns(plan), plan.where, low, high)
+    daily = _daily(client, db, EDGE_ROLLUP, low, high, plan.filters)
+    return _final_source(db, plan.table, _columns(plan), plan.where, low, high, daily)
 
 
 def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[StatRow]:
@@ -337,7 +380,7 @@ def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[Stat
         client,
         f"SELECT {g_ns} AS g_ns, {g_kind} AS g_kind, {g_name} AS g_name,"  # noqa: S608
         f" max({plan.side}_meshed), {_metrics(plan)}"
-        f" FROM {_source(db, plan, query)}"
+        f" FROM {_source(client, db, plan, query)}"
         " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name",
     )
     losses = _losses(client, db, query)
@@ -394,7 +437,9 @@ def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[RowKey,
     # Proxies that reported events of the rows' direction (inbound for SERVER, else outbound).
     direction = DIRECTION_BITS["in" if query.mode is EdgeMode.SERVER else "out"]
     in_range = f"window_start >= toDateTime({low}) AND window_start < toDateTime({high})"
-    source = _final_source(db, PROXY_LOSSES, _LOSS_COLUMNS, f"{in_range} AND {owners}", low, high)
+    daily = _daily(client, db, LOSS_ROLLUP, low, high, owners)
+    where = f"{in_range} AND {owners}"
+    source = _final_source(db, PROXY_LOSSES, _LOSS_COLUMNS, where, low, high, daily)
     rows = _execute_final(
         client,
         "SELECT proxy_namespace, proxy_kind, proxy_name, proxy_pod,"  # noqa: S608

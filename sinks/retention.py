@@ -12,6 +12,7 @@ from sinks.migrations.versions import (
     DEFAULT_REQUEST_DAYS,
     DEFAULT_WINDOW_DAYS,
 )
+from sinks.rollup import EDGE_DAYS, LOSS_DAYS, SOURCES
 from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
 
 
@@ -28,11 +29,15 @@ class Retention:
             raise ValueError("retention must be at least 1 day for every table")
 
     def tables(self) -> tuple[tuple[str, str, int], ...]:
-        """(table, time column, days) for each stream table."""
+        """(table, time column, days) for each stream table and rollup."""
         return (
             (EDGE_WINDOWS, "window_start", self.window_days),
             (REQUESTS, "start_time", self.request_days),
             (PROXY_LOSSES, "window_start", self.loss_days),
+            # the daily rollups (sinks.rollup) last as long as what they sum
+            (EDGE_DAYS, "day", self.window_days),
+            (LOSS_DAYS, "day", self.loss_days),
+            (SOURCES, "day", max(self.window_days, self.loss_days)),
         )
 
 

@@ -30,6 +30,7 @@ from sinks.retention import Retention
 from sinks.writer import ClickHouseRowSink
 from streams.app import RetentionJob, SinkFactory, build_app
 from streams.retention import ClickHouseRetention, RetentionSchedule, keep_retention
+from streams.rollups import ClickHouseRollups, keep_rollups
 from streams.rows import MemoryRowSink, RowSink
 from streams.settings import (
     SettingsError,
@@ -42,12 +43,14 @@ from streams.settings import (
 )
 
 _DEFAULTS = Retention()
+ROLLUP_INTERVAL_S = 600.0  # between passes over the closed days' rollups (sinks.rollup)
 GC_THRESHOLD_GEN0 = 50_000  # allocations between young collections (default 700)
 _UNREACHABLE_CODES = frozenset({209, 210})  # clickhouse-driver's socket timeout, network error
 
 
 def retention_job(url: str, schedule: RetentionSchedule | None) -> RetentionJob | None:
-    """The retention task for a --clickhouse URL; None for memory:// or when switched off."""
+    """The retention task for a --clickhouse URL, with the daily rollups' (streams.rollups);
+    None for memory:// or when switched off."""
     if schedule is None or url.startswith("memory://"):
         return None
     try:
@@ -55,9 +58,14 @@ def retention_job(url: str, schedule: RetentionSchedule | None) -> RetentionJob 
     except UrlError as exc:
         raise CliError(str(exc), ExitStatus.USAGE) from exc
     store = ClickHouseRetention(lambda: NativeClient(target), target.database, schedule.days)
+    days_back = max(schedule.days.window_days, schedule.days.loss_days)
+    rollups = ClickHouseRollups(lambda: NativeClient(target), target.database, days_back)
 
     async def job() -> None:
-        await keep_retention(store, schedule, time.time)
+        await asyncio.gather(
+            keep_retention(store, schedule, time.time),
+            keep_rollups(rollups, ROLLUP_INTERVAL_S, time.time),
+        )
 
     return job
 
@@ -177,7 +185,7 @@ def meshstreams() -> None:
     default="1h",
     show_default=True,
     help="time between day-partition drops on servers without TTL; 0 = this worker keeps no"
-    " retention",
+    " retention and computes no daily rollups",
 )
 def worker(
     kafka: str,

@@ -174,8 +174,70 @@ def _0003_loss_owners(d: Dialect, db: str) -> list[str]:
     return [f"ALTER TABLE {db}.proxy_losses {adds}"]
 
 
+def _0004_rollups(d: Dialect, db: str) -> list[str]:
+    """Daily rollups of closed days and the raw state each was computed from (sinks.rollup).
+
+    Plain MergeTree: every computation writes a complete set of rows under its own `rolled`
+    id, and readers pick one computation per day, so nothing needs replacing.
+    """
+    counter = f"UInt64{d.codec('T64, ZSTD(1)')}"
+    lc = d.low_cardinality("String")
+    sums = ",\n".join(
+        f"    {name} {counter}"
+        for name in (
+            "requests", "successes", "failures", "status_4xx", "status_5xx", "grpc_failures",
+            "request_bytes", "response_bytes", "latency_sum_us", "duration_sum_us",
+        )
+    )  # fmt: skip
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.edge_days (
+    day DateTime('UTC'),
+    rolled UInt64,
+    direction {lc},
+{_peer_columns(d, "source")}
+{_peer_columns(d, "destination")}
+{sums},
+    latency_buckets Array(UInt16),
+    latency_counts Array(UInt64),
+    duration_buckets Array(UInt16),
+    duration_counts Array(UInt64)
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(day)
+ORDER BY (day, rolled, direction, destination, source)
+{d.ttl(f"day + INTERVAL {DEFAULT_WINDOW_DAYS} DAY")}""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.loss_days (
+    day DateTime('UTC'),
+    rolled UInt64,
+    proxy_id String,
+    proxy_namespace {lc},
+    proxy_kind {lc},
+    proxy_name {lc},
+    proxy_pod String,
+    proxy_directions UInt8,
+    events UInt64,
+    duplicates UInt64,
+    seq_min UInt64,
+    seq_max UInt64
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(day)
+ORDER BY (day, rolled, proxy_id)
+{d.ttl(f"day + INTERVAL {DEFAULT_LOSS_DAYS} DAY")}""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.rollup_sources (
+    source {lc},
+    day DateTime('UTC'),
+    rolled UInt64,
+    partition UInt32,
+    version UInt64
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMMDD(day)
+ORDER BY (source, day, rolled, partition)
+{d.ttl(f"day + INTERVAL {max(DEFAULT_WINDOW_DAYS, DEFAULT_LOSS_DAYS)} DAY")}""",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "init", _0001_init),
     Migration(2, "stream_tables", _0002_stream_tables),
     Migration(3, "loss_owners", _0003_loss_owners),
+    Migration(4, "rollups", _0004_rollups),
 )
