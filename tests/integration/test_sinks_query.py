@@ -110,8 +110,10 @@ def run_both(both: list[tuple[ClickHouseClient, str]], query: StatQuery) -> list
     return old
 
 
-def inbound_deployment_truth() -> dict[Key, list[Event]]:
-    """The events of the SERVER-mode deployment rows over [START, END)."""
+def inbound_deployment_truth(
+    start: float = START, end: float = END, truth: Truth = TRUTH
+) -> dict[Key, list[Event]]:
+    """The events of the SERVER-mode deployment rows over [start, end)."""
     return expected(
         lambda e: (
             e.direction == "in"
@@ -119,18 +121,22 @@ def inbound_deployment_truth() -> dict[Key, list[Event]]:
             and e.destination.kind == "deployment"
         ),
         lambda e: workload_key(e.destination),
-        START,
-        END,
+        start,
+        end,
+        truth,
     )
 
 
-def inbound_shop_pod_truth() -> dict[Key, list[Event]]:
-    """The events of the SERVER-mode pod rows of namespace shop over [START, END)."""
+def inbound_shop_pod_truth(
+    start: float = START, end: float = END, truth: Truth = TRUTH
+) -> dict[Key, list[Event]]:
+    """The events of the SERVER-mode pod rows of namespace shop over [start, end)."""
     return expected(
         lambda e: e.direction == "in" and e.destination in (WEB, API, DB),
         lambda e: ("shop", "pod", e.destination_pod),
-        START,
-        END,
+        start,
+        end,
+        truth,
     )
 
 
@@ -305,27 +311,9 @@ def test_a_range_over_several_days_equals_the_truth_across_midnight(
         midnight // DAY_S,
     }
     rows = run_both(both, StatQuery(DEPLOY, start_s=start, end_s=end))
-    deployments = expected(
-        lambda e: (
-            e.direction == "in"
-            and isinstance(e.destination, WorkloadId)
-            and e.destination.kind == "deployment"
-        ),
-        lambda e: workload_key(e.destination),
-        start,
-        end,
-        truth,
-    )
-    check_rows(rows, deployments, end - start)
+    check_rows(rows, inbound_deployment_truth(start, end, truth), end - start)
     # api-1's lost events lie after midnight, its sequence numbers span both days
     assert truth.lost["api-1-proxy"] > 0
     assert {r.name: r.events_lost for r in rows}["api"] == truth.lost["api-1-proxy"]
     pods = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=start, end_s=end))
-    pod_truth = expected(
-        lambda e: e.direction == "in" and e.destination in (WEB, API, DB),
-        lambda e: ("shop", "pod", e.destination_pod),
-        start,
-        end,
-        truth,
-    )
-    check_rows(pods, pod_truth, end - start)
+    check_rows(pods, inbound_shop_pod_truth(start, end, truth), end - start)
