@@ -41,7 +41,15 @@ from typing import Any
 
 from schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
 from sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
-from sinks.rollup import DAY_S, EDGE_ROLLUP, LOSS_ROLLUP, Rollup, current_rollups, whole_days
+from sinks.rollup import (
+    DAY_S,
+    EDGE_ROLLUP,
+    LOSS_ROLLUP,
+    Rollup,
+    current_rollups,
+    time_range,
+    whole_days,
+)
 from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
 from streams.rows import DIRECTION_BITS
 
@@ -171,10 +179,10 @@ def _window_bounds(query: StatQuery) -> tuple[int, int]:
 def _time_filter(table: str, query: StatQuery) -> str:
     low, high = _window_bounds(query)
     if table == EDGE_WINDOWS:
-        return f"window_start >= toDateTime({low}) AND window_start < toDateTime({high})"
+        return time_range("window_start", low, high)
     low_us, high_us = math.ceil(query.start_s * 1e6), math.ceil(query.end_s * 1e6)
     return (
-        f"start_time >= toDateTime({math.floor(query.start_s)}) AND start_time < toDateTime({high})"
+        f"{time_range('start_time', math.floor(query.start_s), high)}"
         f" AND start_us >= {low_us} AND start_us < {high_us}"
     )
 
@@ -340,7 +348,7 @@ def _final_source(
         else:
             branches.append(
                 f"SELECT {columns} FROM {db}.{table} FINAL"  # noqa: S608
-                f" WHERE {column} >= toDateTime({a}) AND {column} < toDateTime({b}) AND {where}"
+                f" WHERE {time_range(column, a, b)} AND {where}"
             )
     return "(" + " UNION ALL ".join(branches) + ")"
 
@@ -436,9 +444,8 @@ def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[RowKey,
     low, high = _window_bounds(query)
     # Proxies that reported events of the rows' direction (inbound for SERVER, else outbound).
     direction = DIRECTION_BITS["in" if query.mode is EdgeMode.SERVER else "out"]
-    in_range = f"window_start >= toDateTime({low}) AND window_start < toDateTime({high})"
     daily = _daily(client, db, LOSS_ROLLUP, low, high, owners)
-    where = f"{in_range} AND {owners}"
+    where = f"{time_range('window_start', low, high)} AND {owners}"
     source = _final_source(db, PROXY_LOSSES, _LOSS_COLUMNS, where, low, high, daily)
     rows = _execute_final(
         client,

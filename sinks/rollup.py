@@ -58,7 +58,7 @@ class Rollup:
         return (
             f"INSERT INTO {db}.{self.daily} ({', '.join(columns)})"  # noqa: S608
             f" SELECT toDateTime({day}), {rolled}, {', '.join(self.keys)}, {exprs}"
-            f" FROM {db}.{self.raw} FINAL WHERE {day_filter(day)}"
+            f" FROM {db}.{self.raw} FINAL WHERE {time_range('window_start', day, day + DAY_S)}"
             f" GROUP BY {', '.join(self.keys)}"
         )
 
@@ -97,9 +97,9 @@ ROLLUPS = (EDGE_ROLLUP, LOSS_ROLLUP)
 Maxima = dict[int, int]  # Kafka partition -> max(version)
 
 
-def day_filter(day: int, column: str = "window_start") -> str:
-    """SQL: column within the UTC day starting at day."""
-    return f"{column} >= toDateTime({day}) AND {column} < toDateTime({day + DAY_S})"
+def time_range(column: str, low: int, high: int) -> str:
+    """SQL: a DateTime column in [low, high) (Unix seconds)."""
+    return f"{column} >= toDateTime({low}) AND {column} < toDateTime({high})"
 
 
 def raw_maxima(
@@ -112,8 +112,7 @@ def raw_maxima(
     rows = client.execute(
         f"SELECT intDiv(toUInt32(window_start), {DAY_S}) * {DAY_S} AS d,"  # noqa: S608
         f" partition, max(version) FROM {db}.{raw}"
-        f" WHERE window_start >= toDateTime({min(days)})"
-        f" AND window_start < toDateTime({max(days) + DAY_S})"
+        f" WHERE {time_range('window_start', min(days), max(days) + DAY_S)}"
         " GROUP BY d, partition"
     )
     out: dict[int, Maxima] = {}
@@ -147,7 +146,11 @@ def current_rollups(
     newest = recorded(client, db, rollup.raw, days)
     if not newest:
         return {}
-    now = raw_maxima(client, db, rollup.raw, sorted(newest))
+    return _still_exact(newest, raw_maxima(client, db, rollup.raw, sorted(newest)))
+
+
+def _still_exact(newest: dict[int, tuple[int, Maxima]], now: dict[int, Maxima]) -> dict[int, int]:
+    """The days whose newest computation was made from the maxima the raw rows have now."""
     return {day: rolled for day, (rolled, made_of) in newest.items() if now.get(day) == made_of}
 
 
@@ -181,8 +184,8 @@ def roll_closed_days(
     days = [today - n * DAY_S for n in range(1, days_back + 1)]
     done: list[tuple[str, int]] = []
     for rollup in ROLLUPS:
-        stale = set(raw_maxima(client, db, rollup.raw, days))
-        stale -= set(current_rollups(client, db, rollup, days))
+        present = raw_maxima(client, db, rollup.raw, days)
+        stale = set(present) - set(_still_exact(recorded(client, db, rollup.raw, days), present))
         done += [
             (rollup.raw, d) for d in sorted(stale) if roll_day(client, db, rollup, d, rolled_id())
         ]
