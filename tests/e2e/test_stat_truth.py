@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 from e2e_stack import Pipeline
-from integration.streams_procs import stored_request_total, stored_requests, wait_for
+from integration.streams_procs import (
+    stored_loss_events,
+    stored_request_total,
+    stored_requests,
+    wait_for,
+)
 
 from cli.durations import format_time
 from deploy.kafka.topics import REQUESTS
@@ -54,10 +59,14 @@ def truth(pipeline: Pipeline) -> Truth:
     asyncio.run(produce(pipeline.kafka, pipeline.topics.name(REQUESTS), events))
     client, db = pipeline.client, pipeline.database
     wait_for(
-        lambda: (stored_request_total(client, db), stored_requests(client, db)),
+        lambda: (
+            stored_request_total(client, db),
+            stored_requests(client, db),
+            stored_loss_events(client, db),
+        ),
         lambda stored: min(stored) >= known.events,
         120,
-        f"{known.events} events in the edge windows and the requests table",
+        f"{known.events} events in the edge windows, requests and loss rows",
         interval_s=0.5,
     )
     return known

@@ -189,6 +189,13 @@ def stored_request_total(client: ClickHouseClient, db: str) -> int:
     return int(rows[0][0] or 0)
 
 
+def stored_loss_events(client: ClickHouseClient, db: str) -> int:
+    """Events counted by the proxy_losses rows (FINAL). A batch is stored table by table (edge
+    windows, requests, then losses), so wait for this too before reading losses."""
+    rows = client.execute(f"SELECT sum(events) FROM {db}.proxy_losses FINAL")
+    return int(rows[0][0] or 0)
+
+
 def stored_losses(client: ClickHouseClient, db: str) -> dict[str, int]:
     """Lost events per proxy from the proxy_losses rows (FINAL)."""
     rows = client.execute(

@@ -16,6 +16,7 @@ import pytest
 from streams_procs import (
     WorkerProc,
     clickhouse_url,
+    stored_loss_events,
     stored_request_total,
     stored_requests,
     wait_for,
@@ -174,10 +175,14 @@ def _ingest(
         asyncio.run(produce(kafka, topics.name(REQUESTS), events))
         with NativeClient(settings.url()) as client:
             wait_for(
-                lambda: (stored_request_total(client, db), stored_requests(client, db)),
-                lambda got: got == (truth.events, truth.events),
+                lambda: (
+                    stored_request_total(client, db),
+                    stored_requests(client, db),
+                    stored_loss_events(client, db),
+                ),
+                lambda got: got[:2] == (truth.events, truth.events) and got[2] >= truth.events,
                 120,
-                "every event in edge_windows and requests",
+                "every event in edge_windows, requests and proxy_losses",
             )
     finally:
         worker.stop()

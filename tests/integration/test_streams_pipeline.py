@@ -17,6 +17,7 @@ from streams_procs import (
     clickhouse_url,
     free_port,
     stored_edges,
+    stored_loss_events,
     stored_losses,
     stored_request_total,
     stored_requests,
@@ -108,6 +109,12 @@ def _wait_exact(client: NativeClient, db: str, truth: Truth, timeout_s: float) -
         lambda n: n >= truth.events,
         timeout_s,
         "raw request rows",
+    )
+    wait_for(
+        lambda: stored_loss_events(client, db),
+        lambda n: n >= truth.events,
+        timeout_s,
+        "loss rows for every event",
     )
     assert stored_edges(client, db) == truth_edges(truth)
     assert stored_requests(client, db) == truth.events
