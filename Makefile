@@ -35,22 +35,32 @@ system:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# meshpipe and the meshpipe-demo distribution (demo/), both editable: the `meshpipe` namespace
+# maps onto the repository's folders.
+$(VENV)/.installed: pyproject.toml demo/pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip setuptools wheel
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q -e '.[dev]' -e ./demo
 	@touch $@
 
 kafka-jars: venv
 	@$(VENV)/bin/meshctl dev fetch
 
 proto: venv
-	@$(PY) -m schemas.codegen
-	@$(PY) -m demo.codegen
+	@$(PY) -m meshpipe.schemas.codegen
+	@$(PY) -m meshpipe.demo.codegen
+
+# mypy reads the installed names (meshpipe.proxy, …) from a tree of links to the folders.
+TYPECHECK := build/typecheck
+PARTS := proxy streams sinks cli schemas deploy demo
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tests/layers.py
+	@mkdir -p $(TYPECHECK)/meshpipe
+	@for p in $(PARTS); do ln -sfn ../../../$$p $(TYPECHECK)/meshpipe/$$p; done
+	@ln -sfn ../../bench $(TYPECHECK)/bench
 	$(VENV)/bin/mypy
 
 test: setup lint

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bench.procs import BenchError
-from sinks.client import ClickHouseError, NativeClient, parse_url
-from sinks.migrations import apply_migrations
+from meshpipe.sinks.client import ClickHouseError, NativeClient, parse_url
+from meshpipe.sinks.migrations import apply_migrations
 
 
 def server_url(clickhouse: str, database: str) -> str:

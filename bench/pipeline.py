@@ -17,10 +17,10 @@ from bench.procs import BenchError, Service
 from bench.report import Figure, ScenarioResult, compared, percentile
 from bench.topics import bench_topics
 from bench.worker import WORKER_CPUS, start_worker
-from deploy.kafka.topics import REQUESTS
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from sinks.client import ClickHouseClient, NativeClient, parse_url
-from streams.generate import GeneratorSpec, aligned_start_s, generate, produce
+from meshpipe.deploy.kafka.topics import REQUESTS
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.sinks.client import ClickHouseClient, NativeClient, parse_url
+from meshpipe.streams.generate import GeneratorSpec, aligned_start_s, generate, produce
 
 if TYPE_CHECKING:
     from bench.run import RunContext

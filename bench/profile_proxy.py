@@ -25,7 +25,7 @@ from bench.peers import MeshproxyArgs, OriginPorts, meshproxy_argv
 from bench.procs import Service, Services, free_port
 from bench.topics import bench_topics
 from bench.topology import Layout, start_origin
-from deploy.kafka.topics import REQUESTS
+from meshpipe.deploy.kafka.topics import REQUESTS
 
 _PROFILED = (
     "import cProfile, sys; {hide_uvloop}sys.argv[0] = 'meshproxy';"

@@ -13,9 +13,9 @@ from bench.database import bench_database, server_url
 from bench.machine import load_average
 from bench.querydata import DAY_S, NAMESPACE, HistorySpec, store_history
 from bench.report import Figure, ScenarioResult, compared, median, percentile
-from sinks.client import ClickHouseClient
-from sinks.query import EdgeMode, Peer, Selection, StatQuery, stat
-from sinks.rollup import roll_closed_days
+from meshpipe.sinks.client import ClickHouseClient
+from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery, stat
+from meshpipe.sinks.rollup import roll_closed_days
 
 if TYPE_CHECKING:
     from bench.run import RunContext

@@ -11,9 +11,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from schemas.latency import bucket_index
-from sinks.client import ClickHouseClient
-from sinks.tables import (
+from meshpipe.schemas.latency import bucket_index
+from meshpipe.sinks.client import ClickHouseClient
+from meshpipe.sinks.tables import (
     EDGE_WINDOW_COLUMNS,
     EDGE_WINDOWS,
     LOSS_COLUMNS,
@@ -24,7 +24,7 @@ from sinks.tables import (
     loss_values,
     request_values,
 )
-from streams.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow
+from meshpipe.streams.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow
 
 NAMESPACE = "benchq"
 DAY_S = 86_400

@@ -16,12 +16,12 @@ from bench.procs import BenchError
 from bench.report import Figure, ScenarioResult, compared, percentile
 from bench.topics import bench_topics
 from bench.worker import start_worker, wait_ready
-from cli.tap_options import TapOptions
-from cli.tap_render import TapView, render_event
-from cli.tapclient import KafkaSettings, LiveTap, new_session
-from deploy.kafka.topics import REQUESTS, TopicSet
-from schemas.edgekey import edge_key
-from streams.generate import IN, EdgeSpec, single_event
+from meshpipe.cli.tap_options import TapOptions
+from meshpipe.cli.tap_render import TapView, render_event
+from meshpipe.cli.tapclient import KafkaSettings, LiveTap, new_session
+from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.streams.generate import IN, EdgeSpec, single_event
 
 if TYPE_CHECKING:
     from bench.run import RunContext

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from deploy.kafka.topics import TopicSet, temporary_topics
+from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
 
 
 @contextmanager

@@ -34,7 +34,9 @@ def main() -> None:
     tracemalloc.start()
     atexit.register(lambda: out.write_text(report()))
     sys.argv = ["meshproxy", *sys.argv[2:]]
-    from proxy.main import main as meshproxy  # after tracemalloc.start(): imports are traced
+    from meshpipe.proxy.main import (
+        main as meshproxy,  # after tracemalloc.start(): imports are traced
+    )
 
     meshproxy()
 

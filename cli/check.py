@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import click
 
-from cli.exit import CliError, ExitStatus
-from deploy.kafka.topics import load_spec
-from deploy.mesh.checks import CheckResult, evaluate
-from deploy.mesh.cluster import Facts, Kube, KubeSettings, NoClusterError, gather
+from meshpipe.cli.exit import CliError, ExitStatus
+from meshpipe.deploy.kafka.topics import load_spec
+from meshpipe.deploy.mesh.checks import CheckResult, evaluate
+from meshpipe.deploy.mesh.cluster import Facts, Kube, KubeSettings, NoClusterError, gather
 
 
 @dataclass(frozen=True)

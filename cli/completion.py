@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 import click
 from click.shell_completion import CompletionItem
 
-from cli.exit import quiet_library_logs
-from schemas.resources import ALL, CANONICAL_KINDS, ResourceError, canonical_kind
-from sinks import query
-from sinks.client import ClickHouseError, NativeClient, UrlError, parse_url
+from meshpipe.cli.exit import quiet_library_logs
+from meshpipe.schemas.resources import ALL, CANONICAL_KINDS, ResourceError, canonical_kind
+from meshpipe.sinks import query
+from meshpipe.sinks.client import ClickHouseError, NativeClient, UrlError, parse_url
 
 # The read-only user: meshstat and completion never write.
 DEFAULT_CLICKHOUSE_URL = "clickhouse://meshpipe_ro@127.0.0.1:9000/meshpipe"

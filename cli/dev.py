@@ -6,8 +6,8 @@ import os
 
 import click
 
-from cli.exit import ExitStatus
-from deploy.devstack import DevStack, DevStackSettings
+from meshpipe.cli.exit import ExitStatus
+from meshpipe.deploy.devstack import DevStack, DevStackSettings
 
 
 @click.group("dev")

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import click
 
-from deploy.localproc import DevStackError
+from meshpipe.deploy.localproc import DevStackError
 
 
 class ExitStatus(enum.IntEnum):

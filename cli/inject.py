@@ -9,10 +9,15 @@ from typing import Any
 
 import click
 
-from cli.exit import CliError, ExitStatus
-from deploy.mesh.inject import Outcome, inject_documents, uninject_documents
-from deploy.mesh.proxyspec import DEFAULT_KAFKA_BOOTSTRAP, ProxyConfig, default_proxy_image
-from deploy.mesh.yamlio import ManifestError, dump_documents, load_documents, manifest_files
+from meshpipe.cli.exit import CliError, ExitStatus
+from meshpipe.deploy.mesh.inject import Outcome, inject_documents, uninject_documents
+from meshpipe.deploy.mesh.proxyspec import DEFAULT_KAFKA_BOOTSTRAP, ProxyConfig, default_proxy_image
+from meshpipe.deploy.mesh.yamlio import (
+    ManifestError,
+    dump_documents,
+    load_documents,
+    manifest_files,
+)
 
 STDIN = "-"
 

@@ -2,19 +2,59 @@
 
 from __future__ import annotations
 
+from importlib.metadata import EntryPoint, entry_points
 from typing import NoReturn
 
 import click
 
-from cli.check import check
-from cli.demo import demo
-from cli.dev import dev
-from cli.exit import run_cli
-from cli.inject import inject
-from cli.install import install
+from meshpipe.cli.check import check
+from meshpipe.cli.dev import dev
+from meshpipe.cli.exit import UsageError, run_cli
+from meshpipe.cli.inject import inject
+from meshpipe.cli.install import install
+
+# Commands that other distributions add (meshpipe-demo adds `demo`), loaded when invoked.
+PLUGIN_GROUP = "meshpipe.meshctl"
+# Plugins meshctl knows of, with the extra that installs each: named even when absent.
+KNOWN_PLUGINS = {"demo": "meshpipe[demo]"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """meshctl's own commands plus those of the `meshpipe.meshctl` entry-point group."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *KNOWN_PLUGINS, *_plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        own = super().get_command(ctx, cmd_name)
+        if own is not None:
+            return own
+        entry = _plugins().get(cmd_name)
+        if entry is not None:
+            command = entry.load()
+            return command if isinstance(command, click.Command) else None
+        if cmd_name in KNOWN_PLUGINS:
+            return _missing(cmd_name, KNOWN_PLUGINS[cmd_name])
+        return None
+
+
+def _plugins() -> dict[str, EntryPoint]:
+    return {entry.name: entry for entry in entry_points(group=PLUGIN_GROUP)}
+
+
+def _missing(name: str, extra: str) -> click.Command:
+    def absent(**_: object) -> None:
+        raise UsageError(f"`meshctl {name}` is not installed: pip install '{extra}'")
+
+    return click.Command(
+        name,
+        callback=absent,
+        help=f"(not installed: pip install '{extra}')",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="meshpipe")
 def meshctl() -> None:
     """Operate meshpipe: the local dev stack, the demo, Kubernetes install, inject and check."""
@@ -22,7 +62,6 @@ def meshctl() -> None:
 
 meshctl.add_command(dev)
 meshctl.add_command(check)
-meshctl.add_command(demo)
 meshctl.add_command(inject)
 meshctl.add_command(install)
 

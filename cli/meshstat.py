@@ -8,20 +8,20 @@ from typing import NoReturn
 
 import click
 
-from cli.clock import Clock, SystemClock
-from cli.completion import (
+from meshpipe.cli.clock import Clock, SystemClock
+from meshpipe.cli.completion import (
     CLICKHOUSE_ENV,
     DEFAULT_CLICKHOUSE_URL,
     complete_resource,
     complete_resources,
 )
-from cli.exit import CliError, ExitStatus, UsageError, quiet_library_logs, run_cli
-from cli.stat_options import DEFAULT_WINDOW, OUTPUTS, StatOptions, StatPlan
-from cli.stat_render import NO_TRAFFIC, StatView, aggregate, render
-from cli.terminal import CLEAR_SCREEN, Terminal
-from sinks import query
-from sinks.client import ClickHouseError, ClickHouseUrl, NativeClient, UrlError, parse_url
-from sinks.query import StatQuery, StatRow
+from meshpipe.cli.exit import CliError, ExitStatus, UsageError, quiet_library_logs, run_cli
+from meshpipe.cli.stat_options import DEFAULT_WINDOW, OUTPUTS, StatOptions, StatPlan
+from meshpipe.cli.stat_render import NO_TRAFFIC, StatView, aggregate, render
+from meshpipe.cli.terminal import CLEAR_SCREEN, Terminal
+from meshpipe.sinks import query
+from meshpipe.sinks.client import ClickHouseError, ClickHouseUrl, NativeClient, UrlError, parse_url
+from meshpipe.sinks.query import StatQuery, StatRow
 
 WATCH_INTERVAL_S = 2.0
 

@@ -13,11 +13,11 @@ from typing import NoReturn
 import click
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from cli.completion import complete_resource, complete_resources
-from cli.exit import CliError, ExitStatus, quiet_library_logs, run_cli
-from cli.tap_options import DEFAULT_MAX_RPS, TapOptions, TapPlan
-from cli.tap_run import TapRun
-from cli.tapclient import (
+from meshpipe.cli.completion import complete_resource, complete_resources
+from meshpipe.cli.exit import CliError, ExitStatus, quiet_library_logs, run_cli
+from meshpipe.cli.tap_options import DEFAULT_MAX_RPS, TapOptions, TapPlan
+from meshpipe.cli.tap_run import TapRun
+from meshpipe.cli.tapclient import (
     KafkaSettings,
     LiveTap,
     ReplayTap,
@@ -25,8 +25,8 @@ from cli.tapclient import (
     TapSourceError,
     new_session,
 )
-from cli.terminal import Terminal
-from deploy.kafka.topics import TopicSet, load_spec
+from meshpipe.cli.terminal import Terminal
+from meshpipe.deploy.kafka.topics import TopicSet, load_spec
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 POLL_S = 0.2  # longest wait for Kafka between checks of --duration and silence

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cli.durations import DurationError, parse_duration, parse_time
-from cli.exit import UsageError
-from schemas.resources import ALL, ResourceError, ResourceSelection, parse_resource, parse_resources
-from sinks.query import EdgeMode, Peer, Selection, StatQuery
+from meshpipe.cli.durations import DurationError, parse_duration, parse_time
+from meshpipe.cli.exit import UsageError
+from meshpipe.schemas.resources import (
+    ALL,
+    ResourceError,
+    ResourceSelection,
+    parse_resource,
+    parse_resources,
+)
+from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery
 
 DEFAULT_WINDOW = "1m"
 # The stream processors' window length (streams.windows.WindowSettings.window_s): a shorter

@@ -17,10 +17,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from cli.durations import format_time
-from cli.table import Align, Column, render_table
-from cli.terminal import Terminal
-from sinks.query import StatRow
+from meshpipe.cli.durations import format_time
+from meshpipe.cli.table import Align, Column, render_table
+from meshpipe.cli.terminal import Terminal
+from meshpipe.sinks.query import StatRow
 
 NO_DATA = "-"
 NO_TRAFFIC = "No traffic found."

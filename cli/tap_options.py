@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cli.durations import DurationError, parse_duration, parse_time
-from cli.exit import UsageError
-from cli.tap_status import StatusFilter, StatusFilterError, status_filter
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.resources import (
+from meshpipe.cli.durations import DurationError, parse_duration, parse_time
+from meshpipe.cli.exit import UsageError
+from meshpipe.cli.tap_status import StatusFilter, StatusFilterError, status_filter
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.resources import (
     ResourceError,
     ResourceSelection,
     parse_resource,

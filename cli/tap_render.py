@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import h2.errors
 from google.protobuf import json_format
 
-from cli.terminal import Terminal
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.cli.terminal import Terminal
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 # Go's grpc codes.Code names, as Linkerd prints them.
 GRPC_STATUS_NAMES = (

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cli.durations import format_duration
-from cli.tap_options import TapPlan
-from cli.tap_render import PLAIN, TapView, render_event
-from cli.terminal import Terminal
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.cli.durations import format_duration
+from meshpipe.cli.tap_options import TapPlan
+from meshpipe.cli.tap_render import PLAIN, TapView, render_event
+from meshpipe.cli.terminal import Terminal
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 IDLE_NOTICE_S = 3.0  # silence before meshtap says what it is waiting for
 

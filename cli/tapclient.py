@@ -14,9 +14,9 @@ from aiokafka.partitioner import DefaultPartitioner
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from deploy.kafka.topics import REQUESTS, TAP, TAP_SESSIONS, TopicSet
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from streams.tap import filter_matches
+from meshpipe.deploy.kafka.topics import REQUESTS, TAP, TAP_SESSIONS, TopicSet
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.streams.tap import filter_matches
 
 WallClock = Callable[[], float]  # Unix seconds
 

@@ -15,8 +15,8 @@ from typing import Protocol
 
 import aiohttp
 
-from demo.config import ConfigError, address, http_proxy, positive_float
-from demo.serving import configure_logging
+from meshpipe.demo.config import ConfigError, address, http_proxy, positive_float
+from meshpipe.demo.serving import configure_logging
 
 LIST_RETRY_S = 1.0
 REQUEST_TIMEOUT_S = 5.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from demo.story import STEPS, Rows, Step, by_name
+from meshpipe.demo.story import STEPS, Rows, Step, by_name
 
 if TYPE_CHECKING:
-    from demo.runner import DemoRun
+    from meshpipe.demo.runner import DemoRun
 
 RETRY_INTERVAL_S = 3.0
 MIN_REQUESTS = 20  # per deployment before the story is judged

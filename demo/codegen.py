@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-from schemas.codegen import generated_files, run_protoc
+from meshpipe.schemas.codegen import generated_files, run_protoc
 
 PROTO = Path(__file__).resolve().parent / "proto" / "emojivoto.proto"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-GEN_PACKAGE = "demo/gen"  # the import path the generated modules live under
+GEN_DIR = Path(__file__).resolve().parent / "gen"
+GEN_PACKAGE = "meshpipe/demo/gen"  # the import path the generated modules live under
 
 
 def generate(out_root: Path) -> list[Path]:
-    """Write demo/gen/* under out_root (the repository root for real); return the files."""
+    """Write meshpipe/demo/gen/* under out_root; return the files."""
     out_root.mkdir(parents=True, exist_ok=True)
     plugins = Path(sys.executable).parent
     # The virtual include path makes protoc name the file demo/gen/emojivoto.proto, so the
-    # generated gRPC module imports its messages as `demo.gen.emojivoto_pb2`.
+    # generated gRPC module imports its messages as `meshpipe.demo.gen.emojivoto_pb2`.
     args = [
         "grpc_tools.protoc",
         f"-I{GEN_PACKAGE}={PROTO.parent}",
@@ -31,13 +33,20 @@ def generate(out_root: Path) -> list[Path]:
     ]
     run_protoc(args, str(PROTO))
     gen = out_root / GEN_PACKAGE
-    (gen / "__init__.py").write_text('"""Generated demo code; run `python -m demo.codegen`."""\n')
+    (gen / "__init__.py").write_text(
+        '"""Generated demo code; run `python -m meshpipe.demo.codegen`."""\n'
+    )
     return generated_files(gen)
 
 
 def main() -> int:
-    for path in generate(REPO_ROOT):
-        sys.stdout.write(f"{path.relative_to(REPO_ROOT)}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / GEN_PACKAGE
+        generate(Path(tmp))
+        shutil.rmtree(GEN_DIR, ignore_errors=True)
+        shutil.copytree(fresh, GEN_DIR, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in generated_files(GEN_DIR):
+        sys.stdout.write(f"demo/gen/{path.relative_to(GEN_DIR)}\n")
     return 0
 
 

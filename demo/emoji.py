@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import grpc
 from aiohttp import web
 
-from demo.catalog import EMOJIS, Emoji, find, old_endpoint_breaks_on
-from demo.config import address, split
-from demo.gen import emojivoto_pb2 as pb
-from demo.gen import emojivoto_pb2_grpc as pb_grpc
-from demo.mux import MuxTargets, PortMux
-from demo.serving import HttpSite, run_app
+from meshpipe.demo.catalog import EMOJIS, Emoji, find, old_endpoint_breaks_on
+from meshpipe.demo.config import address, split
+from meshpipe.demo.gen import emojivoto_pb2 as pb
+from meshpipe.demo.gen import emojivoto_pb2_grpc as pb_grpc
+from meshpipe.demo.mux import MuxTargets, PortMux
+from meshpipe.demo.serving import HttpSite, run_app
 
 LEGACY_PATH = "/api/find-by-shortcode"
 INTERNAL = "127.0.0.1:0"  # the gRPC and HTTP/1 servers behind the shared port

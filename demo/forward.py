@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from demo.config import ConfigError, split
+from meshpipe.demo.config import ConfigError, split
 
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_S = 5.0

@@ -12,7 +12,6 @@ from pathlib import Path
 NAMESPACE = "emojivoto"
 HOST = "127.0.0.1"
 DEFAULT_PORT_BASE = 17000
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # Proxy variables of the caller's shell must not leak into the apps: each gets its own sidecar's.
 PROXY_VARIABLES = frozenset(
     f(name)
@@ -58,10 +57,12 @@ def services(base: int) -> tuple[Service, ...]:
         )
 
     return (
-        Service("emoji", "demo.emoji", ports(2)),
-        Service("voting", "demo.voting", ports(3), {"EMOJI_ADDR": "emoji"}),
-        Service("web", "demo.web", ports(1), {"EMOJI_ADDR": "emoji", "VOTING_ADDR": "voting"}),
-        Service("vote-bot", "demo.bot", ports(4, app=False), {"WEB_ADDR": "web"}),
+        Service("emoji", "meshpipe.demo.emoji", ports(2)),
+        Service("voting", "meshpipe.demo.voting", ports(3), {"EMOJI_ADDR": "emoji"}),
+        Service(
+            "web", "meshpipe.demo.web", ports(1), {"EMOJI_ADDR": "emoji", "VOTING_ADDR": "voting"}
+        ),
+        Service("vote-bot", "meshpipe.demo.bot", ports(4, app=False), {"WEB_ADDR": "web"}),
     )
 
 
@@ -102,7 +103,6 @@ def command(name: str) -> str:
 
 def base_env(env: Mapping[str, str]) -> dict[str, str]:
     clean = {k: v for k, v in env.items() if k not in PROXY_VARIABLES}
-    clean["PYTHONPATH"] = str(REPO_ROOT)
     clean["PYTHONUNBUFFERED"] = "1"
     return clean
 

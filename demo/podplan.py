@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 
-from demo.config import split
-from demo.netns import Pod, PodNetwork, Redirect, in_netns
-from demo.plan import (
+from meshpipe.demo.config import split
+from meshpipe.demo.netns import Pod, PodNetwork, Redirect, in_netns
+from meshpipe.demo.plan import (
     HOST,
     NAMESPACE,
     PlanError,
@@ -68,7 +68,9 @@ def host_forward(
     kafka_host, kafka_port = kafka_address(settings.kafka)
     listen = (network.gateway, forward_port(settings.port_base))
     argv = ["setpriv", f"--reuid={APP_UID}", f"--regid={APP_UID}", "--clear-groups", "--"]
-    argv += _python("demo.forward", f"{listen[0]}:{listen[1]}", f"{kafka_host}:{kafka_port}")
+    argv += _python(
+        "meshpipe.demo.forward", f"{listen[0]}:{listen[1]}", f"{kafka_host}:{kafka_port}"
+    )
     argv += ["--allow", network.subnet]
     return ProcessSpec("kafka-forward", tuple(argv), env, (listen,), stop_last=True)
 
@@ -80,7 +82,7 @@ def pod_forward(
     kafka_host, kafka_port = kafka_address(settings.kafka)
     target = f"{network.gateway}:{forward_port(settings.port_base)}"
     argv = in_netns(pod.netns, PROXY_UID) + list(
-        _python("demo.forward", f"{kafka_host}:{kafka_port}", target)
+        _python("meshpipe.demo.forward", f"{kafka_host}:{kafka_port}", target)
     )
     ready = ((kafka_host, kafka_port),)
     name = f"{pod.name}-kafka-forward"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from demo.netns import connects_in
-from demo.plan import ProcessSpec
+from meshpipe.demo.netns import connects_in
+from meshpipe.demo.plan import ProcessSpec
 
 STOP_TIMEOUT_S = 25.0  # a sidecar drains for up to 20 s by default
 LOG_TAIL_LINES = 15

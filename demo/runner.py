@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
-from demo.check import check_story
-from demo.netns import Pod, PodNetwork, PodNetworkSetup, require_netns
-from demo.plan import (
+from meshpipe.demo.check import check_story
+from meshpipe.demo.netns import Pod, PodNetwork, PodNetworkSetup, require_netns
+from meshpipe.demo.plan import (
     HOST,
     PlanSettings,
     ProcessSpec,
@@ -24,10 +24,10 @@ from demo.plan import (
     processes,
     services,
 )
-from demo.podplan import pod_processes, redirects, service_names, web_url
-from demo.procs import Clock, Processes, SystemClock
-from demo.story import STEPS, Rows, Step, parse_output
-from deploy.devstack import DevStack, DevStackSettings
+from meshpipe.demo.podplan import pod_processes, redirects, service_names, web_url
+from meshpipe.demo.procs import Clock, Processes, SystemClock
+from meshpipe.demo.story import STEPS, Rows, Step, parse_output
+from meshpipe.deploy.devstack import DevStack, DevStackSettings
 
 Say = Callable[[str], None]
 READY_TIMEOUT_S = 60.0

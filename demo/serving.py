@@ -13,7 +13,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from demo.config import ConfigError, split
+from meshpipe.demo.config import ConfigError, split
 
 
 class App(Protocol):

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from demo.plan import NAMESPACE
+from meshpipe.demo.plan import NAMESPACE
 
 Rows = list[dict[str, object]]
 Verdict = tuple[bool, str]  # passed, what was seen

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import aiohttp
 import grpc
 
-from demo.config import address, http_proxy
-from demo.gen import emojivoto_pb2 as pb
-from demo.gen import emojivoto_pb2_grpc as pb_grpc
-from demo.serving import run_app
+from meshpipe.demo.config import address, http_proxy
+from meshpipe.demo.gen import emojivoto_pb2 as pb
+from meshpipe.demo.gen import emojivoto_pb2_grpc as pb_grpc
+from meshpipe.demo.serving import run_app
 
 LEGACY_PATH = "/api/find-by-shortcode"  # the voting team missed the move to gRPC
 LOOKUP_TIMEOUT_S = 5.0

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import grpc
 from aiohttp import web
 
-from demo.config import address, grpc_channel_options
-from demo.gen import emojivoto_pb2 as pb
-from demo.gen import emojivoto_pb2_grpc as pb_grpc
-from demo.serving import HttpSite, run_app
+from meshpipe.demo.config import address, grpc_channel_options
+from meshpipe.demo.gen import emojivoto_pb2 as pb
+from meshpipe.demo.gen import emojivoto_pb2_grpc as pb_grpc
+from meshpipe.demo.serving import HttpSite, run_app
 
 RPC_TIMEOUT_S = 5.0
 ChannelOptions = tuple[tuple[str, str | int], ...]

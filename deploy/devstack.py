@@ -9,12 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from deploy.kafka.runner import KafkaRunner, KafkaSettings, default_cache_dir, default_data_dir
-from deploy.kafka.topics import TopicSet, ensure_topics, load_spec, missing_topics
-from deploy.localproc import DevStackError
-from sinks.client import NativeClient
-from sinks.migrations import apply_migrations, pending_migrations
-from sinks.server import ClickHouseServer, ClickHouseSettings
+from meshpipe.deploy.kafka.runner import (
+    KafkaRunner,
+    KafkaSettings,
+    default_cache_dir,
+    default_data_dir,
+)
+from meshpipe.deploy.kafka.topics import TopicSet, ensure_topics, load_spec, missing_topics
+from meshpipe.deploy.localproc import DevStackError
+from meshpipe.sinks.client import NativeClient
+from meshpipe.sinks.migrations import apply_migrations, pending_migrations
+from meshpipe.sinks.server import ClickHouseServer, ClickHouseSettings
 
 Say = Callable[[str], None]
 

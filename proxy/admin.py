@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from proxy.http1_parse import ParseError, parse_request_head, take_head
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.http1_parse import ParseError, parse_request_head, take_head
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 # Linkerd's response_latency_ms buckets, so dashboards and queries carry over.
 LATENCY_BUCKETS_MS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 class Side(Enum):

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from enum import Enum
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CancelTimer,
     CloseConnection,
     Command,
@@ -20,7 +20,7 @@ from proxy.commands import (
     StartTimer,
     TimerFired,
 )
-from proxy.layer import Address, Layer, LayerContext
+from meshpipe.proxy.layer import Address, Layer, LayerContext
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DETECT_TIMER = "detect"
@@ -121,9 +121,9 @@ class DetectLayer:
 
 def connection_layer(ctx: LayerContext) -> Layer:
     """The layer stack every accepted connection starts with: detection, then the protocol."""
-    from proxy.http1 import Http1Relay
-    from proxy.http2 import H2Relay
-    from proxy.tcp import TcpRelay
+    from meshpipe.proxy.http1 import Http1Relay
+    from meshpipe.proxy.http2 import H2Relay
+    from meshpipe.proxy.tcp import TcpRelay
 
     return DetectLayer(
         ctx, {Detected.HTTP2: H2Relay, Detected.HTTP1: Http1Relay, Detected.OPAQUE: TcpRelay}

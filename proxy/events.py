@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from proxy.commands import PublishRequestEvent
-from schemas.classify import apply_classification
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import IdentityError, WorkloadInstance
+from meshpipe.proxy.commands import PublishRequestEvent
+from meshpipe.schemas.classify import apply_classification
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import IdentityError, WorkloadInstance
 
 if TYPE_CHECKING:
-    from proxy.layer import LayerContext
+    from meshpipe.proxy.layer import LayerContext
 
 SRC_HEADER = "meshpipe-src"  # added by outbound to requests, read and stripped by inbound
 DST_HEADER = "meshpipe-dst"  # added by inbound to responses, read and stripped by outbound

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CancelTimer,
     CloseConnection,
     Command,
@@ -24,8 +24,8 @@ from proxy.commands import (
     UpstreamConnected,
     UpstreamFailed,
 )
-from proxy.events import DST_HEADER, IDENTITY_HEADERS, SRC_HEADER, RequestRecord
-from proxy.http1_parse import (
+from meshpipe.proxy.events import DST_HEADER, IDENTITY_HEADERS, SRC_HEADER, RequestRecord
+from meshpipe.proxy.http1_parse import (
     BodyFraming,
     BodyReader,
     Framing,
@@ -45,8 +45,8 @@ from proxy.http1_parse import (
     split_authority,
     take_head,
 )
-from proxy.layer import Address, LayerContext
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.layer import Address, LayerContext
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 RESPONSE_TIMER = "http1.response"
 

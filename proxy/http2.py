@@ -10,7 +10,7 @@ import h2.events as h2e
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error, ProtocolError
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CloseConnection,
     Command,
     ConnectionAccepted,
@@ -27,11 +27,11 @@ from proxy.commands import (
     UpstreamConnected,
     UpstreamFailed,
 )
-from proxy.http1_parse import ParseError, split_authority
-from proxy.http2_conn import H2Pair
-from proxy.http2_headers import normalize, request_head
-from proxy.http2_streams import StreamRelay
-from proxy.layer import Address, LayerContext
+from meshpipe.proxy.http1_parse import ParseError, split_authority
+from meshpipe.proxy.http2_conn import H2Pair
+from meshpipe.proxy.http2_headers import normalize, request_head
+from meshpipe.proxy.http2_streams import StreamRelay
+from meshpipe.proxy.layer import Address, LayerContext
 
 CLOSE_TIMER = "h2-close"
 CLOSE_GRACE_S = 1.0  # after our GOAWAY, time the client gets to close first (avoids TCP RST)

@@ -6,8 +6,8 @@ from h2.config import H2Configuration
 from h2.connection import ConnectionInputs, ConnectionState, H2Connection, H2ConnectionStateMachine
 from h2.settings import SettingCodes, Settings
 
-from proxy.commands import Side
-from proxy.http2_state import H2Stream, other
+from meshpipe.proxy.commands import Side
+from meshpipe.proxy.http2_state import H2Stream, other
 
 DEFAULT_WINDOW = 65_535  # RFC 9113 §6.9.2
 MAX_CONCURRENT_STREAMS = 100  # advertised to the client, as h2's default

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 from hpack import NeverIndexedHeaderTuple
 
-from proxy.events import IDENTITY_HEADERS
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.events import IDENTITY_HEADERS
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 Headers = list[tuple[bytes, bytes]]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from proxy.commands import Side
-from proxy.events import RequestRecord
-from proxy.http2_headers import Headers, RequestHead
+from meshpipe.proxy.commands import Side
+from meshpipe.proxy.events import RequestRecord
+from meshpipe.proxy.http2_headers import Headers, RequestHead
 
 
 @dataclass

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import h2.events as h2e
 from h2.errors import ErrorCodes
 
-from proxy.commands import CancelTimer, Command, Side, StartTimer
-from proxy.events import DST_HEADER, SRC_HEADER, RequestRecord
-from proxy.http2_conn import H2Pair
-from proxy.http2_headers import (
+from meshpipe.proxy.commands import CancelTimer, Command, Side, StartTimer
+from meshpipe.proxy.events import DST_HEADER, SRC_HEADER, RequestRecord
+from meshpipe.proxy.http2_conn import H2Pair
+from meshpipe.proxy.http2_headers import (
     Headers,
     RequestHead,
     error_reply,
@@ -24,9 +24,9 @@ from proxy.http2_headers import (
     with_identity,
     without_identity,
 )
-from proxy.http2_state import H2Stream, other
-from proxy.layer import LayerContext
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.http2_state import H2Stream, other
+from meshpipe.proxy.layer import LayerContext
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 class StreamRelay:

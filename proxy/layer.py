@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from proxy.commands import Command, Event
-from proxy.events import SeqAllocator
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import WorkloadInstance
+from meshpipe.proxy.commands import Command, Event
+from meshpipe.proxy.events import SeqAllocator
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import WorkloadInstance
 
 
 class Layer(Protocol):

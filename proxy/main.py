@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import click
 
-from proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
-from proxy.server import ProxyServer
-from proxy.settings import ServerSettings, SettingsError, listeners, parse_address
-from schemas.edgekey import edge_key
-from schemas.identity import IdentityError, WorkloadId, WorkloadInstance
+from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
+from meshpipe.proxy.server import ProxyServer
+from meshpipe.proxy.settings import ServerSettings, SettingsError, listeners, parse_address
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.identity import IdentityError, WorkloadId, WorkloadInstance
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

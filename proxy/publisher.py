@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-from proxy import kafka_log
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy import kafka_log
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import asyncio
 import socket
 import struct
 
-from proxy.layer import Address
-from proxy.settings import Listener
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.layer import Address
+from meshpipe.proxy.settings import Listener
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
 

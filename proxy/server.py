@@ -10,8 +10,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import cast
 
-from proxy.admin import AdminApp, PipelineStats, ProxyMetrics
-from proxy.commands import (
+from meshpipe.proxy.admin import AdminApp, PipelineStats, ProxyMetrics
+from meshpipe.proxy.commands import (
     CancelTimer,
     CloseConnection,
     Command,
@@ -32,14 +32,14 @@ from proxy.commands import (
     UpstreamConnected,
     UpstreamFailed,
 )
-from proxy.detect import connection_layer
-from proxy.events import SeqAllocator
-from proxy.layer import Address, Clock, Layer, LayerContext, SystemClock
-from proxy.publisher import EventPublisher
-from proxy.redirect import original_destination, redirect_target
-from proxy.settings import Listener, ServerSettings
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.tasks import BackgroundTasks
+from meshpipe.proxy.detect import connection_layer
+from meshpipe.proxy.events import SeqAllocator
+from meshpipe.proxy.layer import Address, Clock, Layer, LayerContext, SystemClock
+from meshpipe.proxy.publisher import EventPublisher
+from meshpipe.proxy.redirect import original_destination, redirect_target
+from meshpipe.proxy.settings import Listener, ServerSettings
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 

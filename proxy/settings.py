@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from proxy.layer import Address, Limits
-from proxy.publisher import KafkaSettings, PublisherSettings
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import WorkloadInstance
+from meshpipe.proxy.layer import Address, Limits
+from meshpipe.proxy.publisher import KafkaSettings, PublisherSettings
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import WorkloadInstance
 
 
 class SettingsError(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CloseConnection,
     Command,
     ConnectionAccepted,
@@ -17,9 +17,9 @@ from proxy.commands import (
     UpstreamConnected,
     UpstreamFailed,
 )
-from proxy.events import RequestRecord
-from proxy.layer import LayerContext
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.events import RequestRecord
+from meshpipe.proxy.layer import LayerContext
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 class TcpRelay:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 GRPC_FAILURE_CODES = frozenset({2, 4, 7, 13, 14, 15})
 _H2_ERROR_NAMES = (

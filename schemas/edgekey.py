@@ -12,8 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import IdentityError, Peer, UnmeshedPeer, WorkloadId, parse_peer, peer_of
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import (
+    IdentityError,
+    Peer,
+    UnmeshedPeer,
+    WorkloadId,
+    parse_peer,
+    peer_of,
+)
 
 _SEP = "|"
 _DIRECTION_TOKENS: dict[meshpipe_pb2.Direction.ValueType, str] = {

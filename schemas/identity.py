@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 # Kubernetes object names are DNS-1123 subdomains: lower-case alphanumerics, '-' and '.'.
 _NAME_RE = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import IdentityError, check_name
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import IdentityError, check_name
 
 ALL = "all"
 

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
-from sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
-from sinks.rollup import (
+from meshpipe.schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
+from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
+from meshpipe.sinks.rollup import (
     DAY_S,
     EDGE_ROLLUP,
     LOSS_ROLLUP,
@@ -50,8 +50,8 @@ from sinks.rollup import (
     time_range,
     whole_days,
 )
-from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
-from streams.rows import DIRECTION_BITS
+from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
+from meshpipe.streams.rows import DIRECTION_BITS
 
 
 class QueryError(ValueError):

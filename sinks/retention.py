@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sinks.client import ClickHouseClient, check_name
-from sinks.migrations.dialect import Dialect
-from sinks.migrations.versions import (
+from meshpipe.sinks.client import ClickHouseClient, check_name
+from meshpipe.sinks.migrations.dialect import Dialect
+from meshpipe.sinks.migrations.versions import (
     DEFAULT_LOSS_DAYS,
     DEFAULT_REQUEST_DAYS,
     DEFAULT_WINDOW_DAYS,
 )
-from sinks.rollup import EDGE_DAYS, LOSS_DAYS, SOURCES
-from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
+from meshpipe.sinks.rollup import EDGE_DAYS, LOSS_DAYS, SOURCES
+from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sinks.client import ClickHouseClient, check_name
-from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, utc_datetime
+from meshpipe.sinks.client import ClickHouseClient, check_name
+from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, utc_datetime
 
 DAY_S = 86_400
 EDGE_DAYS = "edge_days"

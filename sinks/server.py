@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from deploy.localproc import Daemon, DevStackError, port_open, wait_until
-from sinks.client import ClickHouseError, ClickHouseUrl, NativeClient
-from sinks.query import READ_BUFFER_BYTES
+from meshpipe.deploy.localproc import Daemon, DevStackError, port_open, wait_until
+from meshpipe.sinks.client import ClickHouseError, ClickHouseUrl, NativeClient
+from meshpipe.sinks.query import READ_BUFFER_BYTES
 
 READONLY_USER = "meshpipe_ro"
 

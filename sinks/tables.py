@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
 
 EDGE_WINDOWS = "edge_windows"
 REQUESTS = "requests"

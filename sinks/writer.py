@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-from sinks.client import ClickHouseClient, ClickHouseError, check_name
-from sinks.tables import TableRows, batch_tables
-from streams.rows import RowBatch
+from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, check_name
+from meshpipe.sinks.tables import TableRows, batch_tables
+from meshpipe.streams.rows import RowBatch
 
 log = logging.getLogger(__name__)
 

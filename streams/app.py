@@ -17,13 +17,13 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-from schemas.tasks import BackgroundTasks
-from streams.decode import Record
-from streams.rows import RowBatch, RowSink
-from streams.sessions_feed import follow_sessions
-from streams.settings import WorkerSettings
-from streams.windows import BucketFn
-from streams.worker import Outputs, Worker, WorkerCore
+from meshpipe.schemas.tasks import BackgroundTasks
+from meshpipe.streams.decode import Record
+from meshpipe.streams.rows import RowBatch, RowSink
+from meshpipe.streams.sessions_feed import follow_sessions
+from meshpipe.streams.settings import WorkerSettings
+from meshpipe.streams.windows import BucketFn
+from meshpipe.streams.worker import Outputs, Worker, WorkerCore
 
 log = logging.getLogger(__name__)
 SinkFactory = Callable[[], AbstractAsyncContextManager[RowSink]]

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from schemas.edgekey import Edge, edge_of
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import IdentityError
+from meshpipe.schemas.edgekey import Edge, edge_of
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import IdentityError
 
 NANOS = 1_000_000_000
 MAX_NANOS = NANOS - 1

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
-from schemas.edgekey import edge_key
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 NANOS = 1_000_000_000
 IN, OUT = meshpipe_pb2.INBOUND, meshpipe_pb2.OUTBOUND

@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from streams.chunks import ChunkTable, Entry
-from streams.rows import DIRECTION_BITS, LossRow
-from streams.windows import WindowSettings, start_ns
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.streams.chunks import ChunkTable, Entry
+from meshpipe.streams.rows import DIRECTION_BITS, LossRow
+from meshpipe.streams.windows import WindowSettings, start_ns
 
 
 @dataclass(slots=True)

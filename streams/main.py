@@ -15,9 +15,9 @@ import click
 import faust
 import uvloop
 
-from cli.exit import CliError, ExitStatus, quiet_library_logs, run_cli
-from schemas.latency import bucket_index
-from sinks.client import (
+from meshpipe.cli.exit import CliError, ExitStatus, quiet_library_logs, run_cli
+from meshpipe.schemas.latency import bucket_index
+from meshpipe.sinks.client import (
     ClickHouseClient,
     ClickHouseError,
     ClickHouseUrl,
@@ -25,14 +25,14 @@ from sinks.client import (
     UrlError,
     parse_url,
 )
-from sinks.migrations import apply_migrations
-from sinks.retention import Retention
-from sinks.writer import ClickHouseRowSink
-from streams.app import RetentionJob, SinkFactory, build_app
-from streams.retention import ClickHouseRetention, RetentionSchedule, keep_retention
-from streams.rollups import ClickHouseRollups, keep_rollups
-from streams.rows import MemoryRowSink, RowSink
-from streams.settings import (
+from meshpipe.sinks.migrations import apply_migrations
+from meshpipe.sinks.retention import Retention
+from meshpipe.sinks.writer import ClickHouseRowSink
+from meshpipe.streams.app import RetentionJob, SinkFactory, build_app
+from meshpipe.streams.retention import ClickHouseRetention, RetentionSchedule, keep_retention
+from meshpipe.streams.rollups import ClickHouseRollups, keep_rollups
+from meshpipe.streams.rows import MemoryRowSink, RowSink
+from meshpipe.streams.settings import (
     SettingsError,
     Topics,
     WorkerSettings,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.chunks import Chunker, ChunkSettings
-from streams.decode import ValidEvent
-from streams.loss import LossTracker
-from streams.rawrows import request_row
-from streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
-from streams.windows import BucketFn, EdgeWindows, WindowSettings
+from meshpipe.streams.chunks import Chunker, ChunkSettings
+from meshpipe.streams.decode import ValidEvent
+from meshpipe.streams.loss import LossTracker
+from meshpipe.streams.rawrows import request_row
+from meshpipe.streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.streams.windows import BucketFn, EdgeWindows, WindowSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from streams.rows import RequestRow
-from streams.windows import direction_text, start_ns
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.streams.rows import RequestRow
+from meshpipe.streams.windows import direction_text, start_ns
 
 _PROTOCOLS: dict[int, str] = {
     meshpipe_pb2.HTTP1: "http1",

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sinks.client import ClickHouseClient, ClickHouseError
-from sinks.retention import Retention, apply_retention, drop_expired_partitions
+from meshpipe.sinks.client import ClickHouseClient, ClickHouseError
+from meshpipe.sinks.retention import Retention, apply_retention, drop_expired_partitions
 
 log = logging.getLogger(__name__)
 

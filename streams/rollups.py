@@ -12,8 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sinks.client import ClickHouseClient, ClickHouseError
-from sinks.rollup import roll_closed_days
+from meshpipe.sinks.client import ClickHouseClient, ClickHouseError
+from meshpipe.sinks.rollup import roll_closed_days
 
 log = logging.getLogger(__name__)
 

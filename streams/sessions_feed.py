@@ -10,7 +10,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.tap import InvalidSessionError, TapSessions
+from meshpipe.streams.tap import InvalidSessionError, TapSessions
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.kafka.topics import DEADLETTER, REQUESTS, TAP, TAP_SESSIONS
-from sinks.retention import Retention
-from streams.chunks import ChunkSettings
-from streams.retention import RetentionSchedule
-from streams.windows import WindowSettings
+from meshpipe.deploy.kafka.topics import DEADLETTER, REQUESTS, TAP, TAP_SESSIONS
+from meshpipe.sinks.retention import Retention
+from meshpipe.streams.chunks import ChunkSettings
+from meshpipe.streams.retention import RetentionSchedule
+from meshpipe.streams.windows import WindowSettings
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.resources import ResourceError, canonical_kind
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.resources import ResourceError, canonical_kind
 
 Clock = Callable[[], float]  # Unix seconds
 NANOS = 1_000_000_000

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from schemas.classify import GRPC_FAILURE_CODES, classify
-from schemas.edgekey import Edge
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import Peer, WorkloadId
-from streams.chunks import ChunkTable, Entry
-from streams.rows import EdgeWindowRow
+from meshpipe.schemas.classify import GRPC_FAILURE_CODES, classify
+from meshpipe.schemas.edgekey import Edge
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import Peer, WorkloadId
+from meshpipe.streams.chunks import ChunkTable, Entry
+from meshpipe.streams.rows import EdgeWindowRow
 
 BucketFn = Callable[[int], int]  # microseconds -> bucket index on the shared latency grid
 NANOS = 1_000_000_000

@@ -14,13 +14,19 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from streams.chunks import ChunkSettings
-from streams.decode import InvalidRecordError, Record, ValidEvent, dead_letter, decode_event
-from streams.partition import PartitionState
-from streams.rows import RowBatch, RowSink
-from streams.tap import Clock, TapSessions
-from streams.windows import BucketFn, WindowSettings
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.streams.chunks import ChunkSettings
+from meshpipe.streams.decode import (
+    InvalidRecordError,
+    Record,
+    ValidEvent,
+    dead_letter,
+    decode_event,
+)
+from meshpipe.streams.partition import PartitionState
+from meshpipe.streams.rows import RowBatch, RowSink
+from meshpipe.streams.tap import Clock, TapSessions
+from meshpipe.streams.windows import BucketFn, WindowSettings
 
 CommitFn = Callable[[Mapping[int, int]], Awaitable[None]]  # partition -> next offset to read
 SendFn = Callable[[bytes | None, bytes], Awaitable[None]]  # (key, value) delivered to a topic

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from deploy.kafka.topics import TopicSet, temporary_topics
-from sinks.client import ChdbClient
+from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
+from meshpipe.sinks.client import ChdbClient
 
 if TYPE_CHECKING:
-    from deploy.devstack import DevStack
+    from meshpipe.deploy.devstack import DevStack
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,10 @@ def chdb_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClien
 @pytest.fixture(scope="session")
 def dev_stack() -> Iterator[DevStack]:
     """Kafka and ClickHouse via `meshctl dev up`'s code; stops at the end only what it started."""
-    from deploy.devstack import DevStack, DevStackSettings  # server code: integration tests only
+    from meshpipe.deploy.devstack import (  # server code: integration tests only
+        DevStack,
+        DevStackSettings,
+    )
 
     stack = DevStack(DevStackSettings.from_env())
     started = stack.up(lambda _line: None)

@@ -1,1 +1,1 @@
-"""Generated demo code; run `python -m demo.codegen`."""
+"""Generated demo code; run `python -m meshpipe.demo.codegen`."""

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from demo.gen import emojivoto_pb2 as demo_dot_gen_dot_emojivoto__pb2
+from meshpipe.demo.gen import emojivoto_pb2 as meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in demo/gen/emojivoto_pb2_grpc.py depends on'
+        + ' but the generated code in meshpipe/demo/gen/emojivoto_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,13 +36,13 @@ class EmojiServiceStub:
         """
         self.ListAll = channel.unary_unary(
                 '/emojivoto.v1.EmojiService/ListAll',
-                request_serializer=demo_dot_gen_dot_emojivoto__pb2.ListAllRequest.SerializeToString,
-                response_deserializer=demo_dot_gen_dot_emojivoto__pb2.ListAllResponse.FromString,
+                request_serializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ListAllRequest.SerializeToString,
+                response_deserializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ListAllResponse.FromString,
                 _registered_method=True)
         self.FindByShortcode = channel.unary_unary(
                 '/emojivoto.v1.EmojiService/FindByShortcode',
-                request_serializer=demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeRequest.SerializeToString,
-                response_deserializer=demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeResponse.FromString,
+                request_serializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeRequest.SerializeToString,
+                response_deserializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeResponse.FromString,
                 _registered_method=True)
 
 
@@ -66,13 +66,13 @@ def add_EmojiServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ListAll': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAll,
-                    request_deserializer=demo_dot_gen_dot_emojivoto__pb2.ListAllRequest.FromString,
-                    response_serializer=demo_dot_gen_dot_emojivoto__pb2.ListAllResponse.SerializeToString,
+                    request_deserializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ListAllRequest.FromString,
+                    response_serializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ListAllResponse.SerializeToString,
             ),
             'FindByShortcode': grpc.unary_unary_rpc_method_handler(
                     servicer.FindByShortcode,
-                    request_deserializer=demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeRequest.FromString,
-                    response_serializer=demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeResponse.SerializeToString,
+                    request_deserializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeRequest.FromString,
+                    response_serializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -100,8 +100,8 @@ class EmojiService:
             request,
             target,
             '/emojivoto.v1.EmojiService/ListAll',
-            demo_dot_gen_dot_emojivoto__pb2.ListAllRequest.SerializeToString,
-            demo_dot_gen_dot_emojivoto__pb2.ListAllResponse.FromString,
+            meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ListAllRequest.SerializeToString,
+            meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ListAllResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -127,8 +127,8 @@ class EmojiService:
             request,
             target,
             '/emojivoto.v1.EmojiService/FindByShortcode',
-            demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeRequest.SerializeToString,
-            demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeResponse.FromString,
+            meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeRequest.SerializeToString,
+            meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.FindByShortcodeResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -151,13 +151,13 @@ class VotingServiceStub:
         """
         self.Vote = channel.unary_unary(
                 '/emojivoto.v1.VotingService/Vote',
-                request_serializer=demo_dot_gen_dot_emojivoto__pb2.VoteRequest.SerializeToString,
-                response_deserializer=demo_dot_gen_dot_emojivoto__pb2.VoteResponse.FromString,
+                request_serializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.VoteRequest.SerializeToString,
+                response_deserializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.VoteResponse.FromString,
                 _registered_method=True)
         self.Results = channel.unary_unary(
                 '/emojivoto.v1.VotingService/Results',
-                request_serializer=demo_dot_gen_dot_emojivoto__pb2.ResultsRequest.SerializeToString,
-                response_deserializer=demo_dot_gen_dot_emojivoto__pb2.ResultsResponse.FromString,
+                request_serializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ResultsRequest.SerializeToString,
+                response_deserializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ResultsResponse.FromString,
                 _registered_method=True)
 
 
@@ -181,13 +181,13 @@ def add_VotingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Vote': grpc.unary_unary_rpc_method_handler(
                     servicer.Vote,
-                    request_deserializer=demo_dot_gen_dot_emojivoto__pb2.VoteRequest.FromString,
-                    response_serializer=demo_dot_gen_dot_emojivoto__pb2.VoteResponse.SerializeToString,
+                    request_deserializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.VoteRequest.FromString,
+                    response_serializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.VoteResponse.SerializeToString,
             ),
             'Results': grpc.unary_unary_rpc_method_handler(
                     servicer.Results,
-                    request_deserializer=demo_dot_gen_dot_emojivoto__pb2.ResultsRequest.FromString,
-                    response_serializer=demo_dot_gen_dot_emojivoto__pb2.ResultsResponse.SerializeToString,
+                    request_deserializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ResultsRequest.FromString,
+                    response_serializer=meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ResultsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,8 +215,8 @@ class VotingService:
             request,
             target,
             '/emojivoto.v1.VotingService/Vote',
-            demo_dot_gen_dot_emojivoto__pb2.VoteRequest.SerializeToString,
-            demo_dot_gen_dot_emojivoto__pb2.VoteResponse.FromString,
+            meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.VoteRequest.SerializeToString,
+            meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.VoteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -242,8 +242,8 @@ class VotingService:
             request,
             target,
             '/emojivoto.v1.VotingService/Results',
-            demo_dot_gen_dot_emojivoto__pb2.ResultsRequest.SerializeToString,
-            demo_dot_gen_dot_emojivoto__pb2.ResultsResponse.FromString,
+            meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ResultsRequest.SerializeToString,
+            meshpipe_dot_demo_dot_gen_dot_emojivoto__pb2.ResultsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,8 +4,8 @@ isort:skip_file
 The emoji-voting demo's gRPC contract: the emoji catalogue and the vote counter."""
 
 from collections import abc as _abc
-from demo.gen import emojivoto_pb2 as _emojivoto_pb2
 from grpc import aio as _aio
+from meshpipe.demo.gen import emojivoto_pb2 as _emojivoto_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

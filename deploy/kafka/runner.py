@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from deploy.localproc import Daemon, DevStackError, port_open, wait_until
+from meshpipe.deploy.localproc import Daemon, DevStackError, port_open, wait_until
 
 DEFAULT_VERSION = "4.1.1"
 MIN_JAVA = 17
@@ -119,7 +119,7 @@ class KafkaRunner:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise DevStackError("Maven (mvn) not found; run `make setup` (installs it when root)")
-        pom = Path(str(resources.files("deploy.kafka").joinpath("pom.xml")))
+        pom = Path(str(resources.files("meshpipe.deploy.kafka").joinpath("pom.xml")))
         sys.stderr.write(
             f"fetching Apache Kafka {self.settings.version} jars from Maven Central into {libs} "
             "(first run only)\n"
@@ -137,14 +137,14 @@ class KafkaRunner:
     def _write_config(self) -> Path:
         s = self.settings
         logs = s.data_dir / "data"
-        text = resources.files("deploy.kafka").joinpath("server.properties").read_text()
+        text = resources.files("meshpipe.deploy.kafka").joinpath("server.properties").read_text()
         text = text.format(
             host=s.host, port=s.port, controller_port=s.controller_port, log_dirs=logs
         )
         s.data_dir.mkdir(parents=True, exist_ok=True)
         config = s.data_dir / "server.properties"
         config.write_text(text)
-        log4j = resources.files("deploy.kafka").joinpath("log4j2.properties").read_text()
+        log4j = resources.files("meshpipe.deploy.kafka").joinpath("log4j2.properties").read_text()
         (s.data_dir / "log4j2.properties").write_text(log4j)
         return config
 

@@ -57,7 +57,7 @@ class TopicSet:
 def load_spec(text: str | None = None) -> TopicSet:
     """Parse topics.yaml (the packaged one unless text is given)."""
     if text is None:
-        text = resources.files("deploy.kafka").joinpath("topics.yaml").read_text()
+        text = resources.files("meshpipe.deploy.kafka").joinpath("topics.yaml").read_text()
     doc = yaml.safe_load(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("topics"), list):
         raise TopicSpecError("topics.yaml must hold a mapping with a 'topics' list")

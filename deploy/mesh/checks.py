@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from deploy.mesh.cluster import INJECT_ANNOTATION, Facts
-from deploy.mesh.proxyspec import PROXY_CONTAINER
-from sinks.migrations import MIGRATIONS_TABLE
-from sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
+from meshpipe.deploy.mesh.cluster import INJECT_ANNOTATION, Facts
+from meshpipe.deploy.mesh.proxyspec import PROXY_CONTAINER
+from meshpipe.sinks.migrations import MIGRATIONS_TABLE
+from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
 
 # The tables meshstreams writes and the query layer reads, and the migrations record.
 SCHEMA_TABLES = (EDGE_WINDOWS, REQUESTS, PROXY_LOSSES, MIGRATIONS_TABLE)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from deploy.mesh.k8s import (
+from meshpipe.deploy.mesh.k8s import (
     config_map,
     http_probe,
     metadata,
@@ -15,7 +15,7 @@ from deploy.mesh.k8s import (
     service_account,
     workload,
 )
-from sinks.query import READ_BUFFER_BYTES
+from meshpipe.sinks.query import READ_BUFFER_BYTES
 
 COMPONENT = "clickhouse"
 CREDENTIALS_SECRET = "clickhouse-credentials"  # noqa: S105 (a Secret's name)
@@ -48,7 +48,7 @@ class ClickHouseConfig:
 
 
 def _data(name: str) -> str:
-    return resources.files("deploy.mesh").joinpath("clickhouse", name).read_text()
+    return resources.files("meshpipe.deploy.mesh").joinpath("clickhouse", name).read_text()
 
 
 def clickhouse(config: ClickHouseConfig) -> list[dict[str, Any]]:

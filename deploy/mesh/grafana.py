@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from deploy.mesh.clickhouse import CREDENTIALS_SECRET, DATABASE, NATIVE_PORT, READER_USER
-from deploy.mesh.k8s import (
+from meshpipe.deploy.mesh.clickhouse import CREDENTIALS_SECRET, DATABASE, NATIVE_PORT, READER_USER
+from meshpipe.deploy.mesh.k8s import (
     config_map,
     http_probe,
     restricted_security_context,
@@ -39,7 +39,9 @@ class GrafanaConfig:
 
 def dashboards(directory: Traversable | None = None) -> dict[str, str]:
     """Every dashboard JSON under deploy/mesh/grafana/, by file name (none yet is fine)."""
-    root = directory if directory is not None else resources.files("deploy.mesh") / "grafana"
+    root = (
+        directory if directory is not None else resources.files("meshpipe.deploy.mesh") / "grafana"
+    )
     if not root.is_dir():
         return {}
     files = sorted((f for f in root.iterdir() if f.name.endswith(".json")), key=lambda f: f.name)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from deploy.mesh.proxyspec import (
+from meshpipe.deploy.mesh.proxyspec import (
     INIT_CONTAINER,
     INJECT_ANNOTATION,
     PROXY_CONTAINER,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deploy.kafka.strimzi import KafkaClusterConfig, kafka_cluster, kafka_topics
-from deploy.kafka.topics import TopicSet, load_spec
-from deploy.mesh.clickhouse import (
+from meshpipe.deploy.kafka.strimzi import KafkaClusterConfig, kafka_cluster, kafka_topics
+from meshpipe.deploy.kafka.topics import TopicSet, load_spec
+from meshpipe.deploy.mesh.clickhouse import (
     CREDENTIALS_SECRET,
     DATABASE,
     NATIVE_PORT,
@@ -15,8 +15,8 @@ from deploy.mesh.clickhouse import (
     ClickHouseConfig,
     clickhouse,
 )
-from deploy.mesh.grafana import GrafanaConfig, grafana
-from deploy.mesh.k8s import (
+from meshpipe.deploy.mesh.grafana import GrafanaConfig, grafana
+from meshpipe.deploy.mesh.k8s import (
     PART_OF,
     config_map,
     http_probe,
@@ -26,8 +26,8 @@ from deploy.mesh.k8s import (
     service_account,
     workload,
 )
-from deploy.mesh.proxyspec import IMAGE_REPOSITORY
-from deploy.mesh.rbac import rbac
+from meshpipe.deploy.mesh.proxyspec import IMAGE_REPOSITORY
+from meshpipe.deploy.mesh.rbac import rbac
 
 CONFIG_MAP = "meshpipe-config"
 STREAMS = "meshstreams"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploy.mesh.k8s import metadata
+from meshpipe.deploy.mesh.k8s import metadata
 
 CHECK_ROLE = "meshpipe-check"
 OPERATORS_GROUP = "meshpipe:operators"

@@ -48,14 +48,14 @@ Never edit an applied migration; add a new one. Statements must be idempotent (I
 
 from __future__ import annotations
 
-from sinks.migrations.dialect import Dialect
-from sinks.migrations.runner import (
+from meshpipe.sinks.migrations.dialect import Dialect
+from meshpipe.sinks.migrations.runner import (
     applied_versions,
     apply_migrations,
     pending_migrations,
     render_migration,
 )
-from sinks.migrations.versions import MIGRATIONS, MIGRATIONS_TABLE, Migration
+from meshpipe.sinks.migrations.versions import MIGRATIONS, MIGRATIONS_TABLE, Migration
 
 __all__ = [
     "MIGRATIONS",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sinks.client import ClickHouseClient, ClickHouseError, check_name
-from sinks.migrations.dialect import Dialect
-from sinks.migrations.versions import MIGRATIONS, MIGRATIONS_TABLE, Migration
+from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, check_name
+from meshpipe.sinks.migrations.dialect import Dialect
+from meshpipe.sinks.migrations.versions import MIGRATIONS, MIGRATIONS_TABLE, Migration
 
 COLUMN_EXISTS = 44  # 18.16: "Cannot add column ...: column with this name already exists"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sinks.migrations.dialect import Dialect
+from meshpipe.sinks.migrations.dialect import Dialect
 
 MIGRATIONS_TABLE = "schema_migrations"
 

@@ -10,10 +10,10 @@ import pytest
 from e2e_stack import Pipeline
 from integration.streams_procs import WorkerProc, clickhouse_url
 
-from deploy.devstack import DevStack
-from deploy.kafka.topics import TopicSet, temporary_topics
-from sinks.client import NativeClient
-from sinks.migrations import apply_migrations
+from meshpipe.deploy.devstack import DevStack
+from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
+from meshpipe.sinks.client import NativeClient
+from meshpipe.sinks.migrations import apply_migrations
 
 # Small chunks, so a module's worker commits (and writes ClickHouse) often while tests run.
 WORKER_OPTIONS = ("--chunk-records=1000", "--session-timeout=6s")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from integration.streams_procs import WorkerProc
 
-from deploy.kafka.topics import TopicSet
-from sinks.client import NativeClient
+from meshpipe.deploy.kafka.topics import TopicSet
+from meshpipe.sinks.client import NativeClient
 
 
 @dataclass(frozen=True)

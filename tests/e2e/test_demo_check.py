@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.devstack import DevStack
+from meshpipe.deploy.devstack import DevStack
 
 pytestmark = pytest.mark.e2e
 

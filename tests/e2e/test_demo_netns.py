@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from demo.netns import DEFAULT_SUBNET
-from deploy.devstack import DevStack
-from sinks.client import NativeClient, parse_url
+from meshpipe.demo.netns import DEFAULT_SUBNET
+from meshpipe.deploy.devstack import DevStack
+from meshpipe.sinks.client import NativeClient, parse_url
 
 BIN = Path(sys.executable).parent
 SUBNET_PREFIX = DEFAULT_SUBNET.rsplit(".", 1)[0] + "."
@@ -62,7 +62,7 @@ def _relays_running() -> list[str]:
             argv = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"demo.forward" in argv:
+        if b"meshpipe.demo.forward" in argv:
             found.append(cmdline.parent.name)
     return found
 

@@ -21,9 +21,9 @@ from integration.streams_procs import (
     wait_for,
 )
 
-from cli.durations import format_time
-from deploy.kafka.topics import REQUESTS
-from streams.generate import (
+from meshpipe.cli.durations import format_time
+from meshpipe.deploy.kafka.topics import REQUESTS
+from meshpipe.streams.generate import (
     GeneratorSpec,
     Truth,
     TruthKey,

@@ -19,10 +19,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from e2e_stack import Pipeline
 
-from deploy.kafka.topics import REQUESTS, TAP_SESSIONS
-from schemas.edgekey import edge_key
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from streams.generate import IN, OUT, EdgeSpec, single_event
+from meshpipe.deploy.kafka.topics import REQUESTS, TAP_SESSIONS
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.streams.generate import IN, OUT, EdgeSpec, single_event
 
 pytestmark = pytest.mark.e2e
 

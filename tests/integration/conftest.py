@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploy.devstack import DevStack
-from sinks.client import ChdbClient, ClickHouseUrl, NativeClient
-from sinks.server import ClickHouseSettings
+from meshpipe.deploy.devstack import DevStack
+from meshpipe.sinks.client import ChdbClient, ClickHouseUrl, NativeClient
+from meshpipe.sinks.server import ClickHouseSettings
 
 # --- ClickHouse -------------------------------------------------------------------------------
 

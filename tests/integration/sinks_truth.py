@@ -8,9 +8,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from schemas.identity import UnmeshedPeer, WorkloadId
-from schemas.latency import Histogram
-from streams.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.schemas.identity import UnmeshedPeer, WorkloadId
+from meshpipe.schemas.latency import Histogram
+from meshpipe.streams.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow, RowBatch
 
 WINDOW_S = 10
 WINDOWS = 6

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sinks.client import ChdbClient, ClickHouseClient, ClickHouseError, NativeClient
-from sinks.migrations import (
+from meshpipe.sinks.client import ChdbClient, ClickHouseClient, ClickHouseError, NativeClient
+from meshpipe.sinks.migrations import (
     MIGRATIONS,
     Dialect,
     Migration,

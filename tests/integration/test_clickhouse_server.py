@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.localproc import DevStackError
-from sinks.client import ClickHouseError, NativeClient
-from sinks.server import ClickHouseServer, ClickHouseSettings
+from meshpipe.deploy.localproc import DevStackError
+from meshpipe.sinks.client import ClickHouseError, NativeClient
+from meshpipe.sinks.server import ClickHouseServer, ClickHouseSettings
 
 pytestmark = pytest.mark.integration
 

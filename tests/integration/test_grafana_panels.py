@@ -22,9 +22,9 @@ from streams_procs import (
     wait_for,
 )
 
-from deploy.kafka.topics import REQUESTS, TopicSet, temporary_topics
-from deploy.mesh.grafana import dashboards
-from deploy.mesh.grafana_sql import (
+from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet, temporary_topics
+from meshpipe.deploy.mesh.grafana import dashboards
+from meshpipe.deploy.mesh.grafana_sql import (
     TABLES,
     PanelQuery,
     QueryContext,
@@ -36,11 +36,11 @@ from deploy.mesh.grafana_sql import (
     variables,
     with_database,
 )
-from sinks.client import ChdbClient, ClickHouseClient, NativeClient
-from sinks.migrations import apply_migrations
-from sinks.query import Selection, StatQuery, stat
-from sinks.server import ClickHouseSettings
-from streams.generate import GeneratorSpec, Msg, Truth, aligned_start_s, generate, produce
+from meshpipe.sinks.client import ChdbClient, ClickHouseClient, NativeClient
+from meshpipe.sinks.migrations import apply_migrations
+from meshpipe.sinks.query import Selection, StatQuery, stat
+from meshpipe.sinks.server import ClickHouseSettings
+from meshpipe.streams.generate import GeneratorSpec, Msg, Truth, aligned_start_s, generate, produce
 
 pytestmark = pytest.mark.integration
 

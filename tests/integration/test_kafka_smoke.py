@@ -8,9 +8,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from deploy.kafka.topics import REQUESTS, TopicSet
-from schemas.edgekey import edge_key
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 pytestmark = pytest.mark.integration
 

@@ -12,16 +12,16 @@ from sinks_truth import API, BILLING, WEB, WINDOW_S, WINDOWS, Event, batch, gene
 from unit.cli_run import Outcome, run_command
 from unit.golden import GOLDEN, check_golden
 
-from cli.completion import clickhouse_names
-from cli.durations import format_time
-from cli.exit import ExitStatus
-from cli.meshstat import StatEnv, meshstat
-from cli.terminal import Terminal
-from schemas.identity import WorkloadId
-from sinks.client import ClickHouseClient, NativeClient
-from sinks.migrations import MIGRATIONS, apply_migrations
-from sinks.server import ClickHouseSettings
-from sinks.tables import batch_tables
+from meshpipe.cli.completion import clickhouse_names
+from meshpipe.cli.durations import format_time
+from meshpipe.cli.exit import ExitStatus
+from meshpipe.cli.meshstat import StatEnv, meshstat
+from meshpipe.cli.terminal import Terminal
+from meshpipe.schemas.identity import WorkloadId
+from meshpipe.sinks.client import ClickHouseClient, NativeClient
+from meshpipe.sinks.migrations import MIGRATIONS, apply_migrations
+from meshpipe.sinks.server import ClickHouseSettings
+from meshpipe.sinks.tables import batch_tables
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from test_proxy_relay import LOOPBACK, consume, free_port, origin
 
-from deploy.kafka.topics import REQUESTS, TopicSet
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ import grpc
 import pytest
 from test_proxy_relay import API, LOOPBACK, WEB, consume, meshproxy
 
-from deploy.kafka.topics import REQUESTS, TopicSet
-from proxy.layer import Address
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.proxy.layer import Address
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from h2.connection import H2Connection
 from h2.exceptions import ProtocolError, StreamClosedError
 from test_proxy_relay import API, LOOPBACK, consume, curl, meshproxy
 
-from deploy.kafka.topics import REQUESTS, TopicSet
-from proxy.layer import Address
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.proxy.layer import Address
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 pytestmark = pytest.mark.integration
 

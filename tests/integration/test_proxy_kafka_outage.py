@@ -15,9 +15,9 @@ import pytest
 from test_proxy_cli import wait_ready
 from test_proxy_relay import LOOPBACK, consume, free_port, origin
 
-from deploy.kafka.runner import KafkaRunner, KafkaSettings
-from deploy.kafka.topics import REQUESTS, TopicSet, ensure_topics, load_spec
-from proxy.layer import Address
+from meshpipe.deploy.kafka.runner import KafkaRunner, KafkaSettings
+from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet, ensure_topics, load_spec
+from meshpipe.proxy.layer import Address
 
 pytestmark = pytest.mark.integration
 

@@ -14,14 +14,14 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
-from deploy.kafka.topics import REQUESTS, TopicSet
-from proxy.layer import Address
-from proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
-from proxy.server import ProxyServer
-from proxy.settings import Listener, ServerSettings
-from schemas.edgekey import edge_key
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import WorkloadId, WorkloadInstance
+from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.proxy.layer import Address
+from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
+from meshpipe.proxy.server import ProxyServer
+from meshpipe.proxy.settings import Listener, ServerSettings
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import WorkloadId, WorkloadInstance
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.netns import in_netns
+from meshpipe.demo.netns import in_netns
 
 pytestmark = [
     pytest.mark.integration,

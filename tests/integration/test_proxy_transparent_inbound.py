@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from test_proxy_transparent import MESHPROXY, in_ns, pytestmark, run, wait_ready
 
-from deploy.mesh.proxyspec import ProxyConfig, iptables_rules
+from meshpipe.deploy.mesh.proxyspec import ProxyConfig, iptables_rules
 
 __all__ = ["pytestmark"]  # root-only, skipped with a reason otherwise (see the imported marks)
 

@@ -10,11 +10,11 @@ from collections.abc import Callable
 import pytest
 from sinks_truth import API, BILLING, DB, EXTERNAL, WEB, WINDOW_S, Event, Truth, batch, generate
 
-from schemas.identity import WorkloadId
-from schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
-from sinks.client import ChdbClient, ClickHouseClient, NativeClient
-from sinks.migrations import apply_migrations
-from sinks.query import (
+from meshpipe.schemas.identity import WorkloadId
+from meshpipe.schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
+from meshpipe.sinks.client import ChdbClient, ClickHouseClient, NativeClient
+from meshpipe.sinks.migrations import apply_migrations
+from meshpipe.sinks.query import (
     EdgeMode,
     Peer,
     QueryError,
@@ -24,7 +24,7 @@ from sinks.query import (
     resource_names,
     stat,
 )
-from sinks.tables import TableRows, Values, batch_tables
+from meshpipe.sinks.tables import TableRows, Values, batch_tables
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from sinks_truth import batch, generate
 
-from sinks.client import ChdbClient, NativeClient
-from sinks.migrations import apply_migrations
-from sinks.retention import Retention, apply_retention, drop_expired_partitions
-from sinks.tables import batch_tables
+from meshpipe.sinks.client import ChdbClient, NativeClient
+from meshpipe.sinks.migrations import apply_migrations
+from meshpipe.sinks.retention import Retention, apply_retention, drop_expired_partitions
+from meshpipe.sinks.tables import batch_tables
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ import pytest
 from sinks_truth import WINDOW_S, batch, generate
 from test_sinks_query import DEPLOY, _versioned_rows, load_superseded, run_both
 
-import sinks.query as query_module
-from sinks.client import ChdbClient, ClickHouseClient, NativeClient
-from sinks.migrations import MIGRATIONS, apply_migrations
-from sinks.query import EdgeMode, Peer, Selection, StatQuery, StatRow, stat
-from sinks.rollup import DAY_S, EDGE_ROLLUP, LOSS_ROLLUP, current_rollups, roll_closed_days
-from sinks.tables import EDGE_WINDOWS, batch_tables
+import meshpipe.sinks.query as query_module
+from meshpipe.sinks.client import ChdbClient, ClickHouseClient, NativeClient
+from meshpipe.sinks.migrations import MIGRATIONS, apply_migrations
+from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery, StatRow, stat
+from meshpipe.sinks.rollup import DAY_S, EDGE_ROLLUP, LOSS_ROLLUP, current_rollups, roll_closed_days
+from meshpipe.sinks.tables import EDGE_WINDOWS, batch_tables
 
 pytestmark = pytest.mark.integration
 

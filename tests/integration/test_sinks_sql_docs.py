@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_sinks_query import load
 
-from sinks.client import ChdbClient, NativeClient
+from meshpipe.sinks.client import ChdbClient, NativeClient
 
 pytestmark = pytest.mark.integration
 

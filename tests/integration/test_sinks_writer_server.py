@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sinks_truth import batch, generate
 
-from sinks.client import NativeClient
-from sinks.migrations import apply_migrations
-from sinks.server import ClickHouseServer, ClickHouseSettings
-from sinks.writer import ClickHouseRowSink, WriterSettings
-from streams.rows import RowBatch
+from meshpipe.sinks.client import NativeClient
+from meshpipe.sinks.migrations import apply_migrations
+from meshpipe.sinks.server import ClickHouseServer, ClickHouseSettings
+from meshpipe.sinks.writer import ClickHouseRowSink, WriterSettings
+from meshpipe.streams.rows import RowBatch
 
 pytestmark = pytest.mark.integration
 

@@ -25,15 +25,15 @@ from streams_procs import (
     wait_for,
 )
 
-from deploy.kafka.topics import DEADLETTER, REQUESTS, TopicSet
-from schemas.edgekey import edge_key
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
-from sinks.client import NativeClient
-from sinks.migrations import apply_migrations
-from sinks.query import EdgeMode, Selection, StatQuery, stat
-from sinks.server import ClickHouseServer, ClickHouseSettings
-from streams.generate import (
+from meshpipe.deploy.kafka.topics import DEADLETTER, REQUESTS, TopicSet
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
+from meshpipe.sinks.client import NativeClient
+from meshpipe.sinks.migrations import apply_migrations
+from meshpipe.sinks.query import EdgeMode, Selection, StatQuery, stat
+from meshpipe.sinks.server import ClickHouseServer, ClickHouseSettings
+from meshpipe.streams.generate import (
     IN,
     EdgeSpec,
     GeneratorSpec,

@@ -10,11 +10,11 @@ import pytest
 from sinks_truth import batch, generate
 from streams_procs import WorkerProc, clickhouse_url, wait_for
 
-from deploy.kafka.topics import TopicSet
-from sinks.client import NativeClient
-from sinks.migrations import apply_migrations
-from sinks.server import ClickHouseSettings
-from sinks.tables import batch_tables
+from meshpipe.deploy.kafka.topics import TopicSet
+from meshpipe.sinks.client import NativeClient
+from meshpipe.sinks.migrations import apply_migrations
+from meshpipe.sinks.server import ClickHouseSettings
+from meshpipe.sinks.tables import batch_tables
 
 pytestmark = pytest.mark.integration
 

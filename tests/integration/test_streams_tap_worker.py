@@ -14,10 +14,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams_procs import WorkerProc
 
-from deploy.kafka.topics import REQUESTS, TAP, TAP_SESSIONS, TopicSet
-from schemas.edgekey import edge_key
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from streams.generate import IN, OUT, EdgeSpec, single_event
+from meshpipe.deploy.kafka.topics import REQUESTS, TAP, TAP_SESSIONS, TopicSet
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.streams.generate import IN, OUT, EdgeSpec, single_event
 
 pytestmark = pytest.mark.integration
 

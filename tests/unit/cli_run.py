@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import click
 import pytest
 
-from cli.exit import run_cli
+from meshpipe.cli.exit import run_cli
 
 
 @dataclass(frozen=True)

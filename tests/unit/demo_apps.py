@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from demo.emoji import EmojiApp, EmojiSettings
-from demo.voting import VotingApp, VotingSettings
-from demo.web import WebApp, WebSettings
+from meshpipe.demo.emoji import EmojiApp, EmojiSettings
+from meshpipe.demo.voting import VotingApp, VotingSettings
+from meshpipe.demo.web import WebApp, WebSettings
 
 ANY_PORT = "127.0.0.1:0"
 

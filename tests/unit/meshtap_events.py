@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 WEB = meshpipe_pb2.Workload(
     namespace="emojivoto",

@@ -10,7 +10,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from proxy_trace import APP, FakeClock, context
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CloseConnection,
     Command,
     ConnectionAccepted,
@@ -22,10 +22,10 @@ from proxy.commands import (
     Side,
     UpstreamConnected,
 )
-from proxy.http2 import H2Relay
-from proxy.http2_conn import DrainingStateMachine
-from proxy.layer import Address, Limits
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.http2 import H2Relay
+from meshpipe.proxy.http2_conn import DrainingStateMachine
+from meshpipe.proxy.layer import Address, Limits
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 Headers = list[tuple[bytes, bytes]]
 

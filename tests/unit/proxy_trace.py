@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     Command,
     ConnectionAccepted,
     ConnectionClosed,
@@ -15,10 +15,10 @@ from proxy.commands import (
     Side,
     UpstreamConnected,
 )
-from proxy.events import SeqAllocator
-from proxy.layer import Address, Layer, LayerContext, Limits
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import WorkloadId, WorkloadInstance
+from meshpipe.proxy.events import SeqAllocator
+from meshpipe.proxy.layer import Address, Layer, LayerContext, Limits
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import WorkloadId, WorkloadInstance
 
 APP = Address("127.0.0.1", 8080)
 CLIENT = Address("10.0.0.7", 51000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from streams.rows import EdgeWindowRow, LossRow, RequestRow
+from meshpipe.streams.rows import EdgeWindowRow, LossRow, RequestRow
 
 EDGE = EdgeWindowRow(
     window_start_s=4_000_000_000,

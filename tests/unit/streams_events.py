@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from streams.decode import Record
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.streams.decode import Record
 
 BASE_S = 1_800_000_000  # a Unix time well inside the accepted range
 TOPIC = "meshpipe.requests.v1"

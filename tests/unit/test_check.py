@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from cli.check import check
-from cli.exit import CliError, ExitStatus
-from deploy.kafka.topics import load_spec
+from meshpipe.cli.check import check
+from meshpipe.cli.exit import CliError, ExitStatus
+from meshpipe.deploy.kafka.topics import load_spec
 
 TOKEN = "test-token"
 READER_PASSWORD = "reader-pw"

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.durations import DurationError, format_duration, format_time, parse_duration, parse_time
+from meshpipe.cli.durations import (
+    DurationError,
+    format_duration,
+    format_time,
+    parse_duration,
+    parse_time,
+)
 
 NOW = 1_795_000_000.0  # 2026-11-18T...Z
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli.table import Align, Column, render_table
+from meshpipe.cli.table import Align, Column, render_table
 
 
 def test_table_left_aligns_names_and_right_aligns_numbers_three_spaces_apart() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas.codegen import GEN_ROOT, generate
+from meshpipe.schemas.codegen import GEN_ROOT, generate
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -23,5 +23,5 @@ def test_generated_code_matches_the_proto(tmp_path: Path) -> None:
     )
     assert not stale, (
         f"schemas/gen is stale ({', '.join(stale)} differ); "
-        "run `make proto` (or `python -m schemas.codegen`)"
+        "run `make proto` (or `python -m meshpipe.schemas.codegen`)"
     )

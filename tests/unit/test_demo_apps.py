@@ -6,7 +6,7 @@ import json
 
 from demo_apps import call, running_demo
 
-from demo.catalog import BROKEN_FROM, EMOJIS
+from meshpipe.demo.catalog import BROKEN_FROM, EMOJIS
 
 TOP = EMOJIS[0].shortcode
 BOTTOM = EMOJIS[-1].shortcode

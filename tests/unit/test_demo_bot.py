@@ -8,9 +8,9 @@ import aiohttp
 import pytest
 from demo_apps import RecordingProxy, running_demo
 
-from demo.bot import BotSettings, WebClient, vote_steadily
-from demo.catalog import EMOJIS
-from demo.config import ConfigError
+from meshpipe.demo.bot import BotSettings, WebClient, vote_steadily
+from meshpipe.demo.catalog import EMOJIS
+from meshpipe.demo.config import ConfigError
 
 CODES = [e.shortcode for e in EMOJIS]
 

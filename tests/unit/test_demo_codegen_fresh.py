@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from demo.codegen import GEN_PACKAGE, REPO_ROOT, generate
+from meshpipe.demo.codegen import GEN_DIR, GEN_PACKAGE, generate
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -17,8 +17,10 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def test_generated_demo_code_matches_the_proto(tmp_path: Path) -> None:
     generate(tmp_path)
-    fresh, committed = _files(tmp_path / GEN_PACKAGE), _files(REPO_ROOT / GEN_PACKAGE)
+    fresh, committed = _files(tmp_path / GEN_PACKAGE), _files(GEN_DIR)
     stale = sorted(
         name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name)
     )
-    assert not stale, f"demo/gen is stale ({', '.join(stale)} differ); run `python -m demo.codegen`"
+    assert not stale, (
+        f"demo/gen is stale ({', '.join(stale)} differ); run `python -m meshpipe.demo.codegen`"
+    )

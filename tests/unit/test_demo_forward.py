@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 
-from demo.forward import ForwardSettings, Relay, parse
+from meshpipe.demo.forward import ForwardSettings, Relay, parse
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

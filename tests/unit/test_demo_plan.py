@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from demo.plan import PlanError, PlanSettings, all_ports, check_ports_free, processes, services
+from meshpipe.demo.plan import (
+    PlanError,
+    PlanSettings,
+    all_ports,
+    check_ports_free,
+    processes,
+    services,
+)
 
 SETTINGS = PlanSettings(kafka="127.0.0.1:9092", clickhouse_url="clickhouse://x@h:1/db")
 SHELL_ENV = {"PATH": "/usr/bin", "http_proxy": "http://corp:3128", "NO_PROXY": "localhost"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from demo.netns import PodNetwork
-from demo.plan import PlanError, PlanSettings, ProcessSpec
-from demo.podplan import (
+from meshpipe.demo.netns import PodNetwork
+from meshpipe.demo.plan import PlanError, PlanSettings, ProcessSpec
+from meshpipe.demo.podplan import (
     APP_PORT,
     APP_UID,
     PROXY_UID,

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from demo.netns import (
+from meshpipe.demo.netns import (
     NetnsError,
     NetnsUnavailable,
     PodNetwork,

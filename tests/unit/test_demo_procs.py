@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from demo.plan import ProcessSpec
-from demo.procs import Processes, ProcessFailed, SystemClock
+from meshpipe.demo.plan import ProcessSpec
+from meshpipe.demo.procs import Processes, ProcessFailed, SystemClock
 
 
 def _alive(pid: int) -> bool:

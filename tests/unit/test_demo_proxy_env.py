@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from demo_apps import RecordingProxy, call, running_demo
 
-from demo.catalog import EMOJIS
+from meshpipe.demo.catalog import EMOJIS
 
 TOP = EMOJIS[0].shortcode
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from demo.story import STEPS, expect, judge_tap, parse_output
+from meshpipe.demo.story import STEPS, expect, judge_tap, parse_output
 
 
 def test_overview_passes_when_web_and_voting_fail_partly() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.meshctl import meshctl
-from deploy.kafka.runner import KafkaRunner, KafkaSettings, require_java
-from deploy.localproc import Daemon, DevStackError, wait_until
+from meshpipe.cli.meshctl import meshctl
+from meshpipe.deploy.kafka.runner import KafkaRunner, KafkaSettings, require_java
+from meshpipe.deploy.localproc import Daemon, DevStackError, wait_until
 
 
 @pytest.fixture

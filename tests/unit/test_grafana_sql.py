@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from deploy.mesh.grafana import DATASOURCE_UID, PLUGIN, dashboards
-from deploy.mesh.grafana_sql import (
+from meshpipe.deploy.mesh.grafana import DATASOURCE_UID, PLUGIN, dashboards
+from meshpipe.deploy.mesh.grafana_sql import (
     ExpansionError,
     QueryContext,
     constants,
@@ -19,7 +19,7 @@ from deploy.mesh.grafana_sql import (
     variables,
     with_database,
 )
-from schemas.latency import BOUNDS_US
+from meshpipe.schemas.latency import BOUNDS_US
 
 CTX = QueryContext(from_ms=1_700_000_000_999, to_ms=1_700_003_600_500, interval_ms=30_000)
 # The macros the dashboards may use: they expand to SQL that 18.16 also runs.

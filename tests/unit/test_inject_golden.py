@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 from golden import GOLDEN, check_golden
 
-from cli.inject import inject
+from meshpipe.cli.inject import inject
 
 INPUT = GOLDEN / "inject" / "input"
 INPUTS = sorted(p for p in INPUT.iterdir() if p.suffix in (".yaml", ".json"))

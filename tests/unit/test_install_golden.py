@@ -7,10 +7,10 @@ import yaml
 from click.testing import CliRunner
 from golden import GOLDEN, check_golden
 
-from cli.exit import CliError, ExitStatus
-from cli.install import install
-from deploy.kafka.strimzi import GENERATED_DIR, generated_files
-from deploy.kafka.topics import load_spec
+from meshpipe.cli.exit import CliError, ExitStatus
+from meshpipe.cli.install import install
+from meshpipe.deploy.kafka.strimzi import GENERATED_DIR, generated_files
+from meshpipe.deploy.kafka.topics import load_spec
 
 VARIANTS = {
     "default": [],
@@ -99,4 +99,6 @@ def test_invalid_flags_are_usage_errors(args: list[str]) -> None:
 @pytest.mark.parametrize("name", sorted(generated_files()))
 def test_checked_in_strimzi_file_is_up_to_date(name: str) -> None:
     path = GENERATED_DIR / name
-    assert path.read_text() == generated_files()[name], "run: python -m deploy.kafka.strimzi"
+    assert path.read_text() == generated_files()[name], (
+        "run: python -m meshpipe.deploy.kafka.strimzi"
+    )

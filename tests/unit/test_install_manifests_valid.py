@@ -12,9 +12,9 @@ import yaml
 from click.testing import CliRunner
 from golden import GOLDEN
 
-from cli.install import install
-from deploy.kafka.strimzi import generated_files
-from deploy.mesh.yamlio import load_documents
+from meshpipe.cli.install import install
+from meshpipe.deploy.kafka.strimzi import generated_files
+from meshpipe.deploy.mesh.yamlio import load_documents
 
 KUBERNETES_VERSION = "1.33.0"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploy.mesh.install import InstallConfig, Passwords, render
-from streams.main import meshstreams
+from meshpipe.deploy.mesh.install import InstallConfig, Passwords, render
+from meshpipe.streams.main import meshstreams
 
 CONFIG = InstallConfig(passwords=Passwords("r", "w", "g"), image_tag="t")
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from importlib import resources
 
-from deploy.mesh.clickhouse import ClickHouseConfig, clickhouse
-from sinks.query import READ_BUFFER_BYTES
+from meshpipe.deploy.mesh.clickhouse import ClickHouseConfig, clickhouse
+from meshpipe.sinks.query import READ_BUFFER_BYTES
 
 
 def test_plain_users_xml_readonly_profile_has_the_read_buffer_size() -> None:
-    text = resources.files("deploy.mesh").joinpath("clickhouse", "users.xml").read_text()
+    text = resources.files("meshpipe.deploy.mesh").joinpath("clickhouse", "users.xml").read_text()
     root = ET.fromstring(text)
     value = root.findtext("profiles/meshpipe_readonly/max_read_buffer_size")
     assert value == str(READ_BUFFER_BYTES)

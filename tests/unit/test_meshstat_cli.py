@@ -9,12 +9,12 @@ import pytest
 from cli_run import Outcome, run_command
 from test_meshstat_render import ROWS
 
-from cli.completion import clickhouse_names, resource_completions
-from cli.exit import ExitStatus
-from cli.meshstat import StatEnv, fetch_clickhouse, meshstat
-from cli.terminal import CLEAR_SCREEN, Terminal
-from sinks.client import ClickHouseUrl
-from sinks.query import StatQuery, StatRow
+from meshpipe.cli.completion import clickhouse_names, resource_completions
+from meshpipe.cli.exit import ExitStatus
+from meshpipe.cli.meshstat import StatEnv, fetch_clickhouse, meshstat
+from meshpipe.cli.terminal import CLEAR_SCREEN, Terminal
+from meshpipe.sinks.client import ClickHouseUrl
+from meshpipe.sinks.query import StatQuery, StatRow
 
 NOW = 1_795_773_600.0
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cli.exit import UsageError
-from cli.stat_options import StatOptions
-from sinks.query import EdgeMode, Peer, Selection
+from meshpipe.cli.exit import UsageError
+from meshpipe.cli.stat_options import StatOptions
+from meshpipe.sinks.query import EdgeMode, Peer, Selection
 
 NOW = 1_795_773_600.0  # 2026-11-27T10:00:00Z
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from golden import GOLDEN, check_golden
 
-from cli.stat_render import (
+from meshpipe.cli.stat_render import (
     StatView,
     aggregate,
     format_latency,
@@ -16,8 +16,8 @@ from cli.stat_render import (
     render,
     row_json,
 )
-from cli.terminal import Terminal
-from sinks.query import StatRow
+from meshpipe.cli.terminal import Terminal
+from meshpipe.sinks.query import StatRow
 
 START, END = 1_795_773_540.0, 1_795_773_600.0  # the minute up to 2026-11-27T10:00:00Z
 PLAIN = Terminal()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cli.exit import UsageError
-from cli.tap_options import TapOptions
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.cli.exit import UsageError
+from meshpipe.cli.tap_options import TapOptions
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 NOW = 1_795_773_600.0
 

@@ -8,9 +8,9 @@ import pytest
 from golden import GOLDEN, check_golden
 from meshtap_events import error_event, grpc_event, http_event, reset_event
 
-from cli.tap_render import TapView, render_event
-from cli.terminal import Terminal
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.cli.tap_render import TapView, render_event
+from meshpipe.cli.terminal import Terminal
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 EVENTS = [
     http_event(),

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import pytest
 from meshtap_events import http_event
 
-from cli.meshtap import pump
-from cli.tap_options import TapOptions
-from cli.tap_run import IDLE_NOTICE_S, TapRun
-from cli.tapclient import partition_for_key
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.cli.meshtap import pump
+from meshpipe.cli.tap_options import TapOptions
+from meshpipe.cli.tap_run import IDLE_NOTICE_S, TapRun
+from meshpipe.cli.tapclient import partition_for_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 NOW = 1_795_773_600.0
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.tap_status import StatusFilter, StatusFilterError, parse_status, status_filter
+from meshpipe.cli.tap_status import StatusFilter, StatusFilterError, parse_status, status_filter
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from proxy.admin import AdminApp, PipelineStats, ProxyMetrics
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.admin import AdminApp, PipelineStats, ProxyMetrics
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 def metrics() -> ProxyMetrics:

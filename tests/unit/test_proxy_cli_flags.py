@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from proxy.main import EXIT_USAGE, main
+from meshpipe.proxy.main import EXIT_USAGE, main
 
 
 def test_bare_inbound_without_transparent_exits_with_a_one_line_usage_error() -> None:

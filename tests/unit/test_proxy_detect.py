@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from proxy_trace import Trace, context
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CancelTimer,
     CloseConnection,
     Command,
@@ -15,11 +15,11 @@ from proxy.commands import (
     StartTimer,
     TimerFired,
 )
-from proxy.detect import DETECT_TIMER, H2_PREFACE, Detected, DetectLayer, detect
-from proxy.http1 import Http1Relay
-from proxy.layer import Layer, LayerContext
-from proxy.tcp import TcpRelay
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.detect import DETECT_TIMER, H2_PREFACE, Detected, DetectLayer, detect
+from meshpipe.proxy.http1 import Http1Relay
+from meshpipe.proxy.layer import Layer, LayerContext
+from meshpipe.proxy.tcp import TcpRelay
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 @pytest.mark.parametrize(

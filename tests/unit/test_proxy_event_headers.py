@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from proxy_trace import context
 
-from proxy.events import RequestRecord
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.events import RequestRecord
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 def _recorded(headers: list[tuple[str, str]]) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from proxy_trace import APP, FakeClock, Trace, context
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CancelTimer,
     CloseConnection,
     DrainStarted,
@@ -19,9 +19,9 @@ from proxy.commands import (
     TimerFired,
     UpstreamFailed,
 )
-from proxy.http1 import RESPONSE_TIMER, Http1Relay
-from proxy.layer import Limits
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.http1 import RESPONSE_TIMER, Http1Relay
+from meshpipe.proxy.layer import Limits
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 GET = b"GET /api/list?x=1 HTTP/1.1\r\nHost: web:8080\r\nUser-Agent: t/1\r\n\r\n"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from proxy_trace import Trace, context
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     ConnectionClosed,
     DataReceived,
     Event,
@@ -15,11 +15,11 @@ from proxy.commands import (
     UpstreamConnected,
     UpstreamFailed,
 )
-from proxy.detect import detect
-from proxy.http1 import RESPONSE_TIMER, Http1Relay
-from proxy.http1_parse import BodyFraming, BodyReader, Framing
-from proxy.layer import Limits
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.detect import detect
+from meshpipe.proxy.http1 import RESPONSE_TIMER, Http1Relay
+from meshpipe.proxy.http1_parse import BodyFraming, BodyReader, Framing
+from meshpipe.proxy.layer import Limits
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 # Pieces of real messages, so generated inputs get past the first line often.
 FRAGMENTS = [

@@ -13,8 +13,8 @@ from proxy_http2_trace import (
     grpc_request,
 )
 
-from proxy.commands import OpenUpstream
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.commands import OpenUpstream
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 FRONT = b"shop/deployment/front/front-7c9"
 

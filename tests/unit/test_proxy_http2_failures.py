@@ -14,7 +14,7 @@ from proxy_http2_trace import (
     grpc_request,
 )
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CloseConnection,
     ConnectionClosed,
     DataReceived,
@@ -24,8 +24,8 @@ from proxy.commands import (
     TimerFired,
     UpstreamFailed,
 )
-from proxy.http2 import CLOSE_TIMER
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.http2 import CLOSE_TIMER
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 def started_call(t: H2Trace, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[int, int]:

@@ -7,8 +7,8 @@ from h2.connection import H2Connection
 from h2.settings import SettingCodes
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
 
-from proxy.commands import SendData, Side
-from proxy.layer import Limits
+from meshpipe.proxy.commands import SendData, Side
+from meshpipe.proxy.layer import Limits
 
 MIB = 1024 * 1024
 

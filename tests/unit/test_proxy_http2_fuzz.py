@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from proxy_http2_trace import GRPC_OK_HEAD, H2Trace, grpc_request
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     ConnectionClosed,
     DrainStarted,
     Side,
@@ -22,7 +22,7 @@ from proxy.commands import (
     TimerFired,
     UpstreamFailed,
 )
-from proxy.layer import Limits
+from meshpipe.proxy.layer import Limits
 
 CODES = st.sampled_from([ErrorCodes.NO_ERROR, ErrorCodes.CANCEL, ErrorCodes.INTERNAL_ERROR])
 PICK = st.integers(min_value=0, max_value=7)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.http2_headers import (
+from meshpipe.proxy.http2_headers import (
     error_reply,
     grpc_timeout,
     request_head,
     with_identity,
     without_identity,
 )
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from h2.errors import ErrorCodes
 from h2.exceptions import H2Error
 from proxy_http2_trace import GRPC_OK_HEAD, H2Trace, grpc_frame, grpc_request
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CloseConnection,
     ConnectionClosed,
     DataReceived,
@@ -23,7 +23,7 @@ from proxy.commands import (
     TimerFired,
     UpstreamFailed,
 )
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 Headers = list[tuple[bytes, bytes]]
 DEADLINE_TRAILERS: Headers = [(b"grpc-status", b"4"), (b"grpc-message", b"Deadline Exceeded")]

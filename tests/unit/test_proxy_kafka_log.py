@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from proxy.kafka_log import MISSING_TOPIC, RepeatFilter
+from meshpipe.proxy.kafka_log import MISSING_TOPIC, RepeatFilter
 
 
 class Clock:

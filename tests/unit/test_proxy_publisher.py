@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from proxy.publisher import EventPublisher, PublisherSettings, Record, SendError
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.publisher import EventPublisher, PublisherSettings, Record, SendError
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 class FakeSender:

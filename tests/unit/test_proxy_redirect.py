@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from proxy.layer import Address
-from proxy.redirect import inbound_app, redirect_target
-from proxy.settings import Listener
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.layer import Address
+from meshpipe.proxy.redirect import inbound_app, redirect_target
+from meshpipe.proxy.settings import Listener
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 PROXY_PORTS = frozenset({4143, 4140, 4191})
 INBOUND = Listener("inbound", Address("0.0.0.0", 4143), meshpipe_pb2.INBOUND, None, True)

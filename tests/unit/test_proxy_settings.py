@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.layer import Address
-from proxy.settings import SettingsError, listeners, parse_address, parse_inbound
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.layer import Address
+from meshpipe.proxy.settings import SettingsError, listeners, parse_address, parse_inbound
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 def test_inbound_is_listen_then_app() -> None:

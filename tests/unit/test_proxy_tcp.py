@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from proxy_trace import APP, FakeClock, Trace, context
 
-from proxy.commands import (
+from meshpipe.proxy.commands import (
     CloseConnection,
     ConnectionAccepted,
     OpenUpstream,
@@ -13,9 +13,9 @@ from proxy.commands import (
     Side,
     UpstreamFailed,
 )
-from proxy.layer import Limits
-from proxy.tcp import TcpRelay
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.proxy.layer import Limits
+from meshpipe.proxy.tcp import TcpRelay
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 def test_bytes_flow_both_ways_and_one_event_counts_them_at_full_close() -> None:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.classify import GRPC_FAILURE_CODES, apply_classification, classify, reset_reason
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.classify import (
+    GRPC_FAILURE_CODES,
+    apply_classification,
+    classify,
+    reset_reason,
+)
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 FAIL = meshpipe_pb2.FAILURE
 OK = meshpipe_pb2.SUCCESS

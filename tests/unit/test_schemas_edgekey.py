@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.edgekey import Edge, EdgeKeyError, edge_key, edge_of, parse_edge_key
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import UnmeshedPeer, WorkloadId, WorkloadInstance, to_workload
+from meshpipe.schemas.edgekey import Edge, EdgeKeyError, edge_key, edge_of, parse_edge_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import UnmeshedPeer, WorkloadId, WorkloadInstance, to_workload
 
 WEB = WorkloadId("emojivoto", "deployment", "web")
 EMOJI = WorkloadId("emojivoto", "deployment", "emoji")

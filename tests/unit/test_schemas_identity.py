@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.identity import (
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import (
     IdentityError,
     UnmeshedPeer,
     WorkloadId,

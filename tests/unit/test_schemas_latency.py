@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.latency import (
+from meshpipe.schemas.latency import (
     BOUNDS_US,
     BUCKET_COUNT,
     MAX_ABSOLUTE_ERROR_US,
@@ -23,7 +23,7 @@ from schemas.latency import (
     merged,
     quantile,
 )
-from sinks.client import ChdbClient
+from meshpipe.sinks.client import ChdbClient
 
 HOUR_US = 3_600_000_000
 latencies = st.integers(min_value=0, max_value=BOUNDS_US[-1])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.client import parse_version
-from sinks.migrations import MIGRATIONS, Dialect, render_migration
+from meshpipe.sinks.client import parse_version
+from meshpipe.sinks.migrations import MIGRATIONS, Dialect, render_migration
 
 OLD = Dialect((18, 16))
 NEW = Dialect((26, 9))

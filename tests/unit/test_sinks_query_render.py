@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from schemas.latency import Histogram, bucket_index, quantile
-from sinks.client import ClickHouseError
-from sinks.query import (
+from meshpipe.schemas.latency import Histogram, bucket_index, quantile
+from meshpipe.sinks.client import ClickHouseError
+from meshpipe.sinks.query import (
     READ_BUFFER_BYTES,
     READONLY_CODE,
     EdgeMode,

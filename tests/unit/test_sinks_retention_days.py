@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from sinks.migrations import MIGRATIONS, Dialect, render_migration
-from sinks.retention import Retention, expired_partitions
+from meshpipe.sinks.migrations import MIGRATIONS, Dialect, render_migration
+from meshpipe.sinks.retention import Retention, expired_partitions
 
 NOW = dt.datetime(2024, 3, 10, 12, 0, tzinfo=dt.UTC)
 

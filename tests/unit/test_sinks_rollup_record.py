@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sinks.rollup import DAY_S, EDGE_ROLLUP, SOURCES, roll_day, whole_days
+from meshpipe.sinks.rollup import DAY_S, EDGE_ROLLUP, SOURCES, roll_day, whole_days
 
 DAY = 19_000 * DAY_S
 

@@ -6,7 +6,7 @@ import dataclasses
 
 from sinks_rows import edge, loss, request
 
-from sinks.tables import (
+from meshpipe.sinks.tables import (
     EDGE_WINDOW_COLUMNS,
     LOSS_COLUMNS,
     REQUEST_COLUMNS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.client import ClickHouseUrl, UrlError, parse_url
+from meshpipe.sinks.client import ClickHouseUrl, UrlError, parse_url
 
 
 def test_full_url_parses_every_part() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.chunks import Chunker, ChunkSettings, ChunkTable
+from meshpipe.streams.chunks import Chunker, ChunkSettings, ChunkTable
 
 
 def _starts(chunker: Chunker, timestamps_ms: list[int], first_offset: int = 0) -> list[int]:

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from streams_events import BASE_S, make_event, record
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from streams.decode import InvalidRecordError, dead_letter, decode_event
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.streams.decode import InvalidRecordError, dead_letter, decode_event
 
 
 def _reason(value: bytes | None, timestamp_ms: int = 0) -> str:

@@ -6,10 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from streams_events import make_event, workload
 
-from schemas.gen.meshpipe.v1.meshpipe_pb2 import INBOUND
-from streams.loss import LossTracker, count_loss
-from streams.rows import LossRow
-from streams.windows import WindowSettings
+from meshpipe.schemas.gen.meshpipe.v1.meshpipe_pb2 import INBOUND
+from meshpipe.streams.loss import LossTracker, count_loss
+from meshpipe.streams.rows import LossRow
+from meshpipe.streams.windows import WindowSettings
 
 
 def _rows(seqs: list[tuple[str, int]]) -> list[LossRow]:

@@ -9,13 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streams_events import BASE_S, make_event, record
 
-from schemas.latency import bucket_index
-from streams.chunks import ChunkSettings
-from streams.decode import InvalidRecordError, ValidEvent, decode_event
-from streams.loss import count_loss
-from streams.partition import PartitionState
-from streams.rows import MemoryRowSink, RowBatch
-from streams.windows import WindowSettings
+from meshpipe.schemas.latency import bucket_index
+from meshpipe.streams.chunks import ChunkSettings
+from meshpipe.streams.decode import InvalidRecordError, ValidEvent, decode_event
+from meshpipe.streams.loss import count_loss
+from meshpipe.streams.partition import PartitionState
+from meshpipe.streams.rows import MemoryRowSink, RowBatch
+from meshpipe.streams.windows import WindowSettings
 
 NANOS = 1_000_000_000
 SETTINGS = WindowSettings(window_s=10)

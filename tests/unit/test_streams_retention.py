@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from sinks.client import ClickHouseError
-from sinks.retention import Retention
-from streams.retention import RetentionSchedule, keep_retention
-from streams.settings import SettingsError, retention_schedule
+from meshpipe.sinks.client import ClickHouseError
+from meshpipe.sinks.retention import Retention
+from meshpipe.streams.retention import RetentionSchedule, keep_retention
+from meshpipe.streams.settings import SettingsError, retention_schedule
 
 START = 1_700_000_000.0
 SCHEDULE = RetentionSchedule(interval_s=3600, first_delay_s=30, retry_s=60)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.client import ClickHouseError
-from streams.rollups import Rolled, keep_rollups
+from meshpipe.sinks.client import ClickHouseError
+from meshpipe.streams.rollups import Rolled, keep_rollups
 
 
 class Stop(Exception):

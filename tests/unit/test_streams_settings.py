@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import (
+from meshpipe.streams.settings import (
     SettingsError,
     WorkerSettings,
     chunk_settings,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from streams_events import BASE_S, make_event
 
-from schemas.edgekey import edge_of
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.latency import bucket_index
-from streams.rows import EdgeWindowRow
-from streams.windows import EdgeWindows, WindowSettings
+from meshpipe.schemas.edgekey import edge_of
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.latency import bucket_index
+from meshpipe.streams.rows import EdgeWindowRow
+from meshpipe.streams.windows import EdgeWindows, WindowSettings
 
 NANOS = 1_000_000_000
 

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 
 from streams_events import BASE_S, make_event, record
 
-from schemas.gen.meshpipe.v1 import meshpipe_pb2
-from schemas.latency import bucket_index
-from streams.chunks import ChunkSettings
-from streams.decode import ValidEvent
-from streams.rows import MemoryRowSink
-from streams.windows import WindowSettings
-from streams.worker import Outputs, Worker, WorkerCore
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.latency import bucket_index
+from meshpipe.streams.chunks import ChunkSettings
+from meshpipe.streams.decode import ValidEvent
+from meshpipe.streams.rows import MemoryRowSink
+from meshpipe.streams.windows import WindowSettings
+from meshpipe.streams.worker import Outputs, Worker, WorkerCore
 
 # Chunks of two records: commit points at offsets 0, 2, 4, ...
 CORE = WorkerCore(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.kafka.topics import (
+from meshpipe.deploy.kafka.topics import (
     DEADLETTER,
     REQUESTS,
     TAP,

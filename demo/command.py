@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from cli.exit import CliError, ExitStatus
-from demo.netns import NetnsError, NetnsUnavailable
-from demo.plan import DEFAULT_PORT_BASE, PlanError
-from demo.procs import ProcessFailed
-from demo.runner import DemoSettings, default_run_dir, run_demo
-from deploy.devstack import DevStackSettings
+from meshpipe.cli.exit import CliError, ExitStatus
+from meshpipe.demo.netns import NetnsError, NetnsUnavailable
+from meshpipe.demo.plan import DEFAULT_PORT_BASE, PlanError
+from meshpipe.demo.procs import ProcessFailed
+from meshpipe.demo.runner import DemoSettings, default_run_dir, run_demo
+from meshpipe.deploy.devstack import DevStackSettings
 
 
 @click.command("demo")
