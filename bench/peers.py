@@ -8,11 +8,12 @@ from pathlib import Path
 
 BODY_BYTES = 1024  # the origin's response body
 MESHPROXY = str(Path(sys.executable).parent / "meshproxy")
-# meshproxy on the standard library's event loop: uvloop made unimportable, so proxy.main falls
-# back to asyncio's loop (to compare loops, or when uvloop is the thing that is broken).
+# meshproxy on the standard library's event loop: uvloop made unimportable, so
+# meshpipe.cli.meshproxy falls back to asyncio's loop (to compare loops, or when uvloop is the
+# thing that is broken).
 _STDLIB_LOOP = (
     "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'meshproxy';"
-    " from proxy.main import main; main()"
+    " from meshpipe.cli.meshproxy import main; main()"
 )
 
 

@@ -17,8 +17,8 @@ from bench.procs import BenchError, Service
 from bench.report import Figure, ScenarioResult, compared, percentile
 from bench.topics import bench_topics
 from bench.worker import WORKER_CPUS, start_worker
-from meshpipe.deploy.kafka.topics import REQUESTS
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.client import ClickHouseClient, NativeClient, parse_url
 from meshpipe.streams.generate import GeneratorSpec, aligned_start_s, generate, produce
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from meshpipe.deploy.dev.procs import signal_group
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -118,14 +120,12 @@ class Service:
         """SIGTERM the session, SIGKILL it if it has not ended within stop_timeout_s."""
         if self.proc is None or self.proc.poll() is not None:
             return
+        signal_group(self.proc.pid, signal.SIGTERM)
         try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=self.stop_timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            signal_group(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
 
 
 class Services:

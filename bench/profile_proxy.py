@@ -25,11 +25,11 @@ from bench.peers import MeshproxyArgs, OriginPorts, meshproxy_argv
 from bench.procs import Service, Services, free_port
 from bench.topics import bench_topics
 from bench.topology import Layout, start_origin
-from meshpipe.deploy.kafka.topics import REQUESTS
+from meshpipe.schemas.topics import REQUESTS
 
 _PROFILED = (
     "import cProfile, sys; {hide_uvloop}sys.argv[0] = 'meshproxy';"
-    " from proxy.main import main; cProfile.run('main()', {out!r})"
+    " from meshpipe.cli.meshproxy import main; cProfile.run('main()', {out!r})"
 )
 
 

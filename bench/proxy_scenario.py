@@ -8,7 +8,7 @@ from bench.proxy import FULL, QUICK, run_proxy
 from bench.report import ScenarioResult
 from bench.topics import bench_topics
 from bench.topology import Layout
-from meshpipe.deploy.kafka.topics import REQUESTS
+from meshpipe.schemas.topics import REQUESTS
 
 if TYPE_CHECKING:
     from bench.run import RunContext

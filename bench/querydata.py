@@ -1,6 +1,6 @@
 """Synthetic stored history for the query scenario: edge windows, request and loss rows.
 
-One day of rows is built in Python through `streams.rows` and `sinks.tables` and inserted;
+One day of rows is built in Python through `schemas.rows` and `sinks.tables` and inserted;
 the other days are copies made by the server (INSERT ... SELECT with times shifted by whole
 days), so tens of millions of rows cost seconds instead of an hour of Python.
 """
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from meshpipe.schemas.latency import bucket_index
+from meshpipe.schemas.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow
 from meshpipe.sinks.client import ClickHouseClient
 from meshpipe.sinks.tables import (
     EDGE_WINDOW_COLUMNS,
@@ -24,7 +25,6 @@ from meshpipe.sinks.tables import (
     loss_values,
     request_values,
 )
-from meshpipe.streams.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow
 
 NAMESPACE = "benchq"
 DAY_S = 86_400

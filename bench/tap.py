@@ -19,8 +19,9 @@ from bench.worker import start_worker, wait_ready
 from meshpipe.cli.tap_options import TapOptions
 from meshpipe.cli.tap_render import TapView, render_event
 from meshpipe.cli.tapclient import KafkaSettings, LiveTap, new_session
-from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.topics import REQUESTS
 from meshpipe.streams.generate import IN, EdgeSpec, single_event
 
 if TYPE_CHECKING:

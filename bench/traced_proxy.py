@@ -34,7 +34,7 @@ def main() -> None:
     tracemalloc.start()
     atexit.register(lambda: out.write_text(report()))
     sys.argv = ["meshproxy", *sys.argv[2:]]
-    from meshpipe.proxy.main import (
+    from meshpipe.cli.meshproxy import (
         main as meshproxy,  # after tracemalloc.start(): imports are traced
     )
 

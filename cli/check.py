@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import click
 
-from meshpipe.cli.exit import CliError, ExitStatus
 from meshpipe.deploy.kafka.topics import load_spec
 from meshpipe.deploy.mesh.checks import CheckResult, evaluate
 from meshpipe.deploy.mesh.cluster import Facts, Kube, KubeSettings, NoClusterError, gather
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 
 @dataclass(frozen=True)

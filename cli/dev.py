@@ -6,8 +6,8 @@ import os
 
 import click
 
-from meshpipe.cli.exit import ExitStatus
-from meshpipe.deploy.devstack import DevStack, DevStackSettings
+from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
+from meshpipe.schemas.exits import ExitStatus
 
 
 @click.group("dev")

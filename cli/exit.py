@@ -1,8 +1,8 @@
-"""The one place that maps failures to exit codes and one-line messages for every meshpipe CLI."""
+"""The one boundary that maps failures to exit codes (schemas.exits) and one-line messages for
+every meshpipe CLI."""
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import sys
@@ -11,34 +11,7 @@ from typing import NoReturn
 
 import click
 
-from meshpipe.deploy.localproc import DevStackError
-
-
-class ExitStatus(enum.IntEnum):
-    """Documented exit codes, shared by meshctl, meshstat and meshtap."""
-
-    OK = 0
-    ERROR = 1  # an unexpected failure (a bug): one line, then the exit
-    USAGE = 2  # bad flags or arguments (click's own code for usage errors)
-    CHECK_FAILED = 3  # a check ran and found a problem (meshctl check, demo --check)
-    UNAVAILABLE = 4  # Kafka or ClickHouse could not be reached or started
-    NOT_FOUND = 5  # the named resource, session or file does not exist
-    INTERRUPTED = 130  # Ctrl-C
-
-
-class CliError(Exception):
-    """A failure with a message for the user and the exit status it maps to."""
-
-    def __init__(self, message: str, status: ExitStatus = ExitStatus.ERROR) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class UsageError(CliError):
-    """Flags or arguments that cannot be used as given; exits with the usage status."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, ExitStatus.USAGE)
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 
 def quiet_library_logs(*names: str) -> None:
@@ -71,8 +44,6 @@ def run_cli(prog: str, command: Callable[..., object]) -> NoReturn:
         sys.exit(exc.exit_code)
     except CliError as exc:
         fail(prog, str(exc), exc.status)
-    except DevStackError as exc:
-        fail(prog, str(exc), ExitStatus.UNAVAILABLE)
     except KeyboardInterrupt:
         fail(prog, "interrupted", ExitStatus.INTERRUPTED)
     except BrokenPipeError:

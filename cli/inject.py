@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from meshpipe.cli.exit import CliError, ExitStatus
 from meshpipe.deploy.mesh.inject import Outcome, inject_documents, uninject_documents
 from meshpipe.deploy.mesh.proxyspec import DEFAULT_KAFKA_BOOTSTRAP, ProxyConfig, default_proxy_image
 from meshpipe.deploy.mesh.yamlio import (
@@ -18,6 +17,7 @@ from meshpipe.deploy.mesh.yamlio import (
     load_documents,
     manifest_files,
 )
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 STDIN = "-"
 

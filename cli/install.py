@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from meshpipe.cli.exit import CliError, ExitStatus
 from meshpipe.deploy.mesh.install import InstallConfig, Passwords, render
 from meshpipe.deploy.mesh.proxyspec import package_version
 from meshpipe.deploy.mesh.yamlio import dump_documents
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")

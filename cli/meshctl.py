@@ -9,9 +9,10 @@ import click
 
 from meshpipe.cli.check import check
 from meshpipe.cli.dev import dev
-from meshpipe.cli.exit import UsageError, run_cli
+from meshpipe.cli.exit import run_cli
 from meshpipe.cli.inject import inject
 from meshpipe.cli.install import install
+from meshpipe.schemas.exits import UsageError
 
 # Commands that other distributions add (meshpipe-demo adds `demo`), loaded when invoked.
 PLUGIN_GROUP = "meshpipe.meshctl"

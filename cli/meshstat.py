@@ -8,17 +8,19 @@ from typing import NoReturn
 
 import click
 
-from meshpipe.cli.clock import Clock, SystemClock
 from meshpipe.cli.completion import (
     CLICKHOUSE_ENV,
     DEFAULT_CLICKHOUSE_URL,
     complete_resource,
     complete_resources,
 )
-from meshpipe.cli.exit import CliError, ExitStatus, UsageError, quiet_library_logs, run_cli
+from meshpipe.cli.exit import quiet_library_logs, run_cli
 from meshpipe.cli.stat_options import DEFAULT_WINDOW, OUTPUTS, StatOptions, StatPlan
 from meshpipe.cli.stat_render import NO_TRAFFIC, StatView, aggregate, render
 from meshpipe.cli.terminal import CLEAR_SCREEN, Terminal
+from meshpipe.schemas import clickhouse_codes as codes
+from meshpipe.schemas.clock import Clock, SystemClock
+from meshpipe.schemas.exits import CliError, ExitStatus, UsageError
 from meshpipe.sinks import query
 from meshpipe.sinks.client import ClickHouseError, ClickHouseUrl, NativeClient, UrlError, parse_url
 from meshpipe.sinks.query import StatQuery, StatRow
@@ -26,14 +28,6 @@ from meshpipe.sinks.query import StatQuery, StatRow
 WATCH_INTERVAL_S = 2.0
 
 Fetch = Callable[[ClickHouseUrl, Sequence[StatQuery]], list[list[StatRow]]]
-
-
-# clickhouse-driver's codes for "no answer": SOCKET_TIMEOUT, NETWORK_ERROR.
-_UNREACHABLE_CODES = (None, 209, 210)
-# UNKNOWN_TABLE, UNKNOWN_DATABASE: the schema was never applied to this server.
-_NO_SCHEMA_CODES = (60, 81)
-# NO_SUCH_COLUMN_IN_TABLE, UNKNOWN_IDENTIFIER: a schema older than this meshstat.
-_OLD_SCHEMA_CODES = (16, 47)
 
 
 def fetch_clickhouse(url: ClickHouseUrl, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
@@ -51,17 +45,17 @@ def fetch_clickhouse(url: ClickHouseUrl, queries: Sequence[StatQuery]) -> list[l
 def clickhouse_failure(exc: ClickHouseError, url: ClickHouseUrl) -> CliError:
     """The one line and exit status for a ClickHouse failure."""
     detail = str(exc).removeprefix(f"cannot reach ClickHouse at {url.render()}: ")
-    if exc.code in _UNREACHABLE_CODES:
+    if exc.code in codes.UNREACHABLE:
         return CliError(
             f"cannot reach ClickHouse at {url.render()}: {detail}", ExitStatus.UNAVAILABLE
         )
-    if exc.code in _NO_SCHEMA_CODES:
+    if exc.code in codes.NO_SCHEMA:
         return CliError(
             f"ClickHouse at {url.render()} has no meshpipe schema ({detail}); "
             "run `meshctl dev up` or check --clickhouse",
             ExitStatus.UNAVAILABLE,
         )
-    if exc.code in _OLD_SCHEMA_CODES:
+    if exc.code in codes.OLD_SCHEMA:
         return CliError(
             f"ClickHouse at {url.render()} has an older meshpipe schema ({detail}); "
             f"run `meshstreams migrate --clickhouse {url.render()}` with a writing user",
@@ -82,7 +76,7 @@ class StatEnv:
 
 def run_once(plan: StatPlan, url: ClickHouseUrl, env: StatEnv) -> tuple[str, bool]:
     """Fetch, aggregate and render once: (stdout text, whether any row was found)."""
-    rows = aggregate(env.fetch(url, plan.queries(env.clock.now())))
+    rows = aggregate(env.fetch(url, plan.queries(env.clock.time())))
     view = StatView(plan.output, plan.all_namespaces, plan.mixed_kinds)
     return render(rows, view, env.terminal), bool(rows)
 
@@ -163,7 +157,7 @@ def meshstat(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     clickhouse_url = str(params.pop("clickhouse_url"))
     params["resources"] = tuple(params["resources"])
     options = StatOptions(**params)
-    plan = options.validate(env.clock.now())
+    plan = options.validate(env.clock.time())
     try:
         url = parse_url(clickhouse_url)
     except UrlError as exc:

@@ -14,7 +14,7 @@ import click
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from meshpipe.cli.completion import complete_resource, complete_resources
-from meshpipe.cli.exit import CliError, ExitStatus, quiet_library_logs, run_cli
+from meshpipe.cli.exit import quiet_library_logs, run_cli
 from meshpipe.cli.tap_options import DEFAULT_MAX_RPS, TapOptions, TapPlan
 from meshpipe.cli.tap_run import TapRun
 from meshpipe.cli.tapclient import (
@@ -27,6 +27,7 @@ from meshpipe.cli.tapclient import (
 )
 from meshpipe.cli.terminal import Terminal
 from meshpipe.deploy.kafka.topics import TopicSet, load_spec
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 DEFAULT_KAFKA = "127.0.0.1:9092"
 POLL_S = 0.2  # longest wait for Kafka between checks of --duration and silence

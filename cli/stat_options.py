@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshpipe.cli.durations import DurationError, parse_duration, parse_time
-from meshpipe.cli.exit import UsageError
+from meshpipe.schemas.durations import DurationError, parse_duration, parse_time
+from meshpipe.schemas.exits import UsageError
 from meshpipe.schemas.resources import (
     ALL,
     ResourceError,
@@ -13,12 +13,13 @@ from meshpipe.schemas.resources import (
     parse_resource,
     parse_resources,
 )
+from meshpipe.schemas.rows import WINDOW_S
 from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery
 
 DEFAULT_WINDOW = "1m"
 # The stream processors' window length (streams.windows.WindowSettings.window_s): a shorter
 # range would only ever show part of one window.
-MIN_WINDOW_S = 10.0
+MIN_WINDOW_S = float(WINDOW_S)  # the workers' aggregation window
 OUTPUTS = ("table", "wide", "json")
 
 

@@ -17,9 +17,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from meshpipe.cli.durations import format_time
 from meshpipe.cli.table import Align, Column, render_table
 from meshpipe.cli.terminal import Terminal
+from meshpipe.schemas.durations import format_time
 from meshpipe.sinks.query import StatRow
 
 NO_DATA = "-"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshpipe.cli.durations import DurationError, parse_duration, parse_time
-from meshpipe.cli.exit import UsageError
 from meshpipe.cli.tap_status import StatusFilter, StatusFilterError, status_filter
+from meshpipe.schemas.durations import DurationError, parse_duration, parse_time
+from meshpipe.schemas.exits import UsageError
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.resources import (
     ResourceError,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshpipe.cli.durations import format_duration
 from meshpipe.cli.tap_options import TapPlan
 from meshpipe.cli.tap_render import PLAIN, TapView, render_event
 from meshpipe.cli.terminal import Terminal
+from meshpipe.schemas.durations import format_duration
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 IDLE_NOTICE_S = 3.0  # silence before meshtap says what it is waiting for

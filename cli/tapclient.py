@@ -4,7 +4,6 @@ of stored requests from a point in time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -14,11 +13,11 @@ from aiokafka.partitioner import DefaultPartitioner
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from meshpipe.deploy.kafka.topics import REQUESTS, TAP, TAP_SESSIONS, TopicSet
+from meshpipe.deploy.kafka.topics import TopicSet
+from meshpipe.schemas.clock import WallClock
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
-from meshpipe.streams.tap import filter_matches
-
-WallClock = Callable[[], float]  # Unix seconds
+from meshpipe.schemas.tapfilter import filter_matches
+from meshpipe.schemas.topics import REQUESTS, TAP, TAP_SESSIONS
 
 
 class TapSourceError(RuntimeError):

@@ -8,15 +8,14 @@ import logging
 import os
 import random
 import sys
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import aiohttp
 
 from meshpipe.demo.config import ConfigError, address, http_proxy, positive_float
 from meshpipe.demo.serving import configure_logging
+from meshpipe.schemas.clock import Clock, SystemClock
 
 LIST_RETRY_S = 1.0
 REQUEST_TIMEOUT_S = 5.0
@@ -41,17 +40,7 @@ class BotSettings:
         )
 
 
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+Pause = Callable[[float], Awaitable[None]]  # asyncio.sleep, or a fake clock's
 
 
 @dataclass
@@ -67,6 +56,7 @@ async def vote_steadily(
     clock: Clock,
     choose: Choose = random.choice,
     votes: int | None = None,
+    pause: Pause = asyncio.sleep,
 ) -> Tally:
     """Send votes on a fixed schedule (start + n/rate), catching up after slow answers.
 
@@ -78,7 +68,7 @@ async def vote_steadily(
         due = start + tally.sent / rate_rps
         delay = due - clock.monotonic()
         if delay > 0:
-            await clock.sleep(delay)
+            await pause(delay)
         status = await send(choose(shortcodes))
         tally.sent += 1
         if status != 200:
@@ -113,7 +103,7 @@ class WebClient:
             return 0
 
 
-async def wait_for_list(client: WebClient, clock: Clock) -> list[str]:
+async def wait_for_list(client: WebClient, pause: Pause = asyncio.sleep) -> list[str]:
     """The emoji list from web, retried until web answers (it may start after the bot)."""
     log = logging.getLogger("vote-bot")
     while True:
@@ -121,7 +111,7 @@ async def wait_for_list(client: WebClient, clock: Clock) -> list[str]:
             return await client.shortcodes()
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("waiting for web: %s", exc)
-        await clock.sleep(LIST_RETRY_S)
+        await pause(LIST_RETRY_S)
 
 
 async def run(settings: BotSettings) -> None:
@@ -129,7 +119,7 @@ async def run(settings: BotSettings) -> None:
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = WebClient(session, settings)
-        shortcodes = await wait_for_list(client, clock)
+        shortcodes = await wait_for_list(client)
         logging.getLogger("vote-bot").info(
             "voting at %.1f/s over %d emojis", settings.rate_rps, len(shortcodes)
         )

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from meshpipe.cli.exit import CliError, ExitStatus
 from meshpipe.demo.netns import NetnsError, NetnsUnavailable
 from meshpipe.demo.plan import DEFAULT_PORT_BASE, PlanError
-from meshpipe.demo.procs import ProcessFailed
 from meshpipe.demo.runner import DemoSettings, default_run_dir, run_demo
-from meshpipe.deploy.devstack import DevStackSettings
+from meshpipe.deploy.dev.procs import ProcessFailed
+from meshpipe.deploy.dev.stack import DevStackSettings
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 
 @click.command("demo")

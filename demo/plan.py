@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshpipe.deploy.dev.procs import ProcessSpec
+
 NAMESPACE = "emojivoto"
 HOST = "127.0.0.1"
 DEFAULT_PORT_BASE = 17000
@@ -68,17 +70,6 @@ def services(base: int) -> tuple[Service, ...]:
 
 def worker_web_port(base: int) -> int:
     return base + 66
-
-
-@dataclass(frozen=True)
-class ProcessSpec:
-    name: str  # also the log file's name
-    argv: tuple[str, ...]
-    env: Mapping[str, str]
-    ready: tuple[tuple[str, int], ...] = ()  # accepting connections here means started
-    cwd: Path | None = None
-    netns: str | None = None  # the network namespace it runs in (ready is probed from there)
-    stop_last: bool = False  # stopped after the others (what sidecars need to flush events)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from meshpipe.demo.plan import (
     NAMESPACE,
     PlanError,
     PlanSettings,
-    ProcessSpec,
     Service,
     base_env,
     command,
     services,
     worker,
 )
+from meshpipe.deploy.dev.procs import ProcessSpec
 
 # Every pod has its own network stack, so every pod uses the same ports, as in Kubernetes.
 APP_PORT = 8080

@@ -14,20 +14,20 @@ from pathlib import Path
 from types import FrameType
 
 from meshpipe.demo.check import check_story
-from meshpipe.demo.netns import Pod, PodNetwork, PodNetworkSetup, require_netns
+from meshpipe.demo.netns import Pod, PodNetwork, PodNetworkSetup, connects_in, require_netns
 from meshpipe.demo.plan import (
     HOST,
     PlanSettings,
-    ProcessSpec,
     check_ports_free,
     command,
     processes,
     services,
 )
 from meshpipe.demo.podplan import pod_processes, redirects, service_names, web_url
-from meshpipe.demo.procs import Clock, Processes, SystemClock
 from meshpipe.demo.story import STEPS, Rows, Step, parse_output
-from meshpipe.deploy.devstack import DevStack, DevStackSettings
+from meshpipe.deploy.dev.procs import Processes, ProcessSpec
+from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
+from meshpipe.schemas.clock import Clock, SystemClock
 
 Say = Callable[[str], None]
 READY_TIMEOUT_S = 60.0
@@ -98,7 +98,7 @@ class DemoRun:
         self.stack_settings = stack
         self.say = say
         self.clock = clock
-        self.procs = Processes(settings.run_dir, clock)
+        self.procs = Processes(settings.run_dir, clock, connects_in)
         self.network = PodNetwork(tag=os.urandom(2).hex())
         self.pods = self.network.pods(service_names(settings.port_base))
         self.pod_setup = PodNetworkSetup(self.network)

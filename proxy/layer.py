@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from meshpipe.proxy.commands import Command, Event
 from meshpipe.proxy.events import SeqAllocator
+from meshpipe.schemas.clock import Clock
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import WorkloadInstance
 
@@ -23,29 +23,6 @@ class Layer(Protocol):
     """
 
     def handle(self, event: Event) -> list[Command]: ...
-
-
-class Clock(Protocol):
-    """Time as layers see it, injectable so tests never sleep."""
-
-    def monotonic(self) -> float:
-        """Seconds on a monotonic clock, for latencies and durations."""
-        ...
-
-    def time(self) -> float:
-        """Seconds since the Unix epoch, for event timestamps."""
-        ...
-
-
-@dataclass(frozen=True)
-class SystemClock:
-    """The real clock."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from meshpipe.proxy import kafka_log
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class PublisherSettings:
 @dataclass(frozen=True)
 class KafkaSettings:
     bootstrap: str
-    topic: str = "meshpipe.requests.v1"
+    topic: str = REQUESTS
     linger_ms: int = 20  # producer batching delay
     request_timeout_ms: int = 10_000  # a batch not acknowledged by then fails and is retried
     client_id: str = "meshproxy"

@@ -34,10 +34,11 @@ from meshpipe.proxy.commands import (
 )
 from meshpipe.proxy.detect import connection_layer
 from meshpipe.proxy.events import SeqAllocator
-from meshpipe.proxy.layer import Address, Clock, Layer, LayerContext, SystemClock
+from meshpipe.proxy.layer import Address, Layer, LayerContext
 from meshpipe.proxy.publisher import EventPublisher
 from meshpipe.proxy.redirect import original_destination, redirect_target
 from meshpipe.proxy.settings import Listener, ServerSettings
+from meshpipe.schemas.clock import Clock, SystemClock
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.tasks import BackgroundTasks
 

@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from meshpipe.schemas import clickhouse_codes as codes
 from meshpipe.schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
+from meshpipe.schemas.rows import DIRECTION_BITS
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
 from meshpipe.sinks.rollup import (
     DAY_S,
@@ -51,7 +53,6 @@ from meshpipe.sinks.rollup import (
     whole_days,
 )
 from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
-from meshpipe.streams.rows import DIRECTION_BITS
 
 
 class QueryError(ValueError):
@@ -267,8 +268,6 @@ def bucket_index_multiif_sql(value_expr: str) -> str:
 # 1 MiB default, 30 days of day partitions exceed 18.16's per-query memory limit.
 READ_BUFFER_BYTES = 65536
 _SETTINGS = f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}"
-UNKNOWN_TABLE = 60
-READONLY_CODE = 164  # a readonly=1 profile may not change settings (unless to their value)
 
 
 def _execute_final(client: ClickHouseClient, sql: str) -> list[Row]:
@@ -280,7 +279,7 @@ def _execute_final(client: ClickHouseClient, sql: str) -> list[Row]:
     try:
         return client.execute(sql + _SETTINGS)
     except ClickHouseError as exc:
-        if exc.code != READONLY_CODE:
+        if exc.code != codes.READONLY:
             raise
     return client.execute(sql)
 
@@ -363,7 +362,7 @@ def _daily(
     try:
         current = current_rollups(client, db, rollup, whole)
     except ClickHouseError as exc:
-        if exc.code != UNKNOWN_TABLE:
+        if exc.code != codes.UNKNOWN_TABLE:
             raise
         return _NO_DAILY  # a schema from before the rollups: the raw rows answer alone
     return _Daily(rollup.daily, current, filters)

@@ -1,4 +1,4 @@
-"""Column lists of the stream tables and the conversion of `streams.rows` rows into their values."""
+"""Column lists of the stream tables and the conversion of `schemas.rows` rows into their values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from meshpipe.streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.schemas.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
 
 EDGE_WINDOWS = "edge_windows"
 REQUESTS = "requests"

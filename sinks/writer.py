@@ -21,32 +21,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from meshpipe.schemas import clickhouse_codes as codes
+from meshpipe.schemas.rows import RowBatch
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, check_name
 from meshpipe.sinks.tables import TableRows, batch_tables
-from meshpipe.streams.rows import RowBatch
 
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[], ClickHouseClient]
-
-# Server error codes that mean the rows or the schema are wrong, so retrying cannot help.
-PERMANENT_CODES = frozenset(
-    {
-        6,  # CANNOT_PARSE_TEXT
-        16,  # NO_SUCH_COLUMN_IN_TABLE
-        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
-        47,  # UNKNOWN_IDENTIFIER
-        53,  # TYPE_MISMATCH
-        60,  # UNKNOWN_TABLE
-        62,  # SYNTAX_ERROR
-        81,  # UNKNOWN_DATABASE
-        164,  # READONLY
-        192,  # UNKNOWN_USER
-        193,  # WRONG_PASSWORD
-        497,  # ACCESS_DENIED
-        516,  # AUTHENTICATION_FAILED
-    }
-)
 
 
 class RowSinkError(RuntimeError):
@@ -77,7 +59,7 @@ class WriterSettings:
 def is_permanent(exc: Exception) -> bool:
     """True when retrying an insert that raised exc cannot succeed."""
     if isinstance(exc, ClickHouseError):
-        return exc.code in PERMANENT_CODES
+        return exc.code in codes.PERMANENT
     # The driver raises TypeError/ValueError/etc. when values do not fit the column types.
     return not isinstance(exc, OSError | EOFError)
 
@@ -92,7 +74,7 @@ class _Pending:
 
 
 class ClickHouseRowSink:
-    """A `streams.rows.RowSink` writing to ClickHouse from one thread with its own client."""
+    """A `schemas.rows.RowSink` writing to ClickHouse from one thread with its own client."""
 
     def __init__(
         self,

@@ -17,9 +17,9 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
+from meshpipe.schemas.rows import RowBatch, RowSink
 from meshpipe.schemas.tasks import BackgroundTasks
 from meshpipe.streams.decode import Record
-from meshpipe.streams.rows import RowBatch, RowSink
 from meshpipe.streams.sessions_feed import follow_sessions
 from meshpipe.streams.settings import WorkerSettings
 from meshpipe.streams.windows import BucketFn

@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.rows import DIRECTION_BITS, LossRow
 from meshpipe.streams.chunks import ChunkTable, Entry
-from meshpipe.streams.rows import DIRECTION_BITS, LossRow
 from meshpipe.streams.windows import WindowSettings, start_ns
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meshpipe.schemas.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
 from meshpipe.streams.chunks import Chunker, ChunkSettings
 from meshpipe.streams.decode import ValidEvent
 from meshpipe.streams.loss import LossTracker
 from meshpipe.streams.rawrows import request_row
-from meshpipe.streams.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
 from meshpipe.streams.windows import BucketFn, EdgeWindows, WindowSettings
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
-from meshpipe.streams.rows import RequestRow
+from meshpipe.schemas.rows import RequestRow
 from meshpipe.streams.windows import direction_text, start_ns
 
 _PROTOCOLS: dict[int, str] = {

@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from meshpipe.schemas.clock import WallClock
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError
 from meshpipe.sinks.retention import Retention, apply_retention, drop_expired_partitions
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]  # seconds since the epoch
 Sleep = Callable[[float], Awaitable[None]]
 ClientFactory = Callable[[], ClickHouseClient]
 Dropped = list[tuple[str, str]]  # (table, YYYYMMDD partition)
@@ -88,7 +88,7 @@ class ClickHouseRetention:
 async def keep_retention(
     store: RetentionStore,
     schedule: RetentionSchedule,
-    clock: Clock,
+    clock: WallClock,
     sleep: Sleep = asyncio.sleep,
 ) -> None:
     """Apply the TTL once where the server has one and return; else drop partitions forever.

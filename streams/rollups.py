@@ -12,12 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from meshpipe.schemas.clock import WallClock
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError
 from meshpipe.sinks.rollup import roll_closed_days
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]  # seconds since the epoch
 Sleep = Callable[[float], Awaitable[None]]
 Rolled = list[tuple[str, int]]  # (raw table, day start)
 
@@ -41,7 +41,7 @@ class ClickHouseRollups:
 async def keep_rollups(
     roll: Callable[[float], Rolled],
     interval_s: float,
-    clock: Clock,
+    clock: WallClock,
     first_s: float = 60.0,
     sleep: Sleep = asyncio.sleep,
 ) -> None:

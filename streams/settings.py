@@ -2,59 +2,33 @@
 
 from __future__ import annotations
 
-import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshpipe.deploy.kafka.topics import DEADLETTER, REQUESTS, TAP, TAP_SESSIONS
+from meshpipe.schemas.durations import DurationError, parse_duration
+from meshpipe.schemas.topics import Topics
 from meshpipe.sinks.retention import Retention
 from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.retention import RetentionSchedule
 from meshpipe.streams.windows import WindowSettings
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message is one line for the user."""
 
 
-def parse_duration_s(text: str) -> float:
-    """Seconds in `10s`, `500ms`, `1m`, `2h` or a bare number of seconds."""
-    match = _DURATION_RE.match(text)
-    if not match:
-        raise SettingsError(f"invalid duration {text!r}: want e.g. 10s, 500ms, 1m")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+def parse_duration_s(text: str, *, zero_ok: bool = False) -> float:
+    """Seconds in a duration of the shared grammar (schemas.durations), as a SettingsError."""
+    try:
+        return parse_duration(text, zero_ok=zero_ok)
+    except DurationError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def default_data_dir(group: str) -> Path:
     """~/.local/share/meshpipe/streams/GROUP: Faust's working files, never the current directory."""
     return Path.home() / ".local" / "share" / "meshpipe" / "streams" / group
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    """Topic names, optionally under a prefix (tests isolate themselves with one)."""
-
-    prefix: str = ""
-
-    @property
-    def requests(self) -> str:
-        return self.prefix + REQUESTS
-
-    @property
-    def tap_sessions(self) -> str:
-        return self.prefix + TAP_SESSIONS
-
-    @property
-    def tap(self) -> str:
-        return self.prefix + TAP
-
-    @property
-    def deadletter(self) -> str:
-        return self.prefix + DEADLETTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +90,7 @@ def retention_schedule(
     windows_days: int, requests_days: int, losses_days: int, interval: str
 ) -> RetentionSchedule | None:
     """Retention from day counts and a drop interval text; interval 0 switches it off."""
-    interval_s = parse_duration_s(interval)
+    interval_s = parse_duration_s(interval, zero_ok=True)
     try:
         days = Retention(
             window_days=windows_days, request_days=requests_days, loss_days=losses_days

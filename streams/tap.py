@@ -1,9 +1,4 @@
-"""Active tap sessions: matching events at request-start fields, enforcing each session's max rps.
-
-Direction follows Linkerd's tap: tapping a resource R shows the requests R's proxies see, that is
-outbound events whose source is R and inbound events whose destination is R. With a `to`
-resource T only R's outbound events towards T match. A `service` resource matches by the
-request's authority (its first DNS label), since events name workloads, not services.
+"""Active tap sessions: matching events (schemas.tapfilter), enforcing each session's max rps.
 
 A session's `max_rps` is shared by the workers: each may pass `max(1, max_rps * owned // total)`
 matches per wall-clock second, where owned/total is its share of the request partitions.
@@ -12,76 +7,20 @@ matches per wall-clock second, where owned/total is its share of the request par
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
+from meshpipe.schemas.clock import WallClock
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.resources import ResourceError, canonical_kind
+from meshpipe.schemas.tapfilter import filter_matches
 
-Clock = Callable[[], float]  # Unix seconds
 NANOS = 1_000_000_000
 
 
 class InvalidSessionError(ValueError):
     """A tap-session record that cannot be understood."""
-
-
-def _has_ref(ref: meshpipe_pb2.ResourceRef) -> bool:
-    return bool(ref.namespace or ref.kind or ref.name)
-
-
-def _service_name(authority: str) -> str:
-    host = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
-    return host.split(".", 1)[0]
-
-
-def resource_matches(
-    ref: meshpipe_pb2.ResourceRef, workload: meshpipe_pb2.Workload, authority: str = ""
-) -> bool:
-    """Whether a workload (called by `authority`, if a destination) is in the selection."""
-    kind = canonical_kind(ref.kind) if ref.kind else ""
-    if kind == "namespace":
-        return bool(workload.namespace) and ref.name in ("", workload.namespace)
-    if ref.namespace and ref.namespace != workload.namespace:
-        return False
-    if kind in ("", "all"):
-        return True
-    if kind == "service":
-        service = _service_name(authority)
-        return bool(service) and ref.name in ("", service)
-    if kind == "pod":
-        return bool(workload.pod) and ref.name in ("", workload.pod)
-    return workload.kind == kind and ref.name in ("", workload.name)
-
-
-def _side_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
-    outbound = event.direction == meshpipe_pb2.OUTBOUND
-    if _has_ref(tap.to):
-        return (
-            outbound
-            and resource_matches(tap.resource, event.source)
-            and resource_matches(tap.to, event.destination, event.authority)
-        )
-    if outbound:
-        return resource_matches(tap.resource, event.source)
-    return event.direction == meshpipe_pb2.INBOUND and resource_matches(
-        tap.resource, event.destination, event.authority
-    )
-
-
-def filter_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
-    """Whether an event matches a filter at its request-start fields."""
-    if tap.method and tap.method.upper() != event.method.upper():
-        return False
-    if tap.path_prefix and not event.path.startswith(tap.path_prefix):
-        return False
-    if tap.authority and tap.authority.lower() != event.authority.lower():
-        return False
-    if tap.scheme and tap.scheme.lower() != event.scheme.lower():
-        return False
-    return _side_matches(tap, event)
 
 
 @dataclass(slots=True)
@@ -115,7 +54,7 @@ def parse_session(key: bytes | None, value: bytes) -> meshpipe_pb2.TapSession:
 class TapSessions:
     """The sessions this worker knows, matching and rate limiting."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: WallClock) -> None:
         self._clock = clock
         self._active: dict[str, _Active] = {}
         self._owned = 0

@@ -23,8 +23,8 @@ from meshpipe.schemas.classify import GRPC_FAILURE_CODES, classify
 from meshpipe.schemas.edgekey import Edge
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import Peer, WorkloadId
+from meshpipe.schemas.rows import WINDOW_S, EdgeWindowRow
 from meshpipe.streams.chunks import ChunkTable, Entry
-from meshpipe.streams.rows import EdgeWindowRow
 
 BucketFn = Callable[[int], int]  # microseconds -> bucket index on the shared latency grid
 NANOS = 1_000_000_000
@@ -35,7 +35,7 @@ _DIRECTIONS: dict[int, str] = {meshpipe_pb2.INBOUND: "in", meshpipe_pb2.OUTBOUND
 class WindowSettings:
     """How events are cut into windows."""
 
-    window_s: int = 10  # window length, whole seconds
+    window_s: int = WINDOW_S  # window length, whole seconds
 
     def __post_init__(self) -> None:
         if self.window_s < 1:

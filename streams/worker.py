@@ -14,7 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from meshpipe.schemas.clock import WallClock
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.rows import RowBatch, RowSink
 from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.decode import (
     InvalidRecordError,
@@ -24,8 +26,7 @@ from meshpipe.streams.decode import (
     decode_event,
 )
 from meshpipe.streams.partition import PartitionState
-from meshpipe.streams.rows import RowBatch, RowSink
-from meshpipe.streams.tap import Clock, TapSessions
+from meshpipe.streams.tap import TapSessions
 from meshpipe.streams.windows import BucketFn, WindowSettings
 
 CommitFn = Callable[[Mapping[int, int]], Awaitable[None]]  # partition -> next offset to read
@@ -56,7 +57,7 @@ class WorkerCore:
 class Worker:
     """Partition states, tap sessions and the flush-then-commit cycle of one worker."""
 
-    def __init__(self, core: WorkerCore, sink: RowSink, commit: CommitFn, clock: Clock) -> None:
+    def __init__(self, core: WorkerCore, sink: RowSink, commit: CommitFn, clock: WallClock) -> None:
         self.core = core
         self.sessions = TapSessions(clock)
         self._sink = sink

@@ -13,7 +13,7 @@ from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
 from meshpipe.sinks.client import ChdbClient
 
 if TYPE_CHECKING:
-    from meshpipe.deploy.devstack import DevStack
+    from meshpipe.deploy.dev.stack import DevStack
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def chdb_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClien
 @pytest.fixture(scope="session")
 def dev_stack() -> Iterator[DevStack]:
     """Kafka and ClickHouse via `meshctl dev up`'s code; stops at the end only what it started."""
-    from meshpipe.deploy.devstack import (  # server code: integration tests only
+    from meshpipe.deploy.dev.stack import (  # server code: integration tests only
         DevStack,
         DevStackSettings,
     )

@@ -99,7 +99,9 @@ def main(argv: list[str]) -> int:
     for violation in violations:
         sys.stderr.write(f"{violation}\n")
     if violations:
-        sys.stderr.write(f"layers: {len(violations)} import(s) break the layering (tests/layers.py)\n")
+        sys.stderr.write(
+            f"layers: {len(violations)} import(s) break the layering (tests/layers.py)\n"
+        )
         return 1
     return 0
 

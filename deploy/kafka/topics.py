@@ -14,10 +14,7 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-REQUESTS = "meshpipe.requests.v1"
-TAP_SESSIONS = "meshpipe.tap-sessions.v1"
-TAP = "meshpipe.tap.v1"
-DEADLETTER = "meshpipe.deadletter.v1"
+from meshpipe.schemas.topics import Topics
 
 _TOPIC_EXISTS = 36
 
@@ -44,11 +41,15 @@ class TopicSet:
     def with_prefix(self, prefix: str) -> TopicSet:
         return replace(self, prefix=prefix)
 
+    @property
+    def names(self) -> Topics:
+        return Topics(self.prefix)
+
     def name(self, base: str) -> str:
-        """The real topic name for one of the base names above."""
+        """The real topic name for one of the contract's base names (schemas.topics)."""
         if all(t.name != base for t in self.topics):
             raise KeyError(base)
-        return f"{self.prefix}{base}"
+        return self.names.name(base)
 
     def resolved(self) -> tuple[TopicSpec, ...]:
         return tuple(replace(t, name=f"{self.prefix}{t.name}") for t in self.topics)

@@ -154,7 +154,7 @@ def _env(config: ProxyConfig, kind: str, name: str | None) -> list[dict[str, Any
         {"name": "MESHPIPE_POD", "valueFrom": _field("metadata.name")},
         {"name": "MESHPIPE_POD_IP", "valueFrom": _field("status.podIP")},
         {"name": "MESHPIPE_KAFKA", "value": config.kafka_bootstrap},
-        # The names meshproxy reads (proxy/main.py). The iptables OUTPUT redirect lands on
+        # The names meshproxy reads (cli/meshproxy.py). The iptables OUTPUT redirect lands on
         # loopback; the PREROUTING (inbound) redirect delivers to the pod IP, so the inbound
         # listener and the admin port (the kubelet's probes) listen on every address. Inbound
         # has no =APP: each connection goes to 127.0.0.1 at its original port.

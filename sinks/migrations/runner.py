@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from meshpipe.schemas import clickhouse_codes as codes
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, check_name
 from meshpipe.sinks.migrations.dialect import Dialect
 from meshpipe.sinks.migrations.versions import MIGRATIONS, MIGRATIONS_TABLE, Migration
-
-COLUMN_EXISTS = 44  # 18.16: "Cannot add column ...: column with this name already exists"
 
 
 def _execute(client: ClickHouseClient, statement: str) -> None:
@@ -16,7 +15,7 @@ def _execute(client: ClickHouseClient, statement: str) -> None:
     try:
         client.execute(statement)
     except ClickHouseError as exc:
-        if not (exc.code == COLUMN_EXISTS and " ADD COLUMN " in statement):
+        if not (exc.code == codes.COLUMN_EXISTS and " ADD COLUMN " in statement):
             raise
 
 

@@ -10,7 +10,7 @@ import pytest
 from e2e_stack import Pipeline
 from integration.streams_procs import WorkerProc, clickhouse_url
 
-from meshpipe.deploy.devstack import DevStack
+from meshpipe.deploy.dev.stack import DevStack
 from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
 from meshpipe.sinks.client import NativeClient
 from meshpipe.sinks.migrations import apply_migrations

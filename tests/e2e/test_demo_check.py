@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe.deploy.devstack import DevStack
+from meshpipe.deploy.dev.stack import DevStack
 
 pytestmark = pytest.mark.e2e
 

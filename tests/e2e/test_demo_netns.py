@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from meshpipe.demo.netns import DEFAULT_SUBNET
-from meshpipe.deploy.devstack import DevStack
+from meshpipe.deploy.dev.stack import DevStack
 from meshpipe.sinks.client import NativeClient, parse_url
 
 BIN = Path(sys.executable).parent

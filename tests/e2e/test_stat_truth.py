@@ -21,8 +21,8 @@ from integration.streams_procs import (
     wait_for,
 )
 
-from meshpipe.cli.durations import format_time
-from meshpipe.deploy.kafka.topics import REQUESTS
+from meshpipe.schemas.durations import format_time
+from meshpipe.schemas.topics import REQUESTS
 from meshpipe.streams.generate import (
     GeneratorSpec,
     Truth,

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from meshpipe.deploy.devstack import DevStack
+from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
+from meshpipe.deploy.dev.stack import DevStack
 from meshpipe.sinks.client import ChdbClient, ClickHouseUrl, NativeClient
-from meshpipe.sinks.server import ClickHouseSettings
 
 # --- ClickHouse -------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from meshpipe.schemas.identity import UnmeshedPeer, WorkloadId
 from meshpipe.schemas.latency import Histogram
-from meshpipe.streams.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.schemas.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow, RowBatch
 
 WINDOW_S = 10
 WINDOWS = 6

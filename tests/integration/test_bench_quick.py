@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from meshpipe.deploy.devstack import DevStack
+from meshpipe.deploy.dev.stack import DevStack
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe.deploy.localproc import DevStackError
+from meshpipe.deploy.dev.clickhouse import ClickHouseServer, ClickHouseSettings
+from meshpipe.deploy.dev.procs import DevStackError
 from meshpipe.sinks.client import ClickHouseError, NativeClient
-from meshpipe.sinks.server import ClickHouseServer, ClickHouseSettings
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,8 @@ from streams_procs import (
     wait_for,
 )
 
-from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet, temporary_topics
+from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
+from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
 from meshpipe.deploy.mesh.grafana import dashboards
 from meshpipe.deploy.mesh.grafana_sql import (
     TABLES,
@@ -36,10 +37,10 @@ from meshpipe.deploy.mesh.grafana_sql import (
     variables,
     with_database,
 )
+from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.client import ChdbClient, ClickHouseClient, NativeClient
 from meshpipe.sinks.migrations import apply_migrations
 from meshpipe.sinks.query import Selection, StatQuery, stat
-from meshpipe.sinks.server import ClickHouseSettings
 from meshpipe.streams.generate import GeneratorSpec, Msg, Truth, aligned_start_s, generate, produce
 
 pytestmark = pytest.mark.integration

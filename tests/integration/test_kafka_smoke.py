@@ -8,9 +8,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS
 
 pytestmark = pytest.mark.integration
 

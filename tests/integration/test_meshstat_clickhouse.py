@@ -13,14 +13,14 @@ from unit.cli_run import Outcome, run_command
 from unit.golden import GOLDEN, check_golden
 
 from meshpipe.cli.completion import clickhouse_names
-from meshpipe.cli.durations import format_time
-from meshpipe.cli.exit import ExitStatus
 from meshpipe.cli.meshstat import StatEnv, meshstat
 from meshpipe.cli.terminal import Terminal
+from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
+from meshpipe.schemas.durations import format_time
+from meshpipe.schemas.exits import ExitStatus
 from meshpipe.schemas.identity import WorkloadId
 from meshpipe.sinks.client import ClickHouseClient, NativeClient
 from meshpipe.sinks.migrations import MIGRATIONS, apply_migrations
-from meshpipe.sinks.server import ClickHouseSettings
 from meshpipe.sinks.tables import batch_tables
 
 pytestmark = pytest.mark.integration

@@ -16,14 +16,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from unit.cli_run import run_command
 from unit.meshtap_events import EMOJI, WEB, http_event
 
-from meshpipe.cli.exit import ExitStatus
 from meshpipe.cli.meshtap import TapEnv, meshtap, tap
 from meshpipe.cli.tap_options import TapOptions
 from meshpipe.cli.tapclient import KafkaSettings
 from meshpipe.cli.terminal import Terminal
-from meshpipe.deploy.kafka.topics import REQUESTS, TAP, TAP_SESSIONS, TopicSet
+from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.exits import ExitStatus
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS, TAP, TAP_SESSIONS
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 from test_proxy_relay import LOOPBACK, consume, free_port, origin
 
-from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,10 @@ import grpc
 import pytest
 from test_proxy_relay import API, LOOPBACK, WEB, consume, meshproxy
 
-from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.proxy.layer import Address
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,10 @@ from h2.connection import H2Connection
 from h2.exceptions import ProtocolError, StreamClosedError
 from test_proxy_relay import API, LOOPBACK, consume, curl, meshproxy
 
-from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.proxy.layer import Address
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,10 @@ import pytest
 from test_proxy_cli import wait_ready
 from test_proxy_relay import LOOPBACK, consume, free_port, origin
 
-from meshpipe.deploy.kafka.runner import KafkaRunner, KafkaSettings
-from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet, ensure_topics, load_spec
+from meshpipe.deploy.dev.kafka import KafkaRunner, KafkaSettings
+from meshpipe.deploy.kafka.topics import TopicSet, ensure_topics, load_spec
 from meshpipe.proxy.layer import Address
+from meshpipe.schemas.topics import REQUESTS
 
 pytestmark = pytest.mark.integration
 

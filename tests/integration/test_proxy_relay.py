@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
-from meshpipe.deploy.kafka.topics import REQUESTS, TopicSet
+from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.proxy.layer import Address
 from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
 from meshpipe.proxy.server import ProxyServer
@@ -22,6 +22,7 @@ from meshpipe.proxy.settings import Listener, ServerSettings
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import WorkloadId, WorkloadInstance
+from meshpipe.schemas.topics import REQUESTS
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sinks_truth import batch, generate
 
+from meshpipe.deploy.dev.clickhouse import ClickHouseServer, ClickHouseSettings
+from meshpipe.schemas.rows import RowBatch
 from meshpipe.sinks.client import NativeClient
 from meshpipe.sinks.migrations import apply_migrations
-from meshpipe.sinks.server import ClickHouseServer, ClickHouseSettings
 from meshpipe.sinks.writer import ClickHouseRowSink, WriterSettings
-from meshpipe.streams.rows import RowBatch
 
 pytestmark = pytest.mark.integration
 

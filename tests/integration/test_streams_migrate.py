@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe.cli.exit import ExitStatus
+from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
+from meshpipe.schemas.exits import ExitStatus
 from meshpipe.sinks.client import NativeClient
 from meshpipe.sinks.migrations import MIGRATIONS, applied_versions
-from meshpipe.sinks.server import ClickHouseSettings
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ import pytest
 from sinks_truth import batch, generate
 from streams_procs import WorkerProc, clickhouse_url, wait_for
 
+from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
 from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.sinks.client import NativeClient
 from meshpipe.sinks.migrations import apply_migrations
-from meshpipe.sinks.server import ClickHouseSettings
 from meshpipe.sinks.tables import batch_tables
 
 pytestmark = pytest.mark.integration

@@ -1,10 +1,10 @@
-"""Small builders of `streams.rows` rows for the sinks tests."""
+"""Small builders of `schemas.rows` rows for the sinks tests."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from meshpipe.streams.rows import EdgeWindowRow, LossRow, RequestRow
+from meshpipe.schemas.rows import EdgeWindowRow, LossRow, RequestRow
 
 EDGE = EdgeWindowRow(
     window_start_s=4_000_000_000,

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from meshpipe.cli.check import check
-from meshpipe.cli.exit import CliError, ExitStatus
 from meshpipe.deploy.kafka.topics import load_spec
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 TOKEN = "test-token"
 READER_PASSWORD = "reader-pw"

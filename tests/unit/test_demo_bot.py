@@ -39,7 +39,7 @@ async def test_bot_sends_votes_at_its_rate() -> None:
         sent_at.append(clock.now)
         return 200
 
-    await vote_steadily(CODES, 4.0, send, clock, first, votes=5)
+    await vote_steadily(CODES, 4.0, send, clock, first, votes=5, pause=clock.sleep)
     assert sent_at == [100.0, 100.25, 100.5, 100.75, 101.0]
 
 
@@ -51,7 +51,7 @@ async def test_bot_catches_up_after_a_slow_answer_without_bursting_past_schedule
         clock.now += 0.6 if len(sent_at) == 1 else 0.0  # the first answer takes 0.6 s
         return 200
 
-    await vote_steadily(CODES, 4.0, send, clock, first, votes=5)
+    await vote_steadily(CODES, 4.0, send, clock, first, votes=5, pause=clock.sleep)
     assert sent_at == [100.0, 100.6, 100.6, 100.75, 101.0]
 
 
@@ -60,7 +60,10 @@ async def test_bot_counts_failed_votes() -> None:
         return 500 if code == CODES[-1] else 200
 
     picks = iter([CODES[0], CODES[-1], CODES[-1]])
-    tally = await vote_steadily(CODES, 10.0, send, FakeClock(), lambda _c: next(picks), votes=3)
+    clock = FakeClock()
+    tally = await vote_steadily(
+        CODES, 10.0, send, clock, lambda _c: next(picks), votes=3, pause=clock.sleep
+    )
     assert (tally.sent, tally.failed) == (3, 2)
 
 

@@ -8,7 +8,7 @@ import pytest
 from cli_run import run_command
 
 from meshpipe.demo.command import demo
-from meshpipe.cli.exit import ExitStatus
+from meshpipe.schemas.exits import ExitStatus
 
 
 def test_netns_without_root_says_so_in_one_line_and_starts_nothing(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from meshpipe.demo.netns import PodNetwork
-from meshpipe.demo.plan import PlanError, PlanSettings, ProcessSpec
+from meshpipe.demo.plan import PlanError, PlanSettings
 from meshpipe.demo.podplan import (
     APP_PORT,
     APP_UID,
@@ -15,6 +15,7 @@ from meshpipe.demo.podplan import (
     pod_processes,
     service_names,
 )
+from meshpipe.deploy.dev.procs import ProcessSpec
 
 SETTINGS = PlanSettings(kafka="127.0.0.1:9092", clickhouse_url="clickhouse://x@h:1/db")
 NETWORK = PodNetwork(tag="ab12")

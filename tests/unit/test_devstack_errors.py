@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from meshpipe.cli.meshctl import meshctl
-from meshpipe.deploy.kafka.runner import KafkaRunner, KafkaSettings, require_java
-from meshpipe.deploy.localproc import Daemon, DevStackError, wait_until
+from meshpipe.deploy.dev.kafka import KafkaRunner, KafkaSettings, require_java
+from meshpipe.deploy.dev.procs import Daemon, DevStackError, wait_until
 
 
 @pytest.fixture

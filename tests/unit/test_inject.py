@@ -9,10 +9,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from meshpipe.cli.exit import CliError, ExitStatus
 from meshpipe.cli.inject import inject
 from meshpipe.deploy.mesh.inject import inject_documents, uninject_documents
 from meshpipe.deploy.mesh.proxyspec import ProxyConfig, iptables_rules
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 CONFIG = ProxyConfig(image="ghcr.io/meshpipe/meshproxy:1.2.3", kafka_bootstrap="kafka:9092")
 
@@ -169,7 +169,7 @@ def test_cli_default_image_is_tagged_with_the_package_version() -> None:
 
 
 def test_sidecar_sets_only_variables_meshproxy_reads_besides_expansion_inputs() -> None:
-    from meshpipe.proxy.main import main as meshproxy
+    from meshpipe.cli.meshproxy import meshproxy
 
     [doc], _ = inject_documents([_deployment()], CONFIG)
     names = set(_env(_pod_spec(doc)["containers"][-1]))

@@ -7,10 +7,10 @@ import yaml
 from click.testing import CliRunner
 from golden import GOLDEN, check_golden
 
-from meshpipe.cli.exit import CliError, ExitStatus
 from meshpipe.cli.install import install
 from meshpipe.deploy.kafka.strimzi import GENERATED_DIR, generated_files
 from meshpipe.deploy.kafka.topics import load_spec
+from meshpipe.schemas.exits import CliError, ExitStatus
 
 VARIANTS = {
     "default": [],

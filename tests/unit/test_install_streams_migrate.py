@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshpipe.cli.meshstreams import meshstreams
 from meshpipe.deploy.mesh.install import InstallConfig, Passwords, render
-from meshpipe.streams.main import meshstreams
 
 CONFIG = InstallConfig(passwords=Passwords("r", "w", "g"), image_tag="t")
 

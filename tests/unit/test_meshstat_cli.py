@@ -10,9 +10,9 @@ from cli_run import Outcome, run_command
 from test_meshstat_render import ROWS
 
 from meshpipe.cli.completion import clickhouse_names, resource_completions
-from meshpipe.cli.exit import ExitStatus
 from meshpipe.cli.meshstat import StatEnv, fetch_clickhouse, meshstat
 from meshpipe.cli.terminal import CLEAR_SCREEN, Terminal
+from meshpipe.schemas.exits import ExitStatus
 from meshpipe.sinks.client import ClickHouseUrl
 from meshpipe.sinks.query import StatQuery, StatRow
 
@@ -24,7 +24,7 @@ class FakeClock:
     now_s: float = NOW
     slept: list[float] = field(default_factory=list)
 
-    def now(self) -> float:
+    def time(self) -> float:
         return self.now_s
 
     def sleep(self, seconds: float) -> None:

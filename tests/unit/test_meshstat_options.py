@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshpipe.cli.exit import UsageError
 from meshpipe.cli.stat_options import StatOptions
+from meshpipe.schemas.exits import UsageError
 from meshpipe.sinks.query import EdgeMode, Peer, Selection
 
 NOW = 1_795_773_600.0  # 2026-11-27T10:00:00Z

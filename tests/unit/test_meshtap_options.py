@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshpipe.cli.exit import UsageError
 from meshpipe.cli.tap_options import TapOptions
+from meshpipe.schemas.exits import UsageError
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 NOW = 1_795_773_600.0

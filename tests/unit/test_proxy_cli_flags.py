@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
-from click.testing import CliRunner
+import pytest
+from cli_run import run_command
 
-from meshpipe.proxy.main import EXIT_USAGE, main
+from meshpipe.cli.meshproxy import meshproxy
+from meshpipe.schemas.exits import ExitStatus
 
 
-def test_bare_inbound_without_transparent_exits_with_a_one_line_usage_error() -> None:
-    result = CliRunner().invoke(
-        main,
-        ["--workload", "ns/deployment/web", "--kafka", "127.0.0.1:1", "--inbound", "0.0.0.0:4143"],
-        env={"MESHPIPE_TRANSPARENT": ""},
-    )
-    assert result.exit_code == EXIT_USAGE
-    assert result.stderr.strip().count("\n") == 0
-    assert "a bare LISTEN needs --transparent" in result.stderr
+def test_bare_inbound_without_transparent_exits_with_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESHPIPE_TRANSPARENT", "")
+    args = [
+        "--workload",
+        "ns/deployment/web",
+        "--kafka",
+        "127.0.0.1:1",
+        "--inbound",
+        "0.0.0.0:4143",
+    ]
+    outcome = run_command(capsys, "meshproxy", meshproxy, args, None)
+    assert outcome.status == ExitStatus.USAGE
+    assert outcome.err.strip().count("\n") == 0
+    assert outcome.err.startswith("meshproxy: ")
+    assert "a bare LISTEN needs --transparent" in outcome.err
+
+
+def test_a_port_already_taken_is_the_unavailable_status(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("MESHPIPE_TRANSPARENT", "")
+        args = ["--workload", "ns/deployment/web", "--kafka", "127.0.0.1:1"]
+        args += ["--admin", f"127.0.0.1:{port}", "--outbound", "127.0.0.1:0"]
+        outcome = run_command(capsys, "meshproxy", meshproxy, args, None)
+    assert outcome.status == ExitStatus.UNAVAILABLE
+    assert "meshproxy: cannot listen" in outcome.err

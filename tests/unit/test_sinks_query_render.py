@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from meshpipe.schemas import clickhouse_codes as codes
 from meshpipe.schemas.latency import Histogram, bucket_index, quantile
 from meshpipe.sinks.client import ClickHouseError
 from meshpipe.sinks.query import (
     READ_BUFFER_BYTES,
-    READONLY_CODE,
     EdgeMode,
     Peer,
     QueryError,
@@ -231,7 +231,7 @@ class ReadonlyClient(OwnersClient):
     def execute(self, sql: str) -> list[tuple[Any, ...]]:
         if " SETTINGS " in sql:
             self.queries.append(sql)
-            raise ClickHouseError("Cannot execute SET query in readonly mode", READONLY_CODE)
+            raise ClickHouseError("Cannot execute SET query in readonly mode", codes.READONLY)
         return super().execute(sql)
 
 

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe.deploy.localproc import DevStackError
+from meshpipe.deploy.dev.clickhouse import (
+    ClickHouseSettings,
+    render_config,
+    render_users,
+    server_argv,
+)
+from meshpipe.deploy.dev.procs import DevStackError
 from meshpipe.sinks.query import READ_BUFFER_BYTES
-from meshpipe.sinks.server import ClickHouseSettings, render_config, render_users, server_argv
 
 SETTINGS = ClickHouseSettings(tcp_port=19000, http_port=18123, data_dir=Path("/srv/ch"))
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sinks_rows import edge, loss, request
 
+from meshpipe.schemas.rows import RowBatch
 from meshpipe.sinks.client import ClickHouseError
 from meshpipe.sinks.tables import EDGE_WINDOW_COLUMNS, REQUEST_COLUMNS, edge_window_values
 from meshpipe.sinks.writer import ClickHouseRowSink, RowSinkError, SinkStoppedError, WriterSettings
-from meshpipe.streams.rows import RowBatch
 
 FAST = WriterSettings(retry_initial_s=0.01, retry_max_s=0.02, poll_s=0.01)
 

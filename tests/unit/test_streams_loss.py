@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from streams_events import make_event, workload
 
 from meshpipe.schemas.gen.meshpipe.v1.meshpipe_pb2 import INBOUND
+from meshpipe.schemas.rows import LossRow
 from meshpipe.streams.loss import LossTracker, count_loss
-from meshpipe.streams.rows import LossRow
 from meshpipe.streams.windows import WindowSettings
 
 

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from streams_events import BASE_S, make_event, record
 
 from meshpipe.schemas.latency import bucket_index
+from meshpipe.schemas.rows import MemoryRowSink, RowBatch
 from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.decode import InvalidRecordError, ValidEvent, decode_event
 from meshpipe.streams.loss import count_loss
 from meshpipe.streams.partition import PartitionState
-from meshpipe.streams.rows import MemoryRowSink, RowBatch
 from meshpipe.streams.windows import WindowSettings
 
 NANOS = 1_000_000_000

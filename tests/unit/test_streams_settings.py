@@ -11,18 +11,32 @@ from meshpipe.streams.settings import (
     WorkerSettings,
     chunk_settings,
     parse_duration_s,
+    retention_schedule,
     window_settings,
 )
 
 
-def test_durations_take_units() -> None:
-    assert [parse_duration_s(t) for t in ("10s", "500ms", "1m", "2h", "3")] == [
+def test_durations_take_the_cli_grammar() -> None:
+    assert [parse_duration_s(t) for t in ("10s", "500ms", "1m", "2h", "1m30s")] == [
         10.0,
         0.5,
         60.0,
         7200.0,
-        3.0,
+        90.0,
     ]
+
+
+def test_window_takes_a_compound_duration_as_meshstat_does() -> None:
+    assert window_settings("1m30s").window_s == 90
+
+
+def test_a_bare_number_is_not_a_duration() -> None:
+    with pytest.raises(SettingsError, match="invalid duration"):
+        parse_duration_s("3")
+
+
+def test_retention_interval_zero_switches_retention_off() -> None:
+    assert retention_schedule(7, 7, 7, "0") is None
 
 
 def test_window_must_be_whole_seconds() -> None:

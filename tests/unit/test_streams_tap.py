@@ -5,7 +5,8 @@ from __future__ import annotations
 from streams_events import make_event
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
-from meshpipe.streams.tap import InvalidSessionError, TapSessions, filter_matches, parse_session
+from meshpipe.schemas.tapfilter import filter_matches
+from meshpipe.streams.tap import InvalidSessionError, TapSessions, parse_session
 
 NOW = 1_800_000_000.0
 Ref = meshpipe_pb2.ResourceRef

@@ -8,7 +8,7 @@ from streams_events import BASE_S, make_event
 from meshpipe.schemas.edgekey import edge_of
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.latency import bucket_index
-from meshpipe.streams.rows import EdgeWindowRow
+from meshpipe.schemas.rows import EdgeWindowRow
 from meshpipe.streams.windows import EdgeWindows, WindowSettings
 
 NANOS = 1_000_000_000

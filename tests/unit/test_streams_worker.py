@@ -9,9 +9,9 @@ from streams_events import BASE_S, make_event, record
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.latency import bucket_index
+from meshpipe.schemas.rows import MemoryRowSink
 from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.decode import ValidEvent
-from meshpipe.streams.rows import MemoryRowSink
 from meshpipe.streams.windows import WindowSettings
 from meshpipe.streams.worker import Outputs, Worker, WorkerCore
 

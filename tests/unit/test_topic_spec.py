@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from meshpipe.deploy.kafka.topics import (
-    DEADLETTER,
-    REQUESTS,
-    TAP,
-    TAP_SESSIONS,
-    TopicSpecError,
-    load_spec,
-)
+from meshpipe.deploy.kafka.topics import TopicSpecError, load_spec
+from meshpipe.schemas.topics import BASE_NAMES, DEADLETTER, REQUESTS, TAP, TAP_SESSIONS
 
 
 def test_packaged_spec_declares_every_topic_the_design_names() -> None:
     names = {t.name for t in load_spec().topics}
-    assert names == {REQUESTS, TAP_SESSIONS, TAP, DEADLETTER}
+    assert names == {REQUESTS, TAP_SESSIONS, TAP, DEADLETTER} == set(BASE_NAMES)
 
 
 def test_tap_sessions_topic_is_compacted_and_others_are_not() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from meshpipe.deploy.localproc import Daemon, DevStackError, port_open, wait_until
+from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, wait_until
 from meshpipe.sinks.client import ClickHouseError, ClickHouseUrl, NativeClient
 from meshpipe.sinks.query import READ_BUFFER_BYTES
 

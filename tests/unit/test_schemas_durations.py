@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshpipe.cli.durations import (
+from meshpipe.schemas.durations import (
     DurationError,
     format_duration,
     format_time,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from meshpipe.deploy.localproc import Daemon, DevStackError, port_open, wait_until
+from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, wait_until
 
 DEFAULT_VERSION = "4.1.1"
 MIN_JAVA = 17

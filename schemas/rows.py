@@ -21,6 +21,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+WINDOW_S = 10  # seconds: the default length of an edge window (and of a loss row's window)
+
 
 @dataclass(frozen=True, slots=True)
 class EdgeWindowRow:

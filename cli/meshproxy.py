@@ -1,4 +1,6 @@
-"""The `meshproxy` command: flags and MESHPIPE_* variables in, a running sidecar until SIGTERM."""
+"""The `meshproxy` command: flags and MESHPIPE_* variables in, a running sidecar until SIGTERM.
+
+It imports only the proxy, the contract and click: the sidecar image installs meshpipe[proxy]."""
 
 from __future__ import annotations
 
@@ -6,20 +8,19 @@ import asyncio
 import logging
 import os
 import socket
-import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 import click
 
+from meshpipe.cli.exit import run_cli
 from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
 from meshpipe.proxy.server import ProxyServer
 from meshpipe.proxy.settings import ServerSettings, SettingsError, listeners, parse_address
 from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.exits import CliError, ExitStatus, UsageError
 from meshpipe.schemas.identity import IdentityError, WorkloadId, WorkloadInstance
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 4  # a listener could not be bound
+from meshpipe.schemas.topics import REQUESTS
 
 
 def _run(settings: ServerSettings) -> int:
@@ -140,7 +141,7 @@ def build_settings(
     "--topic",
     envvar="MESHPIPE_TOPIC",
     show_envvar=True,
-    default="meshpipe.requests.v1",
+    default=REQUESTS,
     help="Topic for request events.",
 )
 @click.option(
@@ -160,7 +161,7 @@ def build_settings(
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Log verbosity.",
 )
-def main(
+def meshproxy(
     workload: str,
     pod: str,
     inbound: str | None,
@@ -182,12 +183,14 @@ def main(
             workload, pod, inbound, outbound, transparent, admin, kafka, topic, event_queue_size
         )
     except (SettingsError, IdentityError) as exc:
-        click.echo(f"meshproxy: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        raise UsageError(str(exc)) from exc
     try:
         left = _run(settings)
     except OSError as exc:
-        click.echo(f"meshproxy: cannot listen: {exc}", err=True)
-        sys.exit(EXIT_UNAVAILABLE)
+        raise CliError(f"cannot listen: {exc}", ExitStatus.UNAVAILABLE) from exc
     if left:
         click.echo(f"meshproxy: {left} events could not be published before exit", err=True)
+
+
+def main() -> NoReturn:
+    run_cli("meshproxy", meshproxy)

@@ -1,4 +1,4 @@
-"""The demo's process handling stops whole process groups, children included."""
+"""Process supervision (the demo's) stops whole process groups, children included."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe.demo.plan import ProcessSpec
-from meshpipe.demo.procs import Processes, ProcessFailed, SystemClock
+from meshpipe.deploy.dev.procs import Processes, ProcessFailed, ProcessSpec
+from meshpipe.schemas.clock import SystemClock
 
 
 def _alive(pid: int) -> bool:

@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from meshpipe.deploy.kafka.runner import (
+from meshpipe.deploy.dev.clickhouse import ClickHouseServer, ClickHouseSettings
+from meshpipe.deploy.dev.kafka import (
     KafkaRunner,
     KafkaSettings,
     default_cache_dir,
     default_data_dir,
 )
+from meshpipe.deploy.dev.procs import DevStackError
 from meshpipe.deploy.kafka.topics import TopicSet, ensure_topics, load_spec, missing_topics
-from meshpipe.deploy.localproc import DevStackError
 from meshpipe.sinks.client import NativeClient
 from meshpipe.sinks.migrations import apply_migrations, pending_migrations
-from meshpipe.sinks.server import ClickHouseServer, ClickHouseSettings
 
 Say = Callable[[str], None]
 

@@ -1,4 +1,5 @@
-"""Parsing and printing the durations (`1m`, `1h30m`) and times (`1h` ago, RFC 3339) CLIs accept."""
+"""The one grammar of durations (`10s`, `1h30m`, `500ms`) and times (`1h` ago, RFC 3339) for
+every flag and MESHPIPE_* setting: Go-style, as kubectl and Linkerd take them."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ class DurationError(ValueError):
     """A duration or time argument that cannot be understood; the message is one line."""
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration such as `10s`, `1m`, `1h30m` or `500ms`; must be > 0."""
+def parse_duration(text: str, *, zero_ok: bool = False) -> float:
+    """Seconds in a Go-style duration such as `10s`, `1m`, `1h30m` or `500ms`; must be > 0,
+    unless zero_ok, where `0` (switched off) is taken too."""
     stripped = text.strip()
+    if zero_ok and stripped == "0":
+        return 0.0
     position, total = 0, 0.0
     for match in _PART_RE.finditer(stripped):
         if match.start() != position:
@@ -24,7 +28,7 @@ def parse_duration(text: str) -> float:
         position = match.end()
     if not stripped or position != len(stripped):
         raise DurationError(f'invalid duration "{text}": want e.g. 10s, 1m or 1h30m')
-    if total <= 0:
+    if total <= 0 and not zero_ok:
         raise DurationError(f'invalid duration "{text}": must be longer than zero')
     return total
 

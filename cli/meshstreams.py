@@ -15,8 +15,12 @@ import click
 import faust
 import uvloop
 
-from meshpipe.cli.exit import CliError, ExitStatus, quiet_library_logs, run_cli
+from meshpipe.cli.exit import quiet_library_logs, run_cli
+from meshpipe.schemas import clickhouse_codes as codes
+from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.latency import bucket_index
+from meshpipe.schemas.rows import MemoryRowSink, RowSink
+from meshpipe.schemas.topics import Topics
 from meshpipe.sinks.client import (
     ClickHouseClient,
     ClickHouseError,
@@ -31,10 +35,8 @@ from meshpipe.sinks.writer import ClickHouseRowSink
 from meshpipe.streams.app import RetentionJob, SinkFactory, build_app
 from meshpipe.streams.retention import ClickHouseRetention, RetentionSchedule, keep_retention
 from meshpipe.streams.rollups import ClickHouseRollups, keep_rollups
-from meshpipe.streams.rows import MemoryRowSink, RowSink
 from meshpipe.streams.settings import (
     SettingsError,
-    Topics,
     WorkerSettings,
     chunk_settings,
     parse_duration_s,
@@ -45,7 +47,6 @@ from meshpipe.streams.settings import (
 _DEFAULTS = Retention()
 ROLLUP_INTERVAL_S = 600.0  # between passes over the closed days' rollups (sinks.rollup)
 GC_THRESHOLD_GEN0 = 50_000  # allocations between young collections (default 700)
-_UNREACHABLE_CODES = frozenset({209, 210})  # clickhouse-driver's socket timeout, network error
 
 
 def retention_job(url: str, schedule: RetentionSchedule | None) -> RetentionJob | None:
@@ -255,8 +256,7 @@ def migrate_schema(target: ClickHouseUrl) -> list[int]:
         with NativeClient(replace(target, database="")) as client:
             return apply_migrations(client, target.database)
     except ClickHouseError as exc:
-        unreachable = exc.code is None or exc.code in _UNREACHABLE_CODES
-        status = ExitStatus.UNAVAILABLE if unreachable else ExitStatus.ERROR
+        status = ExitStatus.UNAVAILABLE if exc.code in codes.UNREACHABLE else ExitStatus.ERROR
         raise CliError(f"cannot migrate {target.render()}: {exc}", status) from exc
 
 
