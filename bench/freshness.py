@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
+from bench.generate import IN, EdgeSpec, single_event
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.sinks.client import ClickHouseClient
 from meshpipe.sinks.query import Selection, StatQuery, stat
-from meshpipe.streams.generate import IN, EdgeSpec, single_event
 
 NAMESPACE = "benchfresh"
 EDGE = EdgeSpec(IN, "fresh-client", "fresh-server", 1_000, namespace=NAMESPACE)

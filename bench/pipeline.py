@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.database import bench_database, server_url
 from bench.freshness import FreshnessSpec, measure_freshness
+from bench.generate import GeneratorSpec, aligned_start_s, generate, produce
 from bench.machine import load_average
 from bench.procs import BenchError, Service
 from bench.report import Figure, ScenarioResult, compared, percentile
@@ -20,7 +21,6 @@ from bench.worker import WORKER_CPUS, start_worker
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.client import ClickHouseClient, NativeClient, parse_url
-from meshpipe.streams.generate import GeneratorSpec, aligned_start_s, generate, produce
 
 if TYPE_CHECKING:
     from bench.run import RunContext

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from aiokafka import AIOKafkaProducer
 
 from bench.database import bench_database, server_url
+from bench.generate import IN, EdgeSpec, single_event
 from bench.machine import load_average
 from bench.procs import BenchError
 from bench.report import Figure, ScenarioResult, compared, percentile
@@ -22,7 +23,6 @@ from meshpipe.cli.tapclient import KafkaSettings, LiveTap, new_session
 from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.topics import REQUESTS
-from meshpipe.streams.generate import IN, EdgeSpec, single_event
 
 if TYPE_CHECKING:
     from bench.run import RunContext

@@ -13,6 +13,23 @@ import click
 
 from meshpipe.schemas.exits import CliError, ExitStatus
 
+# The extra that installs what each command imports (pyproject.toml's optional dependencies).
+EXTRAS = {
+    "meshproxy": "proxy",
+    "meshstreams": "streams",
+    "meshstat": "cli",
+    "meshtap": "cli",
+    "meshctl": "cli,kube",
+}
+
+
+def missing_extra(prog: str, exc: ModuleNotFoundError) -> str | None:
+    """The one line for a library that prog's extra would have installed; None for our own."""
+    if (exc.name or "meshpipe").partition(".")[0] == "meshpipe":
+        return None
+    extra = EXTRAS.get(prog, "all")
+    return f"the Python module {exc.name!r} is missing; pip install 'meshpipe[{extra}]'"
+
 
 def quiet_library_logs(*names: str) -> None:
     """Keep these libraries' log records (e.g. a traceback per failed connect) off stderr: the
@@ -50,6 +67,11 @@ def run_cli(prog: str, command: Callable[..., object]) -> NoReturn:
         # `meshstat ... | head`: the reader went away; that is not an error.
         _silence_stdout()
         sys.exit(int(ExitStatus.OK))
+    except ModuleNotFoundError as exc:
+        line = missing_extra(prog, exc)
+        if line is None or os.environ.get("MESHPIPE_DEBUG"):
+            raise
+        fail(prog, line, ExitStatus.ERROR)
     except Exception as exc:  # the boundary: a bug still gets one line, no traceback
         if os.environ.get("MESHPIPE_DEBUG"):
             raise

@@ -3,45 +3,15 @@
 from __future__ import annotations
 
 from h2.config import H2Configuration
-from h2.connection import ConnectionInputs, ConnectionState, H2Connection, H2ConnectionStateMachine
+from h2.connection import ConnectionState, H2Connection
 from h2.settings import SettingCodes, Settings
 
 from meshpipe.proxy.commands import Side
+from meshpipe.proxy.h2_private import relay_connection
 from meshpipe.proxy.http2_state import H2Stream, other
 
 DEFAULT_WINDOW = 65_535  # RFC 9113 §6.9.2
 MAX_CONCURRENT_STREAMS = 100  # advertised to the client, as h2's default
-_Transitions = dict[tuple[ConnectionState, ConnectionInputs], tuple[None, ConnectionState]]
-
-
-def _stay_open_on_goaway() -> _Transitions:
-    table: _Transitions = dict(H2ConnectionStateMachine._transitions)
-    # IDLE too: a request may cross a GOAWAY sent before the first stream; it must be refused
-    # (REFUSED_STREAM, the client retries), not taken for a protocol error.
-    for state in (ConnectionState.IDLE, ConnectionState.CLIENT_OPEN, ConnectionState.SERVER_OPEN):
-        for goaway in (ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY):
-            table[(state, goaway)] = (None, state)
-    return table
-
-
-class DrainingStateMachine(H2ConnectionStateMachine):
-    """h2's connection state machine, except that a GOAWAY (sent or received) leaves the
-    connection open: RFC 9113 §6.8 lets streams up to the last stream id complete, and the relay
-    must keep forwarding them (h2 itself refuses every frame after a GOAWAY). The relay stops
-    opening new streams on its own."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._transitions = _stay_open_on_goaway()
-
-
-class _RelayConnection(H2Connection):
-    """h2's connection remembering fewer closed streams: h2 keeps 65,536 per connection (about
-    6 MiB on a long-lived gRPC channel, twice per relayed connection); frames that still arrive
-    for a closed stream (WINDOW_UPDATE, RST_STREAM) come within a round trip, long before
-    MAX_CLOSED_STREAMS newer streams have closed."""
-
-    MAX_CLOSED_STREAMS = 4096
 
 
 def _connection(client_side: bool, window: int) -> H2Connection:
@@ -52,8 +22,7 @@ def _connection(client_side: bool, window: int) -> H2Connection:
         validate_outbound_headers=False,
         normalize_outbound_headers=False,
     )
-    conn = _RelayConnection(config)
-    conn.state_machine = DrainingStateMachine()
+    conn = relay_connection(config)
     settings = {
         SettingCodes.INITIAL_WINDOW_SIZE: window,
         SettingCodes.MAX_HEADER_LIST_SIZE: H2Connection.DEFAULT_MAX_HEADER_LIST_SIZE,

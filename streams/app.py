@@ -19,6 +19,7 @@ from faust.types import TP
 
 from meshpipe.schemas.rows import RowBatch, RowSink
 from meshpipe.schemas.tasks import BackgroundTasks
+from meshpipe.streams import faust_private
 from meshpipe.streams.decode import Record
 from meshpipe.streams.sessions_feed import follow_sessions
 from meshpipe.streams.settings import WorkerSettings
@@ -77,10 +78,12 @@ def build_app(
     sink = _LateSink()
     resources = AsyncExitStack()
 
+    faust_private.check()
+
     async def commit(offsets: Mapping[int, int]) -> None:
-        await cast(Any, app.consumer)._commit(
-            {TP(topics.requests, p): o for p, o in offsets.items()}
-        )
+        if not await faust_private.commit(app.consumer, topics.requests, offsets):
+            # A rebalance took the partitions: their next owner replays from the last commit.
+            log.warning("Kafka did not take the commit of %s", dict(offsets))
 
     core = WorkerCore(
         settings.name, settings.windows, bucket, settings.max_pending_rows, settings.chunks

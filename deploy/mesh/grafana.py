@@ -22,7 +22,7 @@ from meshpipe.deploy.mesh.k8s import (
 
 COMPONENT = "grafana"
 PLUGIN = "grafana-clickhouse-datasource"
-# Pinned: deploy/mesh/grafana_sql.py models this plugin line's macros; 4.15+ needs Grafana 11.6+.
+# Pinned: tests/grafana_sql.py models this plugin line's macros; 4.15+ needs Grafana 11.6+.
 PLUGIN_VERSION = "4.20.0"
 DATASOURCE_UID = "meshpipe-clickhouse"
 PORT = 3000

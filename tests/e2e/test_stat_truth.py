@@ -21,9 +21,7 @@ from integration.streams_procs import (
     wait_for,
 )
 
-from meshpipe.schemas.durations import format_time
-from meshpipe.schemas.topics import REQUESTS
-from meshpipe.streams.generate import (
+from bench.generate import (
     GeneratorSpec,
     Truth,
     TruthKey,
@@ -31,6 +29,8 @@ from meshpipe.streams.generate import (
     generate,
     produce,
 )
+from meshpipe.schemas.durations import format_time
+from meshpipe.schemas.topics import REQUESTS
 
 pytestmark = pytest.mark.e2e
 

@@ -19,10 +19,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from e2e_stack import Pipeline
 
+from bench.generate import IN, OUT, EdgeSpec, single_event
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.topics import REQUESTS, TAP_SESSIONS
-from meshpipe.streams.generate import IN, OUT, EdgeSpec, single_event
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.generate import Truth, TruthKey
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseUrl
-from meshpipe.streams.generate import Truth, TruthKey
 
 BIN = Path(sys.executable).parent
 T = TypeVar("T")

@@ -13,19 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streams_procs import (
-    WorkerProc,
-    clickhouse_url,
-    stored_loss_events,
-    stored_request_total,
-    stored_requests,
-    wait_for,
-)
-
-from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
-from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
-from meshpipe.deploy.mesh.grafana import dashboards
-from meshpipe.deploy.mesh.grafana_sql import (
+from grafana_sql import (
     TABLES,
     PanelQuery,
     QueryContext,
@@ -37,11 +25,23 @@ from meshpipe.deploy.mesh.grafana_sql import (
     variables,
     with_database,
 )
+from streams_procs import (
+    WorkerProc,
+    clickhouse_url,
+    stored_loss_events,
+    stored_request_total,
+    stored_requests,
+    wait_for,
+)
+
+from bench.generate import GeneratorSpec, Msg, Truth, aligned_start_s, generate, produce
+from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
+from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
+from meshpipe.deploy.mesh.grafana import dashboards
 from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.client import ChdbClient, ClickHouseClient, NativeClient
 from meshpipe.sinks.migrations import apply_migrations
 from meshpipe.sinks.query import Selection, StatQuery, stat
-from meshpipe.streams.generate import GeneratorSpec, Msg, Truth, aligned_start_s, generate, produce
 
 pytestmark = pytest.mark.integration
 

@@ -25,16 +25,7 @@ from streams_procs import (
     wait_for,
 )
 
-from meshpipe.deploy.dev.clickhouse import ClickHouseServer, ClickHouseSettings
-from meshpipe.deploy.kafka.topics import TopicSet
-from meshpipe.schemas.edgekey import edge_key
-from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
-from meshpipe.schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
-from meshpipe.schemas.topics import DEADLETTER, REQUESTS
-from meshpipe.sinks.client import NativeClient
-from meshpipe.sinks.migrations import apply_migrations
-from meshpipe.sinks.query import EdgeMode, Selection, StatQuery, stat
-from meshpipe.streams.generate import (
+from bench.generate import (
     IN,
     EdgeSpec,
     GeneratorSpec,
@@ -45,6 +36,15 @@ from meshpipe.streams.generate import (
     produce,
     single_event,
 )
+from meshpipe.deploy.dev.clickhouse import ClickHouseServer, ClickHouseSettings
+from meshpipe.deploy.kafka.topics import TopicSet
+from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
+from meshpipe.schemas.topics import DEADLETTER, REQUESTS
+from meshpipe.sinks.client import NativeClient
+from meshpipe.sinks.migrations import apply_migrations
+from meshpipe.sinks.query import EdgeMode, Selection, StatQuery, stat
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams_procs import WorkerProc
 
+from bench.generate import IN, OUT, EdgeSpec, single_event
 from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.topics import REQUESTS, TAP, TAP_SESSIONS
-from meshpipe.streams.generate import IN, OUT, EdgeSpec, single_event
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from meshpipe.proxy.commands import (
     Side,
     UpstreamConnected,
 )
+from meshpipe.proxy.h2_private import DrainingStateMachine
 from meshpipe.proxy.http2 import H2Relay
-from meshpipe.proxy.http2_conn import DrainingStateMachine
 from meshpipe.proxy.layer import Address, Limits
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 

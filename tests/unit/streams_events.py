@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS
 from meshpipe.streams.decode import Record
 
 BASE_S = 1_800_000_000  # a Unix time well inside the accepted range
-TOPIC = "meshpipe.requests.v1"
+TOPIC = REQUESTS
 
 
 def workload(name: str, namespace: str = "emojivoto", pod: str = "") -> meshpipe_pb2.Workload:

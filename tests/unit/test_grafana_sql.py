@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from meshpipe.deploy.mesh.grafana import DATASOURCE_UID, PLUGIN, dashboards
-from meshpipe.deploy.mesh.grafana_sql import (
+from grafana_sql import (
     ExpansionError,
     QueryContext,
     constants,
@@ -19,6 +17,8 @@ from meshpipe.deploy.mesh.grafana_sql import (
     variables,
     with_database,
 )
+
+from meshpipe.deploy.mesh.grafana import DATASOURCE_UID, PLUGIN, dashboards
 from meshpipe.schemas.latency import BOUNDS_US
 
 CTX = QueryContext(from_ms=1_700_000_000_999, to_ms=1_700_003_600_500, interval_ms=30_000)

@@ -6,7 +6,7 @@ windows already past their grace), gives every event one outcome from a fixed ta
 success/4xx/5xx/gRPC classification is known without running the pipeline's classifier, and
 numbers each proxy's events without gaps except for deliberately skipped sequence numbers, so
 the expected loss per proxy is known too. Tests compare what the pipeline stored with `Truth`;
-benchmarks use `produce` to load a topic (`python -m streams.generate --help`).
+benchmarks use `produce` to load a topic (`python -m bench.generate --help`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.topics import REQUESTS
 
 NANOS = 1_000_000_000
 IN, OUT = meshpipe_pb2.INBOUND, meshpipe_pb2.OUTBOUND
@@ -210,7 +211,7 @@ def _event(
 def single_event(edge: EdgeSpec, start_ns: int, proxy_seq: int, seed: int = 0) -> Msg:
     """One successful HTTP/1 event of edge from proxy `<reporter>-<side>-0`."""
     reporter, side = (edge.source, "out") if edge.direction == OUT else (edge.destination, "in")
-    rng = random.Random(seed)  # noqa: S311 - reproducible test data
+    rng = random.Random(seed)
     return _event(edge, OUTCOMES[0], (f"{reporter}-{side}-0", proxy_seq), start_ns, rng)
 
 
@@ -242,7 +243,7 @@ def _count(truth: Truth, spec: GeneratorSpec, edge: EdgeSpec, out: Outcome, even
 
 def generate(spec: GeneratorSpec) -> tuple[list[Msg], Truth]:
     """The events, in production order, and the truth they imply."""
-    rng = random.Random(spec.seed)  # noqa: S311 - reproducible test data, not security
+    rng = random.Random(spec.seed)
     sequencer = _Sequencer(spec.skip_every)
     truth = Truth()
     events: list[Msg] = []
@@ -294,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Generate events into a topic and print how long producing took."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kafka", default="127.0.0.1:9092")
-    parser.add_argument("--topic", default="meshpipe.requests.v1")
+    parser.add_argument("--topic", default=REQUESTS)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--windows", type=int, default=6)
     parser.add_argument("--window-s", type=int, default=10)
