@@ -1,1 +1,2 @@
-"""Deployment material: Kafka topic spec and local runner, mesh manifests."""
+"""Deployment material: the Kafka topic spec and Strimzi resources (kafka/), Kubernetes manifests,
+inject, check and Grafana (mesh/), and the local dev stack with process supervision (dev/)."""
