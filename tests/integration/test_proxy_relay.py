@@ -210,6 +210,21 @@ async def test_pipelined_requests_then_a_half_close_get_every_response_and_event
     ]
 
 
+async def test_malformed_request_line_is_answered_400_by_the_proxy_with_an_event(
+    kafka_bootstrap: str, topics: TopicSet
+) -> None:
+    topic = topics.name(REQUESTS)
+    request = b"GET  /hello  HTTP/1.1\r\nHost: api\r\n\r\n"
+    async with origin() as app, meshproxy(API, kafka_bootstrap, topic, app) as proxy:
+        received = await asyncio.to_thread(_send_then_half_close, proxy.bound("inbound"), request)
+    assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert received.endswith(b"meshproxy: malformed request line\n")  # not the app's own 400
+    [(_, ev)] = await consume(kafka_bootstrap, topic, 1)
+    assert (ev.protocol, ev.http_status, ev.error.kind) == (
+        meshpipe_pb2.HTTP1, 400, "bad_request",
+    )  # fmt: skip
+
+
 async def test_sidecar_pair_carries_identity_both_ways_and_hides_it_from_the_apps(
     kafka_bootstrap: str, topics: TopicSet
 ) -> None:
