@@ -26,7 +26,12 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DETECT_TIMER = "detect"
 MAX_PEEK = 8192  # an HTTP/1 request line longer than this is treated as opaque
 
-_REQUEST_LINE = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ \r\n]+ HTTP/1\.[01]\r?\n")
+# A complete first line that opens with a method token and closes with an HTTP/1 version is
+# HTTP, well-formed or not: the HTTP/1 layer answers a malformed one (`GET  /a  HTTP/1.1`) with
+# 400 and an event instead of it reaching the app as opaque bytes.
+_REQUEST_LINE = re.compile(
+    rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t](?:[^\r\n]*[ \t])?HTTP/1\.[01][ \t]*\r?\n"
+)
 _REQUEST_PREFIX = re.compile(
     rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}( [^ \r\n]*( [HTP/1.01]{0,8})?)?$"
 )
@@ -45,12 +50,18 @@ def detect(data: bytes, final: bool) -> Detected | None:
     """
     if data.startswith(H2_PREFACE):
         return Detected.HTTP2
-    if _REQUEST_LINE.match(data):
+    if _REQUEST_LINE.fullmatch(_first_line(data)):
         return Detected.HTTP1
     undecided = H2_PREFACE.startswith(data) or (
         len(data) < MAX_PEEK and bool(_REQUEST_PREFIX.match(data))
     )
     return None if undecided and not final else Detected.OPAQUE
+
+
+def _first_line(data: bytes) -> bytes:
+    """The first line with its line feed, or b"" while it is incomplete."""
+    end = data.find(b"\n")
+    return data[: end + 1] if end >= 0 else b""
 
 
 LayerFactory = Callable[[LayerContext], Layer]

@@ -131,6 +131,9 @@ class RequestRecord:
     def add_response_bytes(self, n: int) -> None:
         self.event.response_bytes += n
 
+    def add_trailer_fields_dropped(self, n: int) -> None:
+        self.event.trailer_fields_dropped += n
+
     def grpc_status(self, code: int) -> None:
         self.event.grpc_status = code
 

@@ -166,6 +166,7 @@ class Http1Relay:
                 cmds += self._to_upstream(out)
             if ex.request_body.done:
                 ex.request_done = True
+                ex.record.add_trailer_fields_dropped(ex.request_body.trailer_fields_dropped)
                 cmds.append(StartTimer(RESPONSE_TIMER, self._ctx.limits.response_timeout_s))
         return cmds
 
@@ -296,6 +297,7 @@ class Http1Relay:
         if out:
             cmds.append(SendData(Side.DOWNSTREAM, out))
         if ex.response_body.done:
+            ex.record.add_trailer_fields_dropped(ex.response_body.trailer_fields_dropped)
             cmds += self._finish_exchange()
         return cmds
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
+from meshpipe.proxy.trailers import forwardable_trailers
+
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _TARGET = re.compile(rb"^[\x21-\x7e\x80-\xff]+$")
 _VERSION = re.compile(rb"^HTTP/1\.[01]$")
@@ -263,7 +265,8 @@ class BodyReader:
     """Consumes one body from a buffer; yields re-framed bytes to forward and payload counts.
 
     Chunked bodies are re-serialized (sizes normalized, extensions dropped) so nothing ambiguous
-    reaches the other side.
+    reaches the other side; trailer fields that must not be trailers are dropped and counted in
+    trailer_fields_dropped (proxy.trailers).
     """
 
     def __init__(self, framing: BodyFraming, max_trailer_bytes: int) -> None:
@@ -273,6 +276,7 @@ class BodyReader:
         self._state = "size"  # chunked: size, data, data_end, trailers
         self.done = framing.kind == Framing.NONE
         self.until_close = framing.kind == Framing.UNTIL_CLOSE
+        self.trailer_fields_dropped = 0
 
     def feed(self, buf: bytearray) -> tuple[bytes, int]:
         """Consume what is possible from buf; return (bytes to forward, payload bytes)."""
@@ -345,10 +349,12 @@ class BodyReader:
             return None
         raw = bytes(buf[:end])
         _reject_bare_line_breaks(raw)
-        trailers = parse_headers(raw.split(b"\r\n"))
+        trailers, self.trailer_fields_dropped = forwardable_trailers(
+            parse_headers(raw.split(b"\r\n"))
+        )
         del buf[: end + 4]
         self.done = True
-        return serialize_headers(trailers) + b"\r\n", 0
+        return serialize_headers(tuple(trailers)) + b"\r\n", 0
 
 
 def _take_line(buf: bytearray, max_len: int) -> bytes | None:

@@ -26,6 +26,7 @@ from meshpipe.proxy.http2_headers import (
 )
 from meshpipe.proxy.http2_state import H2Stream, other
 from meshpipe.proxy.layer import LayerContext
+from meshpipe.proxy.trailers import forwardable_trailers
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
@@ -149,12 +150,14 @@ class StreamRelay:
         stream = self._by[side].get(event.stream_id)
         if stream is None:
             return
-        trailers = without_identity(normalize(event.headers))
+        trailers, dropped = forwardable_trailers(without_identity(normalize(event.headers)))
+        stream.record.add_trailer_fields_dropped(dropped)
         if side is Side.UPSTREAM:
             status = grpc_status(trailers)
             if status is not None:
                 stream.record.grpc_status(status)
-        stream.pipe_from(side).trailers = trailers
+        # Nothing left to forward: the stream then ends with an empty DATA frame.
+        stream.pipe_from(side).trailers = trailers or None
 
     def on_data(self, side: Side, event: h2e.DataReceived) -> None:
         data = event.data or b""

@@ -211,6 +211,61 @@ async def test_pipelined_requests_then_a_half_close_get_every_response_and_event
     ]
 
 
+async def test_malformed_request_line_is_answered_400_by_the_proxy_with_an_event(
+    kafka_bootstrap: str, topics: TopicSet
+) -> None:
+    topic = topics.name(REQUESTS)
+    request = b"GET  /hello  HTTP/1.1\r\nHost: api\r\n\r\n"
+    async with origin() as app, meshproxy(API, kafka_bootstrap, topic, app) as proxy:
+        received = await asyncio.to_thread(_send_then_half_close, proxy.bound("inbound"), request)
+    assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert received.endswith(b"meshproxy: malformed request line\n")  # not the app's own 400
+    [(_, ev)] = await consume(kafka_bootstrap, topic, 1)
+    assert (ev.protocol, ev.http_status, ev.error.kind) == (
+        meshpipe_pb2.HTTP1, 400, "bad_request",
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def raw_origin(received: bytearray) -> AsyncIterator[Address]:
+    """An app that keeps the bytes of one chunked request (up to its trailer end) and says ok."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while not (b"\r\n0\r\n" in received and received.endswith(b"\r\n\r\n")):
+            data = await reader.read(65536)
+            if not data:
+                break
+            received.extend(data)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, LOOPBACK, 0)
+    try:
+        yield Address(LOOPBACK, server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_framing_fields_in_request_trailers_never_reach_the_app(
+    kafka_bootstrap: str, topics: TopicSet
+) -> None:
+    topic = topics.name(REQUESTS)
+    request = (
+        b"POST /up HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\nContent-Length: 50\r\nX-Checksum: 1\r\n\r\n"
+    )
+    received = bytearray()
+    async with raw_origin(received) as app, meshproxy(API, kafka_bootstrap, topic, app) as proxy:
+        answer = await asyncio.to_thread(_send_then_half_close, proxy.bound("inbound"), request)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert received.endswith(b"3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n")
+    assert b"content-length" not in received.lower()
+    [(_, ev)] = await consume(kafka_bootstrap, topic, 1)
+    assert (ev.http_status, ev.request_bytes, ev.trailer_fields_dropped) == (200, 3, 1)
+
+
 async def test_sidecar_pair_carries_identity_both_ways_and_hides_it_from_the_apps(
     kafka_bootstrap: str, topics: TopicSet
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from proxy_trace import Trace, context
 
 from meshpipe.proxy.commands import (
@@ -15,11 +17,25 @@ from meshpipe.proxy.commands import (
     StartTimer,
     TimerFired,
 )
-from meshpipe.proxy.detect import DETECT_TIMER, H2_PREFACE, Detected, DetectLayer, detect
+from meshpipe.proxy.detect import (
+    DETECT_TIMER,
+    H2_PREFACE,
+    Detected,
+    DetectLayer,
+    connection_layer,
+    detect,
+)
 from meshpipe.proxy.http1 import Http1Relay
 from meshpipe.proxy.layer import Layer, LayerContext
 from meshpipe.proxy.tcp import TcpRelay
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+
+# The start of a TLS 1.2 ClientHello record, as curl sends it.
+TLS_CLIENT_HELLO = bytes.fromhex(
+    "160301020001000" + "1fc0303" + "5a" * 32 + "20" + "11" * 32 + "003e130213031301c02c"
+)
+METHOD = st.from_regex(rb"[A-Z]{1,10}", fullmatch=True)
+LINE_MIDDLE = st.binary(max_size=60).filter(lambda b: b"\r" not in b and b"\n" not in b)
 
 
 @pytest.mark.parametrize(
@@ -36,12 +52,54 @@ from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
         (b"SSH-2.0-OpenSSH_9.6\r\n", False, Detected.OPAQUE),
         (b"GET / HTTP/2.0\r\n", False, Detected.OPAQUE),
         (b"G" * 40, False, Detected.OPAQUE),
+        # Malformed request lines are still HTTP: the HTTP/1 layer answers them with 400.
+        (b"GET  /a  HTTP/1.1\r\nHost: a\r\n\r\n", False, Detected.HTTP1),
+        (b"GET\t/a HTTP/1.1\r\n", False, Detected.HTTP1),
+        (b"GET HTTP/1.1\r\n", False, Detected.HTTP1),
+        (b"GET /a b HTTP/1.0 \r\n", False, Detected.HTTP1),
+        (b"GET  /a  HTTP/1.1", True, Detected.OPAQUE),  # the line never completed
+        # Other protocols still fail open to opaque TCP.
+        (TLS_CLIENT_HELLO, False, Detected.OPAQUE),
+        (b"*1\r\n$4\r\nPING\r\n", False, Detected.OPAQUE),
+        (b"EHLO x\r\n", False, Detected.OPAQUE),
+        (b"RTSP/1.0 200 OK\r\n", False, Detected.OPAQUE),
+        (b"OPTIONS rtsp://a/b RTSP/1.0\r\n", False, Detected.OPAQUE),
     ],
 )
 def test_detect_decides_from_the_first_bytes(
     data: bytes, final: bool, expected: Detected | None
 ) -> None:
     assert detect(data, final) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(METHOD, LINE_MIDDLE, st.sampled_from([b"HTTP/1.0", b"HTTP/1.1"]))
+def test_any_line_from_a_method_to_an_http1_version_is_http(
+    method: bytes, middle: bytes, version: bytes
+) -> None:
+    line = method + b" " + middle + b" " + version + b"\r\n"
+    assert detect(line + b"Host: a\r\n\r\n", final=False) is Detected.HTTP1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=200), st.booleans())
+def test_random_bytes_are_never_taken_for_http(data: bytes, final: bool) -> None:
+    assert detect(data, final) is not Detected.HTTP1
+
+
+def test_malformed_request_line_gets_400_and_an_event_not_an_opaque_relay() -> None:
+    t = Trace(connection_layer(context()))
+    t.down(b"GET  /a  HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert not t.of(OpenUpstream)
+    assert t.sent(Side.UPSTREAM) == b""
+    assert t.sent(Side.DOWNSTREAM).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert CloseConnection(Side.DOWNSTREAM) in t.commands
+    [ev] = t.events()
+    assert (ev.protocol, ev.http_status, ev.error.kind) == (
+        meshpipe_pb2.HTTP1,
+        400,
+        "bad_request",
+    )
 
 
 class Recorder:

@@ -168,6 +168,28 @@ def test_chunked_response_with_trailers_is_relayed_and_counted() -> None:
     assert t.events()[0].response_bytes == 4
 
 
+def test_forbidden_request_trailers_are_dropped_and_counted() -> None:
+    t = inbound()
+    t.down(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    t.connected()
+    t.down(b"0\r\nContent-Length: 50\r\nX-Checksum: 1\r\nHost: evil\r\n\r\n")
+    assert t.sent(Side.UPSTREAM).endswith(b"3\r\nabc\r\n0\r\nX-Checksum: 1\r\n\r\n")
+    t.up(OK)
+    [ev] = t.events()
+    assert (ev.trailer_fields_dropped, ev.request_bytes, ev.http_status) == (2, 3, 200)
+
+
+def test_forbidden_response_trailers_are_dropped_and_counted() -> None:
+    t = inbound()
+    t.down(GET)
+    t.connected()
+    t.up(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n")
+    t.up(b"0\r\nTransfer-Encoding: chunked\r\nSet-Cookie: s=1\r\n\r\n")
+    assert t.sent(Side.DOWNSTREAM).endswith(b"4\r\nabcd\r\n0\r\n\r\n")
+    [ev] = t.events()
+    assert (ev.trailer_fields_dropped, ev.response_bytes) == (2, 4)
+
+
 def test_body_held_while_connecting_pauses_the_client_until_connected() -> None:
     t = inbound(limits=Limits(max_buffer_bytes=10))
     t.down(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\n\r\n" + b"x" * 20)

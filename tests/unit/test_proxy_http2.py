@@ -273,6 +273,41 @@ def test_request_trailers_follow_the_request_body_upstream() -> None:
     assert trailers.headers == [(b"x-checksum", b"abc")]  # type: ignore[attr-defined]
 
 
+def test_forbidden_request_trailers_are_dropped_and_counted() -> None:
+    t = H2Trace()
+    sid = t.request(grpc_request(), end=False)
+    trailers = [(b"content-length", b"50"), (b"x-checksum", b"abc"), (b"authorization", b"x")]
+    t.client.send(sid, b"part", trailers=trailers)
+    t.run()
+    [got] = t.server.of(h2e.TrailersReceived)
+    assert got.headers == [(b"x-checksum", b"abc")]  # type: ignore[attr-defined]
+    t.respond(t.server_stream(), GRPC_OK_HEAD, trailers=GRPC_OK_TRAILERS)
+    [ev] = t.events()
+    assert (ev.trailer_fields_dropped, ev.grpc_status) == (2, 0)
+
+
+def test_request_trailers_all_dropped_still_end_the_request_stream() -> None:
+    t = H2Trace()
+    sid = t.request(grpc_request(), end=False)
+    t.client.send(sid, b"part", trailers=[(b"host", b"evil")])
+    t.run()
+    up = t.server_stream()
+    assert not t.server.of(h2e.TrailersReceived)
+    assert [e.stream_id for e in t.server.of(h2e.StreamEnded)] == [up]  # type: ignore[attr-defined]
+    assert bytes(t.server.bodies[up]) == b"part"
+
+
+def test_forbidden_response_trailers_are_dropped_but_grpc_status_stays() -> None:
+    t = H2Trace()
+    t.request(grpc_request(), body=grpc_frame(b"x"))
+    forged = [(b"content-type", b"text/html"), (b"set-cookie", b"s=1"), (b"x-extra", b"1")]
+    t.respond(t.server_stream(), GRPC_OK_HEAD, trailers=[(b"grpc-status", b"13"), *forged])
+    [got] = t.client.of(h2e.TrailersReceived)
+    assert got.headers == [(b"grpc-status", b"13"), (b"x-extra", b"1")]  # type: ignore[attr-defined]
+    [ev] = t.events()
+    assert (ev.trailer_fields_dropped, ev.grpc_status) == (2, 13)
+
+
 def test_informational_response_is_relayed_before_the_final_one() -> None:
     t = H2Trace()
     sid = t.request([*get_request(b"/upload"), (b"expect", b"100-continue")], end=False)

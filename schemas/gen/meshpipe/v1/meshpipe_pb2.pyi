@@ -226,6 +226,7 @@ class RequestEvent(_message.Message):
     CLASSIFICATION_FIELD_NUMBER: _builtins.int
     CLASSIFICATION_REASON_FIELD_NUMBER: _builtins.int
     REQUEST_HEADERS_FIELD_NUMBER: _builtins.int
+    TRAILER_FIELDS_DROPPED_FIELD_NUMBER: _builtins.int
     id: _builtins.bytes
     """16 random bytes"""
     proxy_id: _builtins.str
@@ -258,6 +259,10 @@ class RequestEvent(_message.Message):
     classification: Global___Classification.ValueType
     classification_reason: _builtins.str
     """e.g. "http_status=503", "grpc_status=14", "reset", "error" """
+    trailer_fields_dropped: _builtins.int
+    """Trailer fields the proxy did not forward, request and response together: fields RFC 9110
+    §6.5.1 keeps out of trailers (framing, routing, authentication, ...).
+    """
     @_builtins.property
     def source(self) -> Global___Workload: ...
     @_builtins.property
@@ -298,10 +303,11 @@ class RequestEvent(_message.Message):
         classification: Global___Classification.ValueType = ...,
         classification_reason: _builtins.str = ...,
         request_headers: _abc.Iterable[Global___Header] | None = ...,
+        trailer_fields_dropped: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["destination", b"destination", "end", b"end", "error", b"error", "grpc_status", b"grpc_status", "reset_code", b"reset_code", "source", b"source", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "classification", b"classification", "classification_reason", b"classification_reason", "destination", b"destination", "direction", b"direction", "duration_us", b"duration_us", "end", b"end", "error", b"error", "grpc_status", b"grpc_status", "http_status", b"http_status", "id", b"id", "latency_us", b"latency_us", "method", b"method", "path", b"path", "protocol", b"protocol", "proxy_id", b"proxy_id", "proxy_seq", b"proxy_seq", "request_bytes", b"request_bytes", "request_headers", b"request_headers", "reset_code", b"reset_code", "response_bytes", b"response_bytes", "scheme", b"scheme", "source", b"source", "start", b"start", "tls", b"tls", "trace_id", b"trace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "classification", b"classification", "classification_reason", b"classification_reason", "destination", b"destination", "direction", b"direction", "duration_us", b"duration_us", "end", b"end", "error", b"error", "grpc_status", b"grpc_status", "http_status", b"http_status", "id", b"id", "latency_us", b"latency_us", "method", b"method", "path", b"path", "protocol", b"protocol", "proxy_id", b"proxy_id", "proxy_seq", b"proxy_seq", "request_bytes", b"request_bytes", "request_headers", b"request_headers", "reset_code", b"reset_code", "response_bytes", b"response_bytes", "scheme", b"scheme", "source", b"source", "start", b"start", "tls", b"tls", "trace_id", b"trace_id", "trailer_fields_dropped", b"trailer_fields_dropped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_end: _TypeAlias = _typing.Literal["grpc_status", "reset_code", "error"]  # noqa: Y015
     _WhichOneofArgType_end: _TypeAlias = _typing.Literal["end", b"end"]  # noqa: Y015
