@@ -8,6 +8,7 @@ import click
 
 from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
 from meshpipe.schemas.exits import ExitStatus
+from meshpipe.schemas.topics import REQUESTS
 
 
 @click.group("dev")
@@ -39,9 +40,19 @@ def dev(
 
 
 @dev.command()
+@click.option(
+    "--requests-partitions",
+    type=click.IntRange(min=1),
+    envvar="MESHPIPE_REQUESTS_PARTITIONS",
+    help="Partitions of the requests topic: at most this many workers share the load; "
+    "raises an existing topic's count, never lowers it [env MESHPIPE_REQUESTS_PARTITIONS; "
+    "deploy/kafka/topics.yaml's]",
+)
 @click.pass_obj
-def up(stack: DevStack) -> None:
+def up(stack: DevStack, requests_partitions: int | None) -> None:
     """Start Kafka and ClickHouse (if not running), create topics, apply the schema."""
+    if requests_partitions is not None:
+        stack.topics = stack.topics.with_partitions(REQUESTS, requests_partitions)
     stack.up(click.echo)
 
 

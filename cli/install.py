@@ -10,10 +10,12 @@ from typing import Any
 
 import click
 
+from meshpipe.deploy.kafka.topics import TopicSet, load_spec
 from meshpipe.deploy.mesh.install import InstallConfig, Passwords, render
 from meshpipe.deploy.mesh.proxyspec import package_version
 from meshpipe.deploy.mesh.yamlio import dump_documents
 from meshpipe.schemas.exits import CliError, ExitStatus
+from meshpipe.schemas.topics import REQUESTS
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -38,6 +40,14 @@ class InstallOptions:
     clickhouse_image: str
     grafana_image: str
     streams_replicas: int
+    requests_partitions: int | None = None  # None: deploy/kafka/topics.yaml's count
+
+    def topics(self) -> TopicSet:
+        """The topic spec to render, with the requests topic's partitions if given."""
+        spec = load_spec()
+        if self.requests_partitions is None:
+            return spec
+        return spec.with_partitions(REQUESTS, self.requests_partitions)
 
     def validate(self, passwords: PasswordFactory) -> InstallConfig:
         if not _DNS_LABEL.fullmatch(self.namespace):
@@ -110,6 +120,12 @@ class InstallOptions:
 @click.option(
     "--streams-replicas", type=int, default=2, show_default=True, help="meshstreams workers."
 )
+@click.option(
+    "--requests-partitions",
+    type=click.IntRange(min=1),
+    help="Partitions of the requests topic (at most this many workers share the load) "
+    "[deploy/kafka/topics.yaml's].",
+)
 @click.pass_context
 def install(ctx: click.Context, /, **flags: Any) -> None:
     """Write the control plane to stdout: meshstreams, ClickHouse, Kafka topics, Grafana, RBAC.
@@ -123,7 +139,7 @@ def install(ctx: click.Context, /, **flags: Any) -> None:
     options = InstallOptions(**flags)
     factory: PasswordFactory = ctx.obj if callable(ctx.obj) else random_password
     config = options.validate(factory)
-    click.echo(render_yaml(render(config)), nl=False)
+    click.echo(render_yaml(render(config, options.topics())), nl=False)
 
 
 def render_yaml(objects: list[dict[str, Any]]) -> str:

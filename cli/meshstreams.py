@@ -149,6 +149,14 @@ def meshstreams() -> None:
     help="how long a silent worker keeps its partitions (failover time after a crash)",
 )
 @click.option(
+    "--metadata-max-age",
+    envvar="MESHPIPE_METADATA_MAX_AGE",
+    default="30s",
+    show_default=True,
+    help="how often the worker refreshes Kafka's metadata: partitions added to the requests "
+    "topic are consumed within this long",
+)
+@click.option(
     "--data-dir",
     envvar="MESHPIPE_STREAMS_DATA_DIR",
     type=click.Path(file_okay=False, path_type=Path),
@@ -199,6 +207,7 @@ def worker(
     topic_prefix: str,
     group: str,
     session_timeout: str,
+    metadata_max_age: str,
     data_dir: Path | None,
     retention_windows_days: int,
     retention_requests_days: int,
@@ -218,6 +227,7 @@ def worker(
             topics=Topics(topic_prefix),
             data_dir=data_dir,
             session_timeout_s=parse_duration_s(session_timeout),
+            metadata_max_age_s=parse_duration_s(metadata_max_age),
             retention=retention_schedule(
                 retention_windows_days,
                 retention_requests_days,

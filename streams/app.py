@@ -69,6 +69,7 @@ def build_app(
         producer_acks=-1,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        consumer_metadata_max_age_ms=round(settings.metadata_max_age_s * 1000),
     )
     topics = settings.topics
     requests = app.topic(topics.requests, key_serializer="raw", value_serializer="raw", acks=False)

@@ -44,6 +44,8 @@ class WorkerSettings:
     flush_interval_s: float = 1.0  # seconds between snapshots written to ClickHouse
     # Seconds without heartbeats before Kafka hands a (crashed) worker's partitions to others.
     session_timeout_s: float = 10.0
+    # Seconds between Kafka metadata refreshes: partitions added to a topic are seen this late.
+    metadata_max_age_s: float = 30.0
     max_pending_rows: int = 50_000  # raw rows held before processing waits for a flush
     group: str = "meshstreams"  # Kafka consumer group (the Faust app id)
     topics: Topics = field(default_factory=Topics)

@@ -17,7 +17,14 @@ from meshpipe.deploy.dev.kafka import (
     default_data_dir,
 )
 from meshpipe.deploy.dev.procs import DevStackError
-from meshpipe.deploy.kafka.topics import TopicSet, ensure_topics, load_spec, missing_topics
+from meshpipe.deploy.kafka.topics import (
+    Growth,
+    TopicSet,
+    ensure_topics,
+    grow_partitions,
+    load_spec,
+    missing_topics,
+)
 from meshpipe.sinks.client import NativeClient
 from meshpipe.sinks.migrations import apply_migrations, pending_migrations
 
@@ -94,6 +101,8 @@ class DevStack:
         ]
         created = asyncio.run(ensure_topics(s.kafka.bootstrap, self.topics))
         say(f"topics      {len(created)} created, {len(self.topics.topics) - len(created)} present")
+        for growth in asyncio.run(grow_partitions(s.kafka.bootstrap, self.topics)):
+            say(_growth_line(growth))
         with NativeClient.connect(s.clickhouse.host, s.clickhouse.tcp_port) as client:
             applied = apply_migrations(client, s.database)
         say(f"schema      {s.database}: {len(applied)} migrations applied")
@@ -155,3 +164,12 @@ def _describe(ready: bool, pid: int | None, endpoint: str, log: Path) -> str:
         return "not running"
     state = "ready" if ready else "starting or unhealthy"
     return f"{state} on {endpoint} (pid {pid}, log {log})"
+
+
+def _growth_line(growth: Growth) -> str:
+    if growth.after > growth.before:
+        return f"topics      {growth.name}: {growth.before} -> {growth.after} partitions"
+    return (
+        f"topics      {growth.name} keeps its {growth.before} partitions "
+        "(Kafka cannot remove partitions; recreate the topic to have fewer)"
+    )

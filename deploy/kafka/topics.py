@@ -11,12 +11,13 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from meshpipe.schemas.topics import Topics
 
 _TOPIC_EXISTS = 36
+_UNKNOWN_TOPIC = 3
 
 
 class TopicSpecError(ValueError):
@@ -50,6 +51,18 @@ class TopicSet:
         if all(t.name != base for t in self.topics):
             raise KeyError(base)
         return self.names.name(base)
+
+    def with_partitions(self, base: str, partitions: int) -> TopicSet:
+        """The same set with `partitions` for one topic (e.g. the requests topic, which bounds
+        how many workers share the load)."""
+        if partitions < 1:
+            raise TopicSpecError(f"{base} needs at least 1 partition, got {partitions}")
+        if all(t.name != base for t in self.topics):
+            raise KeyError(base)
+        topics = tuple(
+            replace(t, partitions=partitions) if t.name == base else t for t in self.topics
+        )
+        return replace(self, topics=topics)
 
     def resolved(self) -> tuple[TopicSpec, ...]:
         return tuple(replace(t, name=f"{self.prefix}{t.name}") for t in self.topics)
@@ -117,6 +130,56 @@ async def _create_missing(
         if code not in (0, _TOPIC_EXISTS):
             raise KafkaError(f"creating topic {name} failed: {message} (code {code})")
     return [t.name for t in wanted]
+
+
+@dataclass(frozen=True)
+class Growth:
+    """A topic whose partitions were raised to what the spec asks, or could not be lowered."""
+
+    name: str
+    before: int
+    after: int  # equal to before when the spec asked for fewer (Kafka cannot remove partitions)
+
+
+async def grow_partitions(
+    bootstrap: str, topics: TopicSet, timeout_s: float = 30.0
+) -> list[Growth]:
+    """Raise every existing topic's partition count to the spec's; never lower one.
+
+    Kafka can only add partitions, and a record's key then maps to another partition: later
+    events of an edge land elsewhere than earlier ones. Workers sum an edge's rows over
+    partitions and loss rows over each proxy's rows, so totals stay exact across the move.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        wanted = {t.name: t.partitions for t in topics.resolved()}
+        existing = await _partition_counts(admin, list(wanted), time.monotonic() + timeout_s)
+        grow = {n: NewPartitions(wanted[n]) for n, have in existing.items() if have < wanted[n]}
+        if grow:
+            await admin.create_partitions(grow)
+    finally:
+        await admin.close()
+    return [
+        Growth(name, have, max(have, wanted[name]))
+        for name, have in sorted(existing.items())
+        if have != wanted[name]
+    ]
+
+
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, names: list[str], deadline: float
+) -> dict[str, int]:
+    """Partition counts of the topics that exist; a topic still settling after its creation
+    (an error other than unknown topic) is asked again until the deadline."""
+    while True:
+        described = await admin.describe_topics(names)
+        settling = [d for d in described if d["error_code"] not in (0, _UNKNOWN_TOPIC)]
+        if not settling:
+            return {d["topic"]: len(d["partitions"]) for d in described if d["error_code"] == 0}
+        if time.monotonic() > deadline:
+            raise KafkaError(f"topics not ready for a partition change: {settling}")
+        await asyncio.sleep(0.5)
 
 
 async def missing_topics(bootstrap: str, topics: TopicSet) -> list[str]:

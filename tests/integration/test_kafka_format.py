@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from meshpipe.deploy.dev import kafka as kafka_runner
 from meshpipe.deploy.dev.kafka import KafkaRunner, KafkaSettings, require_java
-from meshpipe.deploy.kafka import runner as kafka_runner
 
 pytestmark = pytest.mark.integration
 
