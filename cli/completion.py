@@ -9,7 +9,8 @@ import click
 from click.shell_completion import CompletionItem
 
 from meshpipe.cli.exit import quiet_library_logs
-from meshpipe.schemas.resources import ALL, CANONICAL_KINDS, ResourceError, canonical_kind
+from meshpipe.schemas.kinds import ALL, CANONICAL_KINDS
+from meshpipe.schemas.resources import ResourceError, canonical_kind
 from meshpipe.sinks import query
 from meshpipe.sinks.client import ClickHouseError, NativeClient, UrlError, parse_url
 

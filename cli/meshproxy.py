@@ -89,7 +89,8 @@ def build_settings(
     envvar="MESHPIPE_WORKLOAD",
     show_envvar=True,
     required=True,
-    help="This sidecar's workload as NAMESPACE/KIND/NAME, e.g. emojivoto/deployment/web.",
+    help="This sidecar's workload as NAMESPACE/KIND/NAME, e.g. emojivoto/deployment/web; KIND may "
+    "be a kubectl alias or plural (deploy, sts, ds, ...), stored as its canonical kind.",
 )
 @click.option(
     "--pod",

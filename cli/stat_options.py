@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from meshpipe.schemas.durations import DurationError, parse_duration, parse_time
 from meshpipe.schemas.exits import UsageError
+from meshpipe.schemas.kinds import ALL
 from meshpipe.schemas.resources import (
-    ALL,
     ResourceError,
     ResourceSelection,
     parse_resource,

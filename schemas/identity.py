@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.kinds import WORKLOAD_KINDS, canonical
 
 # Kubernetes object names are DNS-1123 subdomains: lower-case alphanumerics, '-' and '.'.
 _NAME_RE = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
-_KIND_RE = re.compile(r"[a-z][a-z0-9]{0,62}")
 # Characters kept verbatim in unmeshed peer text; everything else (notably '/', ',', '=', '|', '%')
 # is percent-encoded so the text form never contains the separators used around it.
 _PEER_SAFE = ":[]._-~@!$&'()*+;"
@@ -35,7 +35,9 @@ def check_name(name: str, what: str = "name") -> str:
 
 @dataclass(frozen=True, slots=True, order=True)
 class WorkloadId:
-    """A meshed workload; kind is the canonical lower-case kubectl kind (see schemas.resources)."""
+    """A meshed workload. kind is always canonical (schemas.kinds): `deploy`, `Deployment` and
+    `deployments` become `deployment`, so every place that takes a workload agrees with meshstat's
+    resource grammar; a kind that is not a workload kind is refused."""
 
     namespace: str
     kind: str
@@ -43,10 +45,13 @@ class WorkloadId:
 
     def __post_init__(self) -> None:
         check_name(self.namespace, "namespace")
-        if not _KIND_RE.fullmatch(self.kind):
+        kind = canonical(self.kind)
+        if kind not in WORKLOAD_KINDS:
             raise IdentityError(
-                f"invalid kind {self.kind!r}: want a lower-case kind like deployment"
+                f"invalid workload kind {self.kind!r}: want one of {', '.join(WORKLOAD_KINDS)}"
+                " (or a kubectl alias such as deploy, sts, ds)"
             )
+        object.__setattr__(self, "kind", kind)
         check_name(self.name, "name")
 
     def __str__(self) -> str:

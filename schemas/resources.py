@@ -8,24 +8,9 @@ from dataclasses import dataclass
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import IdentityError, check_name
+from meshpipe.schemas.kinds import ALIASES, ALL, CANONICAL_KINDS, canonical
 
-ALL = "all"
-
-# Short name first: it is what error messages suggest.
-_ALIASES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("deployment", ("deploy", "deploys", "deployment", "deployments")),
-    ("statefulset", ("sts", "statefulset", "statefulsets")),
-    ("daemonset", ("ds", "daemonset", "daemonsets")),
-    ("replicaset", ("rs", "replicaset", "replicasets")),
-    ("replicationcontroller", ("rc", "replicationcontroller", "replicationcontrollers")),
-    ("job", ("job", "jobs")),
-    ("cronjob", ("cj", "cronjob", "cronjobs")),
-    ("pod", ("po", "pod", "pods")),
-    ("namespace", ("ns", "namespace", "namespaces")),
-    ("service", ("svc", "service", "services")),
-)
-CANONICAL_KINDS: tuple[str, ...] = tuple(kind for kind, _ in _ALIASES)
-_SUGGESTIONS = ", ".join([*(aliases[0] for _, aliases in _ALIASES), ALL])
+_SUGGESTIONS = ", ".join([*(aliases[0] for _, aliases in ALIASES), ALL])
 
 
 class ResourceError(ValueError):
@@ -42,13 +27,12 @@ class UnknownResourceTypeError(ResourceError):
 
 def canonical_kind(resource_type: str) -> str:
     """Map a kubectl type, alias or plural (any case) to its canonical kind; `all` stays `all`."""
-    lowered = resource_type.lower()
-    if lowered == ALL:
+    if resource_type.lower() == ALL:
         return ALL
-    for kind, aliases in _ALIASES:
-        if lowered in aliases:
-            return kind
-    raise UnknownResourceTypeError(resource_type)
+    kind = canonical(resource_type)
+    if kind is None:
+        raise UnknownResourceTypeError(resource_type)
+    return kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ request's authority (its first DNS label), since events name workloads, not serv
 from __future__ import annotations
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.kinds import canonical
 from meshpipe.schemas.resources import canonical_kind
 
 
@@ -38,7 +39,8 @@ def resource_matches(
         return bool(service) and ref.name in ("", service)
     if kind == "pod":
         return bool(workload.pod) and ref.name in ("", workload.pod)
-    return workload.kind == kind and ref.name in ("", workload.name)
+    same_kind = (canonical(workload.kind) or workload.kind) == kind  # replays of older events
+    return same_kind and ref.name in ("", workload.name)
 
 
 def _side_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:

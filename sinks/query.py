@@ -40,6 +40,7 @@ from enum import Enum
 from typing import Any
 
 from meshpipe.schemas import clickhouse_codes as codes
+from meshpipe.schemas.kinds import ALIASES, aliases_of, canonical
 from meshpipe.schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
 from meshpipe.schemas.rows import DIRECTION_BITS
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
@@ -146,6 +147,22 @@ def quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _kind_is(column: str, kind: str) -> str:
+    """column holds kind in any spelling: rows stored before kinds were made canonical at the
+    proxy may say `deploy` or `deployments` (schemas.kinds)."""
+    return _in(column, aliases_of(kind))
+
+
+def canonical_kind_sql(column: str) -> str:
+    """SQL giving the canonical kind of column's value (unknown values stay as they are)."""
+    cases = [
+        f"{_in(column, [a for a in aliases if a != kind])}, {quote(kind)}"
+        for kind, aliases in ALIASES
+        if any(a != kind for a in aliases)
+    ]
+    return f"multiIf({', '.join(cases)}, {column})"
+
+
 def _in(column: str, values: Sequence[str]) -> str:
     return f"{column} IN ({', '.join(quote(v) for v in values)})"
 
@@ -194,7 +211,7 @@ def _selection_filter(sel: Selection, side: str, include_unmeshed: bool) -> str:
     if sel.kind == _POD:
         parts.append(f"{side}_pod != ''")
     elif sel.kind not in (_ALL, _NAMESPACE):
-        parts.append(f"{side}_kind = {quote(sel.kind)}")
+        parts.append(_kind_is(f"{side}_kind", sel.kind))
     if sel.names:
         parts.append(_in(name_column.get(sel.kind, f"{side}_name"), sel.names))
     if sel.namespace is not None:
@@ -212,7 +229,7 @@ def _peer_filter(peer: Peer, side: str) -> str:
     elif peer.kind == _POD:
         parts.append(f"{side}_pod = {quote(peer.name)}")
     else:
-        parts.extend([f"{side}_kind = {quote(peer.kind)}", f"{side}_name = {quote(peer.name)}"])
+        parts.extend([_kind_is(f"{side}_kind", peer.kind), f"{side}_name = {quote(peer.name)}"])
     if peer.namespace is not None and peer.kind != _NAMESPACE:
         parts.append(f"{side}_namespace = {quote(peer.namespace)}")
     return "(" + " AND ".join(parts) + ")"
@@ -225,7 +242,7 @@ def _group(kind: str, side: str, table: str) -> tuple[str, str, str]:
     elif kind == _POD:
         kind_sql, name_sql = quote(_POD), f"{side}_pod"
     else:
-        kind_sql, name_sql = f"{side}_kind", f"{side}_name"
+        kind_sql, name_sql = canonical_kind_sql(f"{side}_kind"), f"{side}_name"
     unmeshed = (
         side
         if table == EDGE_WINDOWS
@@ -471,7 +488,7 @@ def _owner_filter(kind: str, names: Sequence[str], namespace: str | None) -> str
     parts = ["proxy_name != ''"]  # rows from before the owner columns name no resource
     column = {_NAMESPACE: "proxy_namespace", _POD: "proxy_pod"}.get(kind, "proxy_name")
     if kind not in (_ALL, _NAMESPACE, _POD):
-        parts.append(f"proxy_kind = {quote(kind)}")
+        parts.append(_kind_is("proxy_kind", kind))
     if names:
         parts.append(_in(column, names))
     if namespace is not None and kind != _NAMESPACE:
@@ -487,7 +504,7 @@ def _owner_key(query: StatQuery, ns: str, kind: str, name: str, pod: str) -> Row
         return (ns, _NAMESPACE, ns)
     if query.selection.kind == _POD:
         return (ns, _POD, pod)
-    return (ns, kind, name)
+    return (ns, canonical(kind) or kind, name)
 
 
 def resource_names(
@@ -501,7 +518,7 @@ def resource_names(
         column = {_NAMESPACE: f"{side}_namespace", _POD: f"{side}_pod"}.get(kind, f"{side}_name")
         conditions = [f"{side}_meshed = 1", f"{column} != ''"]
         if kind not in (_ALL, _NAMESPACE, _POD):
-            conditions.append(f"{side}_kind = {quote(kind)}")
+            conditions.append(_kind_is(f"{side}_kind", kind))
         if namespace is not None and kind != _NAMESPACE:
             conditions.append(f"{side}_namespace = {quote(namespace)}")
         rows = client.execute(

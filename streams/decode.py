@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError
 from meshpipe.schemas.edgekey import Edge, edge_of
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import IdentityError
+from meshpipe.schemas.kinds import canonical
 
 NANOS = 1_000_000_000
 MAX_NANOS = NANOS - 1
@@ -54,11 +55,20 @@ def decode_event(record: Record) -> ValidEvent:
     except DecodeError as exc:
         raise InvalidRecordError(f"undecodable: {exc}") from exc
     _check_fields(event, record.timestamp_ms)
+    _canonical_kinds(event)
     try:
         edge = edge_of(event)
     except IdentityError as exc:
         raise InvalidRecordError(f"bad workload identity: {exc}") from exc
     return ValidEvent(event, edge)
+
+
+def _canonical_kinds(event: meshpipe_pb2.RequestEvent) -> None:
+    """Kinds as the resource grammar names them, whatever the proxy wrote (`deploy` from an
+    older proxy's --workload): raw rows, loss rows and tap then agree with the edge windows."""
+    for workload in (event.source, event.destination):
+        if workload.kind:
+            workload.kind = canonical(workload.kind) or workload.kind
 
 
 def _check_fields(event: meshpipe_pb2.RequestEvent, timestamp_ms: int) -> None:

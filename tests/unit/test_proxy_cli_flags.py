@@ -43,3 +43,25 @@ def test_a_port_already_taken_is_the_unavailable_status(
         outcome = run_command(capsys, "meshproxy", meshproxy, args, None)
     assert outcome.status == ExitStatus.UNAVAILABLE
     assert "meshproxy: cannot listen" in outcome.err
+
+
+def test_a_kubectl_alias_in_workload_becomes_the_canonical_kind() -> None:
+    from meshpipe.cli.meshproxy import build_settings
+
+    settings = build_settings(
+        "default/deploy/web", "web-1", None, "127.0.0.1:0", False, "127.0.0.1:0", "k:9092", "t"
+    )
+    assert str(settings.workload) == "default/deployment/web/web-1"
+
+
+def test_an_unknown_workload_kind_is_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESHPIPE_TRANSPARENT", "")
+    args = ["--workload", "default/rollout/web", "--kafka", "127.0.0.1:1"]
+    outcome = run_command(
+        capsys, "meshproxy", meshproxy, [*args, "--outbound", "127.0.0.1:0"], None
+    )
+    assert outcome.status == ExitStatus.USAGE
+    assert outcome.err.strip().count("\n") == 0
+    assert "invalid workload kind 'rollout'" in outcome.err

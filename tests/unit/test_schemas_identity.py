@@ -48,7 +48,9 @@ def test_workload_id_text_round_trips(wid: WorkloadId) -> None:
         "ns/deployment/web/extra",
         "ns//web",
         "NS/deployment/web",
-        "ns/Deployment/web",
+        "ns/rollout/web",
+        "ns/service/web",
+        "ns/ns/web",
         "ns/deployment/web-",
         "ns/deployment/we b",
         "ns/deployment/w|b",
@@ -57,6 +59,17 @@ def test_workload_id_text_round_trips(wid: WorkloadId) -> None:
 def test_workload_id_parse_rejects_malformed_text(text: str) -> None:
     with pytest.raises(IdentityError):
         WorkloadId.parse(text)
+
+
+@pytest.mark.parametrize("kind", ["deploy", "Deployment", "deployments", "DEPLOY", "deployment"])
+def test_a_kubectl_alias_or_plural_in_any_case_becomes_the_canonical_kind(kind: str) -> None:
+    assert WorkloadId.parse(f"ns/{kind}/web") == WorkloadId("ns", "deployment", "web")
+    assert str(WorkloadInstance.parse(f"ns/{kind}/web/web-1")) == "ns/deployment/web/web-1"
+
+
+def test_an_unknown_workload_kind_is_one_line_naming_the_kinds() -> None:
+    with pytest.raises(IdentityError, match="invalid workload kind 'rollout': want one of deploy"):
+        WorkloadId.parse("ns/rollout/web")
 
 
 def test_identity_error_is_a_value_error() -> None:

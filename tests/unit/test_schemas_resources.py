@@ -7,9 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.kinds import ALL, CANONICAL_KINDS
 from meshpipe.schemas.resources import (
-    ALL,
-    CANONICAL_KINDS,
     ResourceError,
     ResourceSelection,
     UnknownResourceTypeError,

@@ -88,3 +88,17 @@ def test_dead_letter_carries_record_and_reason() -> None:
     assert letter.worker == "worker-1"
     assert letter.failed.seconds == 1
     assert isinstance(letter, meshpipe_pb2.DeadLetter)
+
+
+def test_an_alias_kind_from_an_older_proxy_is_made_canonical_everywhere() -> None:
+    event = make_event()
+    event.source.kind, event.destination.kind = "deploy", "Deployments"
+    valid = decode_event(record(event.SerializeToString()))
+    assert (valid.event.source.kind, valid.event.destination.kind) == ("deployment", "deployment")
+    assert str(valid.edge) == "out|emojivoto/deployment/web|emojivoto/deployment/emoji"
+
+
+def test_an_unknown_workload_kind_is_a_dead_letter_reason() -> None:
+    event = make_event()
+    event.source.kind = "rollout"
+    assert "invalid workload kind 'rollout'" in _reason(event.SerializeToString())

@@ -162,3 +162,9 @@ def test_session_with_unknown_kind_is_rejected() -> None:
     except InvalidSessionError:
         return
     raise AssertionError("unknown kind accepted")
+
+
+def test_a_replayed_event_with_an_alias_kind_matches_the_canonical_resource() -> None:
+    event = make_event(src="web", dst="emoji", direction=OUT)
+    event.source.kind = "deploy"  # stored in Kafka by a proxy from before kinds were canonical
+    assert filter_matches(_filter(), event)
