@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from meshpipe.cli.meshctl import meshctl
 from meshpipe.deploy import jvm
+from meshpipe.deploy.crds import load_strimzi_crds
 from meshpipe.deploy.kafka.runner import KafkaRunner, KafkaSettings, require_java
 from meshpipe.deploy.localproc import Daemon, DevStackError, wait_until
 
@@ -52,6 +53,13 @@ def test_no_new_enough_java_names_those_found(
         DevStackError, match=rf"X needs Java 21\+; found 11 at {old}: set JAVA_HOME"
     ):
         jvm.find_java(21, "X")
+
+
+def test_missing_crds_say_how_to_fetch_them(tmp_path: Path) -> None:
+    with pytest.raises(
+        DevStackError, match=r"CRDs are not in .*: run `make setup` or `meshctl dev"
+    ):
+        load_strimzi_crds(tmp_path)
 
 
 def test_missing_maven_says_to_run_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
