@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from meshpipe.cli.exit import CliError, ExitStatus
-from meshpipe.deploy.mesh.install import InstallConfig, Passwords, render
+from meshpipe.deploy.mesh.install import InstallConfig, Passwords, operators, render
 from meshpipe.deploy.mesh.proxyspec import package_version
 from meshpipe.deploy.mesh.yamlio import dump_documents
 
@@ -123,8 +123,12 @@ def install(ctx: click.Context, /, **flags: Any) -> None:
     options = InstallOptions(**flags)
     factory: PasswordFactory = ctx.obj if callable(ctx.obj) else random_password
     config = options.validate(factory)
-    click.echo(render_yaml(render(config)), nl=False)
+    click.echo(render_yaml(config), nl=False)
 
 
-def render_yaml(objects: list[dict[str, Any]]) -> str:
-    return dump_documents(objects)
+def render_yaml(config: InstallConfig) -> str:
+    """The objects as one YAML stream, after a comment naming the operators they need."""
+    header = "".join(
+        f"# Custom resources for {o.label}: install it first.\n" for o in operators(config)
+    )
+    return header + dump_documents(render(config))
