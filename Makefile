@@ -8,9 +8,9 @@ PYTEST_ARGS ?=
 SYSTEM_PACKAGES := openjdk-17-jre-headless maven clickhouse-server clickhouse-client haproxy \
 	nginx-light wrk nghttp2-client iptables iproute2 curl procps
 
-.PHONY: setup system venv kafka-jars tools lint proto proto-check test test-unit test-integration demo dev-up dev-down clean
+.PHONY: setup system venv fetch tools lint proto proto-check test test-unit test-integration demo dev-up dev-down clean
 
-setup: system venv kafka-jars tools
+setup: system venv fetch tools
 
 # Go tools (Go module proxy) go into the venv's bin, next to the project's own commands.
 # fortio (bench: gRPC origin and load) stays at v1.68.2: v1.69+ need grol.io/grol, which the
@@ -43,7 +43,10 @@ $(VENV)/.installed: pyproject.toml demo/pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]' -e ./demo
 	@touch $@
 
-kafka-jars: venv
+# Into ~/.cache/meshpipe, once per version: the Kafka broker's jars (Maven Central) and the CRDs of
+# the Strimzi release in deploy/operators.py, made by its CRD generator from its Maven Central
+# jars (needs Java 21+: JAVA_HOME, or any runtime under /usr/lib/jvm).
+fetch: venv
 	@$(VENV)/bin/meshctl dev fetch
 
 proto: venv

@@ -6,7 +6,9 @@ import os
 
 import click
 
+from meshpipe.deploy.dev.crds import fetch_strimzi_crds
 from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
+from meshpipe.deploy.operators import STRIMZI
 from meshpipe.schemas.exits import ExitStatus
 from meshpipe.schemas.topics import REQUESTS
 
@@ -78,6 +80,9 @@ def down(stack: DevStack) -> None:
 @dev.command()
 @click.pass_obj
 def fetch(stack: DevStack) -> None:
-    """Download the Kafka broker's jars from Maven Central into the cache (once per version)."""
+    """Download what the dev stack and the tests need into the cache (once per version): the
+    Kafka broker's jars, and the CRDs of the Strimzi release `meshctl install` targets."""
     libs = stack.kafka.fetch()
     click.echo(f"Kafka {stack.settings.kafka.version} jars: {libs}")
+    crds = fetch_strimzi_crds(stack.settings.cache_dir)
+    click.echo(f"Strimzi {STRIMZI.version} CRDs: {crds}")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from meshpipe.deploy.kafka.topics import TopicSet, load_spec
-from meshpipe.deploy.mesh.install import InstallConfig, Passwords, render
+from meshpipe.deploy.mesh.install import InstallConfig, Passwords, operators, render
 from meshpipe.deploy.mesh.proxyspec import package_version
 from meshpipe.deploy.mesh.yamlio import dump_documents
 from meshpipe.schemas.exits import CliError, ExitStatus
@@ -139,8 +139,12 @@ def install(ctx: click.Context, /, **flags: Any) -> None:
     options = InstallOptions(**flags)
     factory: PasswordFactory = ctx.obj if callable(ctx.obj) else random_password
     config = options.validate(factory)
-    click.echo(render_yaml(render(config, options.topics())), nl=False)
+    click.echo(render_yaml(config, options.topics()), nl=False)
 
 
-def render_yaml(objects: list[dict[str, Any]]) -> str:
-    return dump_documents(objects)
+def render_yaml(config: InstallConfig, topics: TopicSet | None = None) -> str:
+    """The objects as one YAML stream, after a comment naming the operators they need."""
+    header = "".join(
+        f"# Custom resources for {o.label}: install it first.\n" for o in operators(config)
+    )
+    return header + dump_documents(render(config, topics))

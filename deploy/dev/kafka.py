@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from meshpipe.deploy.dev.jvm import java_major, require_maven, run_maven
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, wait_until
 
 DEFAULT_VERSION = "4.1.1"
@@ -116,9 +116,7 @@ class KafkaRunner:
         stamp = libs / ".complete"
         if stamp.exists():
             return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise DevStackError("Maven (mvn) not found; run `make setup` (installs it when root)")
+        mvn = require_maven()
         pom = Path(str(resources.files("meshpipe.deploy.kafka").joinpath("pom.xml")))
         sys.stderr.write(
             f"fetching Apache Kafka {self.settings.version} jars from Maven Central into {libs} "
@@ -130,7 +128,7 @@ class KafkaRunner:
             f"-Dkafka.version={self.settings.version}", f"-DoutputDirectory={libs}",
             "-DincludeScope=runtime",
         ]  # fmt: skip
-        _run_with_progress(argv)
+        run_maven(argv, "Kafka jars")
         stamp.write_text(self.settings.version + "\n")
         return libs
 
@@ -179,27 +177,7 @@ def require_java() -> str:
     java = shutil.which("java")
     if java is None:
         raise DevStackError(f"java not found; Kafka needs Java {MIN_JAVA}+ (run `make setup`)")
-    done = subprocess.run(  # noqa: S603
-        [java, "-version"], capture_output=True, text=True, check=False
-    )
-    match = re.search(r'version "(\d+)', done.stderr + done.stdout)
-    if match is None or int(match.group(1)) < MIN_JAVA:
-        found = match.group(1) if match else "unknown"
-        raise DevStackError(f"Kafka needs Java {MIN_JAVA}+, found {found} at {java}")
+    major = java_major(java)
+    if major is None or major < MIN_JAVA:
+        raise DevStackError(f"Kafka needs Java {MIN_JAVA}+, found {major or 'unknown'} at {java}")
     return java
-
-
-def _run_with_progress(argv: list[str]) -> None:
-    """Run Maven, echoing one short line per downloaded file so a first start is not silent."""
-    proc = subprocess.Popen(  # noqa: S603
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert proc.stdout is not None
-    tail: list[str] = []
-    for line in proc.stdout:
-        tail = [*tail[-19:], line.rstrip()]
-        if line.startswith("Downloaded from"):
-            sys.stderr.write(f"  downloaded {line.rsplit('/', 1)[-1].split(' ')[0]}\n")
-    if proc.wait() != 0:
-        errors = [t for t in tail if "ERROR" in t] or tail[-1:]
-        raise DevStackError(f"fetching Kafka jars with Maven failed: {errors[0] if errors else ''}")

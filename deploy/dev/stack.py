@@ -46,6 +46,7 @@ class DevStackSettings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
     database: str = "meshpipe"
+    cache_dir: Path = field(default_factory=default_cache_dir)  # Kafka jars, operator CRDs
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DevStackSettings:
@@ -67,7 +68,8 @@ class DevStackSettings:
             data_dir=data / "clickhouse",
             binary=env.get("MESHPIPE_CLICKHOUSE_BINARY") or None,
         )
-        return cls(kafka, clickhouse, env.get("MESHPIPE_CLICKHOUSE_DATABASE") or "meshpipe")
+        database = env.get("MESHPIPE_CLICKHOUSE_DATABASE") or "meshpipe"
+        return cls(kafka, clickhouse, database, cache)
 
     @property
     def clickhouse_url(self) -> str:

@@ -15,6 +15,7 @@ from meshpipe.deploy.mesh.k8s import (
     service_account,
     workload,
 )
+from meshpipe.deploy.operators import ALTINITY
 from meshpipe.sinks.query import READ_BUFFER_BYTES
 
 COMPONENT = "clickhouse"
@@ -139,7 +140,7 @@ def _installation(config: ClickHouseConfig) -> dict[str, Any]:
     ns = config.namespace
     secret = f"{ns}/{CREDENTIALS_SECRET}"
     return {
-        "apiVersion": "clickhouse.altinity.com/v1",
+        "apiVersion": ALTINITY.api_version,
         "kind": "ClickHouseInstallation",
         "metadata": metadata(DATABASE, ns, COMPONENT),
         "spec": {

@@ -11,6 +11,8 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from meshpipe.deploy.operators import STRIMZI as STRIMZI_OPERATOR
+
 TIMEOUT_S = 5.0
 
 
@@ -93,7 +95,7 @@ class Facts:
     errors: dict[str, str]
 
 
-STRIMZI = "/apis/kafka.strimzi.io/v1beta2/namespaces"
+STRIMZI = f"/apis/{STRIMZI_OPERATOR.api_version}/namespaces"
 PART_OF_SELECTOR = "app.kubernetes.io/part-of=meshpipe"
 INJECT_ANNOTATION = "meshpipe.io/inject"
 

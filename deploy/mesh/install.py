@@ -28,6 +28,7 @@ from meshpipe.deploy.mesh.k8s import (
 )
 from meshpipe.deploy.mesh.proxyspec import IMAGE_REPOSITORY
 from meshpipe.deploy.mesh.rbac import rbac
+from meshpipe.deploy.operators import ALTINITY, STRIMZI, Operator
 
 CONFIG_MAP = "meshpipe-config"
 STREAMS = "meshstreams"
@@ -93,6 +94,12 @@ def render(config: InstallConfig, topics: TopicSet | None = None) -> list[dict[s
     objects.extend(_streams(config))
     objects.extend(grafana(GrafanaConfig(config.namespace, config.grafana_image, ch.host)))
     return objects
+
+
+def operators(config: InstallConfig) -> list[Operator]:
+    """The operator releases whose custom resources render(config) writes (they must run)."""
+    needed = [STRIMZI] if config.kafka_bootstrap is None else []
+    return [*needed, ALTINITY] if config.clickhouse_operator else needed
 
 
 def _namespace(name: str) -> dict[str, Any]:

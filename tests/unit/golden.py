@@ -6,6 +6,14 @@ import os
 from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+# `meshctl install` flags by golden file (tests/golden/install/<name>.yaml): every option that
+# changes which objects are written. The manifest-validation test renders the same variants.
+INSTALL_VARIANTS = {
+    "default": [],
+    "clickhouse-operator": ["--clickhouse-operator", "--namespace", "observability"],
+    "external-kafka": ["--kafka-bootstrap", "kafka-0.kafka:9092,kafka-1.kafka:9092"],
+    "with-kafka-cluster": ["--with-kafka-cluster", "--streams-replicas", "3"],
+}
 
 
 def check_golden(path: Path, actual: str) -> None:

@@ -22,7 +22,7 @@ from meshpipe.schemas.exits import CliError, ExitStatus
 TOKEN = "test-token"
 READER_PASSWORD = "reader-pw"
 NS = "/api/v1/namespaces/meshpipe"
-STRIMZI = "/apis/kafka.strimzi.io/v1beta2/namespaces/meshpipe"
+STRIMZI = "/apis/kafka.strimzi.io/v1/namespaces/meshpipe"
 READY = {"conditions": [{"type": "Ready", "status": "True"}]}
 
 

@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from meshpipe.cli.meshctl import meshctl
+from meshpipe.deploy.dev import jvm
+from meshpipe.deploy.dev.crds import load_strimzi_crds
 from meshpipe.deploy.dev.kafka import KafkaRunner, KafkaSettings, require_java
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, wait_until
 
@@ -35,6 +37,29 @@ def test_missing_java_says_to_run_setup(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DevStackError, match=r"java not found.*make setup"):
         require_java()
+
+
+def test_no_new_enough_java_names_those_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    old = tmp_path / "jvm" / "java-11" / "bin" / "java"
+    old.parent.mkdir(parents=True)
+    old.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\"' >&2\n")
+    old.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(jvm, "JVM_DIR", tmp_path / "jvm")
+    with pytest.raises(
+        DevStackError, match=rf"X needs Java 21\+; found 11 at {old}: set JAVA_HOME"
+    ):
+        jvm.find_java(21, "X")
+
+
+def test_missing_crds_say_how_to_fetch_them(tmp_path: Path) -> None:
+    with pytest.raises(
+        DevStackError, match=r"CRDs are not in .*: run `make setup` or `meshctl dev"
+    ):
+        load_strimzi_crds(tmp_path)
 
 
 def test_missing_maven_says_to_run_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

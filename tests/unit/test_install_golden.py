@@ -5,20 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 from click.testing import CliRunner
-from golden import GOLDEN, check_golden
+from golden import GOLDEN, INSTALL_VARIANTS, check_golden
 
 from meshpipe.cli.install import install
 from meshpipe.deploy.kafka.strimzi import GENERATED_DIR, generated_files
 from meshpipe.deploy.kafka.topics import load_spec
 from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.topics import REQUESTS
-
-VARIANTS = {
-    "default": [],
-    "clickhouse-operator": ["--clickhouse-operator", "--namespace", "observability"],
-    "external-kafka": ["--kafka-bootstrap", "kafka-0.kafka:9092,kafka-1.kafka:9092"],
-    "with-kafka-cluster": ["--with-kafka-cluster", "--streams-replicas", "3"],
-}
 
 
 def _install(*args: str) -> str:
@@ -27,9 +20,9 @@ def _install(*args: str) -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", INSTALL_VARIANTS)
 def test_install_output_matches_golden(variant: str) -> None:
-    check_golden(GOLDEN / "install" / f"{variant}.yaml", _install(*VARIANTS[variant]))
+    check_golden(GOLDEN / "install" / f"{variant}.yaml", _install(*INSTALL_VARIANTS[variant]))
 
 
 def test_default_install_has_a_kafka_topic_per_spec_topic() -> None:
