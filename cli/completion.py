@@ -13,9 +13,10 @@ from meshpipe.schemas.kinds import ALL, CANONICAL_KINDS
 from meshpipe.schemas.resources import ResourceError, canonical_kind
 from meshpipe.sinks import query
 from meshpipe.sinks.client import ClickHouseError, NativeClient, UrlError, parse_url
+from meshpipe.sinks.users import LOCAL_READER_URL
 
 # The read-only user: meshstat and completion never write.
-DEFAULT_CLICKHOUSE_URL = "clickhouse://meshpipe_ro@127.0.0.1:9000/meshpipe"
+DEFAULT_CLICKHOUSE_URL = LOCAL_READER_URL
 CLICKHOUSE_ENV = "MESHPIPE_CLICKHOUSE"
 
 NamesOf = Callable[[str], list[str]]  # canonical kind -> resource names

@@ -10,8 +10,7 @@ from xml.sax.saxutils import escape
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, wait_until
 from meshpipe.sinks.client import ClickHouseError, ClickHouseUrl, NativeClient
 from meshpipe.sinks.query import READ_BUFFER_BYTES
-
-READONLY_USER = "meshpipe_ro"
+from meshpipe.sinks.users import READER_USER
 
 
 def default_data_dir() -> Path:
@@ -126,12 +125,12 @@ def render_users(settings: ClickHouseSettings) -> str:
             <profile>default</profile>
             <quota>default</quota>
         </default>
-        <{READONLY_USER}>
+        <{READER_USER}>
             <password></password>
             <networks>{loopback}</networks>
             <profile>readonly</profile>
             <quota>default</quota>
-        </{READONLY_USER}>
+        </{READER_USER}>
     </users>
     <quotas>
         <default>

@@ -17,12 +17,10 @@ from meshpipe.deploy.mesh.k8s import (
 )
 from meshpipe.deploy.operators import ALTINITY
 from meshpipe.sinks.query import READ_BUFFER_BYTES
+from meshpipe.sinks.users import DATABASE, READER_USER, WRITER_USER
 
 COMPONENT = "clickhouse"
 CREDENTIALS_SECRET = "clickhouse-credentials"  # noqa: S105 (a Secret's name)
-READER_USER = "reader"
-WRITER_USER = "meshstreams"
-DATABASE = "meshpipe"
 HTTP_PORT = 8123
 NATIVE_PORT = 9000
 _UID = 101  # the clickhouse user of the official image

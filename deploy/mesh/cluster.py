@@ -12,6 +12,7 @@ from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from meshpipe.deploy.operators import STRIMZI as STRIMZI_OPERATOR
+from meshpipe.sinks.users import READER_USER
 
 TIMEOUT_S = 5.0
 
@@ -172,7 +173,7 @@ def _clickhouse(
     try:
         secret = kube.get(f"{ns}/secrets/clickhouse-credentials")
         password = base64.b64decode(secret["data"]["reader-password"]).decode()
-        headers = {"X-ClickHouse-User": "reader", "X-ClickHouse-Key": password}
+        headers = {"X-ClickHouse-User": READER_USER, "X-ClickHouse-Key": password}
         proxy = f"{ns}/services/{service}:http/proxy/"
         ping = kube.get_text(proxy, {"query": "SELECT 'ok'"}, headers).strip()
         sql = "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name"

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from meshpipe.deploy.mesh.clickhouse import CREDENTIALS_SECRET, DATABASE, NATIVE_PORT, READER_USER
+from meshpipe.deploy.mesh.clickhouse import CREDENTIALS_SECRET, NATIVE_PORT
 from meshpipe.deploy.mesh.k8s import (
     config_map,
     http_probe,
@@ -19,6 +19,7 @@ from meshpipe.deploy.mesh.k8s import (
     service_account,
     workload,
 )
+from meshpipe.sinks.users import DATABASE, READER_USER
 
 COMPONENT = "grafana"
 PLUGIN = "grafana-clickhouse-datasource"

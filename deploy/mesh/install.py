@@ -9,9 +9,7 @@ from meshpipe.deploy.kafka.strimzi import KafkaClusterConfig, kafka_cluster, kaf
 from meshpipe.deploy.kafka.topics import TopicSet, load_spec
 from meshpipe.deploy.mesh.clickhouse import (
     CREDENTIALS_SECRET,
-    DATABASE,
     NATIVE_PORT,
-    WRITER_USER,
     ClickHouseConfig,
     clickhouse,
 )
@@ -29,6 +27,7 @@ from meshpipe.deploy.mesh.k8s import (
 from meshpipe.deploy.mesh.proxyspec import IMAGE_REPOSITORY
 from meshpipe.deploy.mesh.rbac import rbac
 from meshpipe.deploy.operators import ALTINITY, STRIMZI, Operator
+from meshpipe.sinks.users import DATABASE, WRITER_USER
 
 CONFIG_MAP = "meshpipe-config"
 STREAMS = "meshstreams"

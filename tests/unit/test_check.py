@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from meshpipe.cli.check import check
 from meshpipe.deploy.kafka.topics import load_spec
 from meshpipe.schemas.exits import CliError, ExitStatus
+from meshpipe.sinks.users import READER_USER
 
 TOKEN = "test-token"
 READER_PASSWORD = "reader-pw"
@@ -120,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _clickhouse(self, query: dict[str, list[str]]) -> None:
         if (self.headers.get("X-ClickHouse-User"), self.headers.get("X-ClickHouse-Key")) != (
-            "reader",
+            READER_USER,
             READER_PASSWORD,
         ):
             return self._send(403, "Code: 516. Authentication failed")

@@ -12,6 +12,7 @@ from meshpipe.deploy.kafka.strimzi import GENERATED_DIR, generated_files
 from meshpipe.deploy.kafka.topics import load_spec
 from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.topics import REQUESTS
+from meshpipe.sinks.users import READER_USER
 
 
 def _install(*args: str) -> str:
@@ -72,7 +73,7 @@ def test_reader_user_has_the_readonly_profile() -> None:
     docs = list(yaml.safe_load_all(_install()))
     users = next(d for d in docs if d["metadata"]["name"] == "clickhouse-users")
     xml = users["data"]["meshpipe.xml"]
-    reader = xml[xml.index("<reader>") : xml.index("</reader>")]
+    reader = xml[xml.index(f"<{READER_USER}>") : xml.index(f"</{READER_USER}>")]
     assert "<profile>meshpipe_readonly</profile>" in reader
     profile = xml[xml.index("<meshpipe_readonly>") : xml.index("</meshpipe_readonly>")]
     assert "<readonly>1</readonly>" in profile
