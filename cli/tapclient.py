@@ -145,9 +145,13 @@ class LiveTap:
             if record.key != self._key or record.value is None:
                 continue  # another session's match on the same partition
             try:
-                events.append(meshpipe_pb2.TapEvent.FromString(record.value).event)
+                event = meshpipe_pb2.TapEvent.FromString(record.value).event
             except DecodeError:
                 continue
+            # Workers older than the status selection (TapFilter fields 7-9) skip it and send
+            # every request-field match; the same filter here keeps those extras out.
+            if filter_matches(self._session.filter, event):
+                events.append(event)
         return events
 
 
