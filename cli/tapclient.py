@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.schemas.clock import WallClock
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
-from meshpipe.schemas.tapfilter import filter_matches
+from meshpipe.schemas.tapfilter import filter_matches, status_matches
 from meshpipe.schemas.topics import REQUESTS, TAP, TAP_SESSIONS
 
 
@@ -149,8 +149,8 @@ class LiveTap:
             except DecodeError:
                 continue
             # Workers older than the status selection (TapFilter fields 7-9) skip it and send
-            # every request-field match; the same filter here keeps those extras out.
-            if filter_matches(self._session.filter, event):
+            # every request-field match; the workers' own status check keeps those extras out.
+            if status_matches(self._session.filter, event):
                 events.append(event)
         return events
 

@@ -62,7 +62,7 @@ def _side_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent)
     )
 
 
-def _status_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
+def status_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
     """Whether the end of the exchange is in the filter's status selection."""
     if tap.http_statuses and not any(
         r.low <= event.http_status <= r.high for r in tap.http_statuses
@@ -77,7 +77,7 @@ def _status_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEven
 
 def filter_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
     """Whether an event matches a filter: request-start fields, side, and status selection."""
-    return _request_matches(tap, event) and _status_matches(tap, event)
+    return _request_matches(tap, event) and status_matches(tap, event)
 
 
 def _request_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
