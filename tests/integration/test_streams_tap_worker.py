@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,27 @@ class Traffic:
         return index - start
 
 
+@asynccontextmanager
+async def _running_worker(
+    kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> AsyncIterator[tuple[WorkerProc, Traffic, AIOKafkaConsumer]]:
+    """A ready worker, a producer of events and sessions, and a reader of the tap topic from its
+    start; all of them ended on exit."""
+    worker = WorkerProc(kafka_bootstrap, "memory://", topics.prefix, f"g-{topics.prefix}", tmp_path)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2)
+    consumer = AIOKafkaConsumer(
+        topics.name(TAP), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    async with AsyncExitStack() as stack:
+        stack.callback(worker.kill)
+        await asyncio.to_thread(worker.start)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        yield worker, Traffic(producer, topics), consumer
+
+
 async def _tap_events(
     consumer: AIOKafkaConsumer,
 ) -> AsyncIterator[tuple[bytes, meshpipe_pb2.TapEvent]]:
@@ -139,17 +161,8 @@ async def test_tap_session_gets_matching_events_within_max_rps_until_it_ends(
     under_x = meshpipe_pb2.TapFilter(
         resource=meshpipe_pb2.ResourceRef(kind="namespace", name="emojivoto"), path_prefix="/x"
     )
-    worker = WorkerProc(kafka_bootstrap, "memory://", topics.prefix, f"g-{topics.prefix}", tmp_path)
-    await asyncio.to_thread(worker.start)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2)
-    consumer = AIOKafkaConsumer(
-        topics.name(TAP), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
-    )
-    await producer.start()
-    await consumer.start()
     seen: list[tuple[bytes, meshpipe_pb2.TapEvent]] = []
-    try:
-        traffic = Traffic(producer, topics)
+    async with _running_worker(kafka_bootstrap, topics, tmp_path) as (_, traffic, consumer):
         await traffic.session("a", _session("a", web_get, MAX_RPS, ttl_s=300))
         await traffic.session("b", _session("b", under_x, 0, ttl_s=300))
         # Phase 1: session a is live; four kinds of events, one of which matches it. Rounds
@@ -183,10 +196,6 @@ async def test_tap_session_gets_matching_events_within_max_rps_until_it_ends(
             await traffic.event(WEB_TO_EMOJI, f"/x/tomb/{index}")
             await _collect_until(consumer, seen, lambda: True, 1)
             assert index < 400, "session c never matched"
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        worker.kill()
 
     a_events = [tap for key, tap in seen if key == b"a"]
     assert 2 * MAX_RPS <= len(a_events) < matching  # it got some, and the cap held some back
@@ -226,17 +235,8 @@ async def test_status_selection_is_applied_before_max_rps_so_rare_failures_get_t
         "failed": meshpipe_pb2.TapFilter(resource=voting, failed=True),
         "all": meshpipe_pb2.TapFilter(resource=voting),  # the control: the cap is what binds
     }
-    worker = WorkerProc(kafka_bootstrap, "memory://", topics.prefix, f"g-{topics.prefix}", tmp_path)
-    await asyncio.to_thread(worker.start)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2)
-    consumer = AIOKafkaConsumer(
-        topics.name(TAP), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
-    )
-    await producer.start()
-    await consumer.start()
     seen: list[tuple[bytes, meshpipe_pb2.TapEvent]] = []
-    try:
-        traffic = Traffic(producer, topics)
+    async with _running_worker(kafka_bootstrap, topics, tmp_path) as (worker, traffic, consumer):
         for sid, tap in filters.items():
             await traffic.session(sid, _session(sid, tap, max_rps=1, ttl_s=300))
         await asyncio.to_thread(
@@ -246,7 +246,7 @@ async def test_status_selection_is_applied_before_max_rps_so_rare_failures_get_t
             for _ in range(successes_per_round):
                 await _send_vote(traffic, index, grpc_status=0)
             await _send_vote(traffic, index, grpc_status=INTERNAL)
-            await producer.flush()
+            await traffic.producer.flush()
 
             def both_got_it(index: int = index) -> bool:
                 return all(f"{VOTE}/{index}" in _paths(seen, sid) for sid in ("grpc", "failed"))
@@ -256,10 +256,6 @@ async def test_status_selection_is_applied_before_max_rps_so_rare_failures_get_t
             last_s = max(tap.matched.seconds for key, tap in seen if key != b"all")
             await asyncio.sleep(max(0.0, last_s + 1.05 - time.time()))
         await _collect_until(consumer, seen, lambda: True, 1)
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        worker.kill()
 
     failures = [f"{VOTE}/{index}" for index in range(rounds)]
     for sid in ("grpc", "failed"):
