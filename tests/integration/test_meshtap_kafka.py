@@ -163,7 +163,7 @@ def test_since_before_everything_stored_prints_nothing_and_ends(
 ) -> None:
     args = ["deploy/web", "--since", "1m", "--kafka", kafka_bootstrap]
     outcome = run_command(capsys, "meshtap", meshtap, args, TapEnv(Terminal(), topics))
-    assert (outcome.status, outcome.out) == (ExitStatus.OK, "")
+    assert (outcome.status, outcome.out) == (ExitStatus.OK, ""), outcome.err
 
 
 def test_unreachable_kafka_exits_unavailable_with_one_line(

@@ -280,6 +280,6 @@ def test_worker_serves_ready_and_live_pages_on_its_web_port(
         worker.start()
         assert _get(worker.port, "/ready") == (200, {"ready": True})
         assert _get(worker.port, "/live") == (200, {"live": True})
-        assert sorted(worker.partitions()) == list(range(6))
+        assert sorted(worker.partitions()) == list(range(topics.partitions(REQUESTS)))
     finally:
         worker.kill()
