@@ -231,12 +231,15 @@ class ReplayTap:
 
 
 def _decode_request(value: bytes | None) -> meshpipe_pb2.RequestEvent | None:
+    """The request in a record of the requests topic; None for anything else (a connection
+    report, garbage)."""
     if value is None:
         return None
     try:
-        return meshpipe_pb2.RequestEvent.FromString(value)
+        event = meshpipe_pb2.RequestEvent.FromString(value)
     except DecodeError:
         return None
+    return None if event.HasField("connections") else event
 
 
 def _timestamp(unix_s: float) -> Timestamp:
