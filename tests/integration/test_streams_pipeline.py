@@ -379,7 +379,7 @@ def test_two_workers_in_one_group_store_the_same_totals_as_one(
         60,
         "both workers to own partitions",
     )
-    assert sorted(owned[0] + owned[1]) == list(range(6))
+    assert sorted(owned[0] + owned[1]) == list(range(topics.partitions(REQUESTS)))
     client, db = stream_db
     _wait_exact(client, db, truth, 120)
 

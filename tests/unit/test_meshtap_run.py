@@ -61,11 +61,13 @@ async def test_count_stops_after_that_many_requests() -> None:
     assert ids == {"id=web-5f8d-x2:1", "id=web-5f8d-x2:2"}
 
 
-async def test_status_filter_hides_other_statuses_and_they_do_not_count() -> None:
-    run = _run(status=("5+",), count=1)
+async def test_the_run_prints_what_its_source_selected_status_filter_included() -> None:
+    """The status selection is applied where events are matched (worker, replay), not here."""
+    run = _run(status=("5+",), count=2)
     said = await _pump(run, [[http_event(1, 200), http_event(2, 503), http_event(3, 500)]])
-    assert [line.split()[1] for line, _ in said] == ["id=web-5f8d-x2:2"] * 3
-    assert run.printed == 1
+    ids = [line.split()[1] for line, _ in said]
+    assert ids == ["id=web-5f8d-x2:1"] * 3 + ["id=web-5f8d-x2:2"] * 3
+    assert run.printed == 2
 
 
 async def test_duration_stops_a_quiet_tap() -> None:

@@ -346,7 +346,37 @@ class ResourceRef(_message.Message):
 Global___ResourceRef: _TypeAlias = ResourceRef  # noqa: Y015
 
 @_typing.final
+class StatusRange(_message.Message):
+    """HTTP statuses from low to high, both included."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOW_FIELD_NUMBER: _builtins.int
+    HIGH_FIELD_NUMBER: _builtins.int
+    low: _builtins.int
+    high: _builtins.int
+    def __init__(
+        self,
+        *,
+        low: _builtins.int = ...,
+        high: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["high", b"high", "low", b"low"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatusRange: _TypeAlias = StatusRange  # noqa: Y015
+
+@_typing.final
 class TapFilter(_message.Message):
+    """Which requests a tap selects. The request-start fields (1-6) and the end-of-stream fields
+    (7-9) must all match; within a repeated field any value does. Empty fields select everything,
+    so a session written before fields 7-9 existed has no status selection. Workers apply the whole
+    filter before they spend a session's max rps.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RESOURCE_FIELD_NUMBER: _builtins.int
@@ -355,10 +385,15 @@ class TapFilter(_message.Message):
     PATH_PREFIX_FIELD_NUMBER: _builtins.int
     AUTHORITY_FIELD_NUMBER: _builtins.int
     SCHEME_FIELD_NUMBER: _builtins.int
+    HTTP_STATUSES_FIELD_NUMBER: _builtins.int
+    GRPC_STATUSES_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
     method: _builtins.str
     path_prefix: _builtins.str
     authority: _builtins.str
     scheme: _builtins.str
+    failed: _builtins.bool
+    """classified as a failure (Linkerd's rules)"""
     @_builtins.property
     def resource(self) -> Global___ResourceRef:
         """the tapped resource"""
@@ -366,6 +401,14 @@ class TapFilter(_message.Message):
     @_builtins.property
     def to(self) -> Global___ResourceRef:
         """optional destination restriction"""
+
+    @_builtins.property
+    def http_statuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatusRange]:
+        """the response's :status in one of these"""
+
+    @_builtins.property
+    def grpc_statuses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """the exchange ended with one of these gRPC statuses"""
 
     def __init__(
         self,
@@ -376,10 +419,13 @@ class TapFilter(_message.Message):
         path_prefix: _builtins.str = ...,
         authority: _builtins.str = ...,
         scheme: _builtins.str = ...,
+        http_statuses: _abc.Iterable[Global___StatusRange] | None = ...,
+        grpc_statuses: _abc.Iterable[_builtins.int] | None = ...,
+        failed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resource", b"resource", "to", b"to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "method", b"method", "path_prefix", b"path_prefix", "resource", b"resource", "scheme", b"scheme", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "failed", b"failed", "grpc_statuses", b"grpc_statuses", "http_statuses", b"http_statuses", "method", b"method", "path_prefix", b"path_prefix", "resource", b"resource", "scheme", b"scheme", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
