@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONTAINERFILE = Path("deploy/images/Containerfile")
 # Image name = the Containerfile target; the references are IMAGE_REPOSITORY/NAME:VERSION.
 TARGETS = ("meshproxy", "meshstreams", "meshpipe-demo")
-# What the images install from the context (the demo's distribution requires the rest).
-_REQUIREMENTS = ("meshpipe[proxy,streams,cli]", "meshpipe-demo")
+# The extras the context holds wheels for: every image's, and what meshpipe-demo requires.
+_CONTEXT_EXTRAS = "[proxy,streams,cli]"
 _TOOLS = ("debootstrap", "umoci", "skopeo", "unshare", "chroot")
 
 
@@ -83,11 +83,12 @@ def build_images(settings: ImageBuildSettings, log: Log) -> list[BuiltImage]:
                     roots[stage.name] = _run_stage(stage, base, settings.context, roots, work, log)
             reference = f"{IMAGE_REPOSITORY}/{target}:{version}"
             log(f"{target}: packing {reference}")
-            request = PackRequest(
-                target, reference, base, roots[target], stages[-1].config,
-                settings.out_dir, work, epoch,
-            )  # fmt: skip
-            image = pack(request)
+            config = stages[-1].config
+            image = pack(
+                PackRequest(
+                    target, reference, base, roots[target], config, settings.out_dir, work, epoch
+                )
+            )
             log(image.summary())
             built.append(image)
     return built
@@ -146,46 +147,54 @@ def make_context(settings: ImageBuildSettings, epoch: int, log: Log) -> str:
     wheels = context / "wheels"
     wheels.mkdir(parents=True)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
+    pip: list[str | Path] = [settings.python, "-m", "pip"]
     with tempfile.TemporaryDirectory(prefix="meshpipe-source-") as tmp:
         source = Path(tmp)
         copy_source(settings.repo, source)
         log("context: building the meshpipe and meshpipe-demo wheels")
         for project in (source, source / "demo"):
-            _pip_tool(settings, ["-m", "build", "--wheel", "--no-isolation", "--outdir", wheels,
-                                 project], "building a wheel", env)  # fmt: skip
+            build: list[str | Path] = [
+                "-m",
+                "build",
+                "--wheel",
+                "--no-isolation",
+                "--outdir",
+                wheels,
+                project,
+            ]
+            run_tool([settings.python, *build], "building a wheel", env)
     [meshpipe] = wheels.glob("meshpipe-*.whl")
     [demo] = wheels.glob("meshpipe_demo-*.whl")
     constraints = context / "constraints.txt"
     constraints.write_text(_pins(settings))
     log("context: pip wheel for the dependencies (pinned to this environment)")
-    extras = _REQUIREMENTS[0].removeprefix("meshpipe")
-    _pip_tool(
-        settings,
-        ["-m", "pip", "wheel", "-q", "--wheel-dir", wheels, "--constraint", constraints,
-         f"meshpipe{extras} @ {meshpipe.as_uri()}", f"meshpipe-demo @ {demo.as_uri()}"],
-        "pip wheel", env,
-    )  # fmt: skip
+    requirements = [
+        f"meshpipe{_CONTEXT_EXTRAS} @ {meshpipe.as_uri()}",
+        f"meshpipe-demo @ {demo.as_uri()}",
+    ]
+    wheel: list[str | Path] = [
+        "wheel",
+        "-q",
+        "--wheel-dir",
+        wheels,
+        "--constraint",
+        constraints,
+        *requirements,
+    ]
+    run_tool([*pip, *wheel], "pip wheel", env)
     pip_version = _pins(settings, only="pip").strip().split("==")[1]
     with tempfile.TemporaryDirectory(prefix="meshpipe-pip-") as tmp:
-        _pip_tool(settings, ["-m", "pip", "download", "-q", "--no-deps", "--dest", tmp,
-                             f"pip=={pip_version}"], "pip download pip", env)  # fmt: skip
+        download = ["download", "-q", "--no-deps", "--dest", tmp, f"pip=={pip_version}"]
+        run_tool([*pip, *download], "pip download pip", env)
         [pip_wheel] = Path(tmp).glob("pip-*.whl")
         shutil.copy2(pip_wheel, context / "pip.whl")
     return meshpipe.name.split("-")[1]
 
 
-def _pip_tool(
-    settings: ImageBuildSettings, args: Sequence[str | Path], what: str, env: dict[str, str]
-) -> None:
-    run_tool([settings.python, *args], what, env)
-
-
 def _pins(settings: ImageBuildSettings, only: str | None = None) -> str:
     """`name==version` of what the environment has installed (editables and URLs left out)."""
-    result = subprocess.run(  # noqa: S603 - our own interpreter
-        [settings.python, "-m", "pip", "freeze", "--all", "--exclude-editable"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    freeze = [settings.python, "-m", "pip", "freeze", "--all", "--exclude-editable"]
+    result = subprocess.run(freeze, capture_output=True, text=True, check=True)  # noqa: S603
     lines = [line for line in result.stdout.splitlines() if "==" in line and " @ " not in line]
     if only is not None:
         lines = [line for line in lines if line.lower().startswith(f"{only}==")]
@@ -195,10 +204,10 @@ def _pins(settings: ImageBuildSettings, only: str | None = None) -> str:
 def copy_source(repo: Path, dest: Path) -> None:
     """The files git knows (tracked, or new and not ignored) copied to dest, as a clean clone
     would have them: builds from the copy leave nothing in the work tree."""
-    result = subprocess.run(  # noqa: S603
-        ["git", "-C", str(repo), "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    listing = ["git", "-C", str(repo), "ls-files", "--cached", "--others", "--exclude-standard"]
+    result = subprocess.run(listing, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise DevStackError(f"images are built from a git checkout of meshpipe; {repo} is not one")
     for name in result.stdout.splitlines():
         if (repo / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,4 +121,3 @@ def test_the_sidecar_from_the_image_gets_ready_within_seconds(
 def test_the_build_left_no_work_tree_behind(sidecar: BuiltImage) -> None:
     out = sidecar.layout.parent
     assert sorted(p.name for p in out.iterdir()) == ["context", "meshproxy.oci", "meshproxy.tar"]
-    assert shutil.which("umoci")

@@ -79,6 +79,7 @@ def test_the_wheel_holds_one_namespace_and_no_benchmarks_demo_or_test_helpers(di
         "meshpipe/deploy/kafka/pom.xml",
         "meshpipe/deploy/mesh/clickhouse/users.xml",
         "meshpipe/schemas/gen/meshpipe/v1/meshpipe_pb2.py",
+        "meshpipe/deploy/images/Containerfile",
     ):
         assert data in names
     assert [n for n in names if n.startswith("meshpipe/deploy/mesh/grafana/")]
