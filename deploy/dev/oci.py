@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from meshpipe.deploy.dev.containerfile import ImageConfig
 from meshpipe.deploy.dev.rootfs import copy_tree, remove_tree, run_tool, set_times
 
 _CHUNK = 1 << 20
+# The image is the host's architecture (debootstrap installs the host's), in OCI's names.
+_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,9 @@ def pack(request: PackRequest) -> BuiltImage:
 def _config_flags(request: PackRequest) -> list[str]:
     config = request.config
     created = dt.datetime.fromtimestamp(request.epoch, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    flags = [f"--created={created}", "--author=meshpipe", "--os=linux", "--architecture=amd64"]
+    architecture = _ARCHITECTURES.get(platform.machine(), platform.machine())
+    flags = [f"--created={created}", "--author=meshpipe", "--os=linux"]
+    flags.append(f"--architecture={architecture}")
     flags += [f"--config.env={k}={v}" for k, v in config.env]
     flags += [f"--config.entrypoint={word}" for word in config.entrypoint]
     flags += [f"--config.cmd={word}" for word in config.cmd]
