@@ -4,11 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 # Debian packages the project needs: Java + Maven for the Kafka broker, ClickHouse, and the peers
-# and tools used by tests and benchmarks.
+# and tools used by tests and benchmarks; debootstrap, umoci and skopeo build the images.
 SYSTEM_PACKAGES := openjdk-17-jre-headless maven clickhouse-server clickhouse-client haproxy \
-	nginx-light wrk nghttp2-client iptables iproute2 curl procps
+	nginx-light wrk nghttp2-client iptables iproute2 curl procps debootstrap umoci skopeo
 
-.PHONY: setup system venv fetch tools lint proto proto-check test test-unit test-integration demo dev-up dev-down clean
+.PHONY: setup system venv fetch tools lint proto proto-check test test-unit test-integration demo dev-up dev-down images clean
 
 setup: system venv fetch tools
 
@@ -83,6 +83,11 @@ dev-down: venv
 
 demo: setup
 	$(VENV)/bin/meshctl demo
+
+# deploy/images/Containerfile built without Docker (as root): OCI layouts and docker-archives of
+# meshproxy, meshstreams and meshpipe-demo in build/images/ (the Debian base is made once).
+images: system venv
+	$(VENV)/bin/meshctl dev images
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

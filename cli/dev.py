@@ -7,6 +7,14 @@ import os
 import click
 
 from meshpipe.deploy.dev.crds import fetch_strimzi_crds
+from meshpipe.deploy.dev.imagecheck import measure_sidecar
+from meshpipe.deploy.dev.images import TARGETS as IMAGE_TARGETS
+from meshpipe.deploy.dev.images import (
+    ImageBuildSettings,
+    build_images,
+    containerfile_epoch,
+    make_context,
+)
 from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
 from meshpipe.deploy.operators import STRIMZI
 from meshpipe.schemas.exits import ExitStatus
@@ -86,3 +94,37 @@ def fetch(stack: DevStack) -> None:
     click.echo(f"Kafka {stack.settings.kafka.version} jars: {libs}")
     crds = fetch_strimzi_crds(stack.settings.cache_dir)
     click.echo(f"Strimzi {STRIMZI.version} CRDs: {crds}")
+
+
+@dev.command()
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    type=click.Choice(IMAGE_TARGETS),
+    help="Build only this image (repeatable) [default: all]",
+)
+@click.option("--context-only", is_flag=True, help="Only write the build context (docker build).")
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="Then time the sidecar from start to /ready, from the image, against the dev Kafka.",
+)
+@click.pass_obj
+def images(stack: DevStack, targets: tuple[str, ...], context_only: bool, measure: bool) -> None:
+    """Build the images of deploy/images/Containerfile without Docker (root; debootstrap, umoci,
+    skopeo): OCI layouts and docker-archives under build/images/."""
+    settings = ImageBuildSettings(
+        targets=targets or IMAGE_TARGETS, cache_dir=stack.settings.cache_dir
+    )
+    if context_only:
+        version = make_context(settings, containerfile_epoch(settings), click.echo)
+        click.echo(f"context for meshpipe {version}: {settings.context}")
+        return
+    built = build_images(settings, click.echo)
+    for image in built:
+        click.echo(f"{image.layout}  {image.archive}")
+    sidecars = [image for image in built if image.name == "meshproxy"]
+    if measure and sidecars:
+        seconds = measure_sidecar(sidecars[0], stack.settings.kafka.bootstrap, runs=5)
+        click.echo(f"meshproxy start to /ready: {', '.join(f'{s:.2f} s' for s in seconds)}")

@@ -7,7 +7,6 @@ environments: one with the sidecar's extra only, one with everything. Packages c
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
+from meshpipe.deploy.dev.images import copy_source
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(900)
@@ -37,11 +38,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both wheels, built from a copy of the files git knows (as from a clean clone), so the
     build leaves nothing in the work tree."""
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist")
-    listed = _ok(["git", "-C", REPO, "ls-files", "--cached", "--others", "--exclude-standard"])
-    for name in listed.splitlines():
-        if (REPO / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, source / name)
+    copy_source(REPO, source)
     for project in (source, source / "demo"):
         _ok([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out, project])
     return out
@@ -82,6 +79,7 @@ def test_the_wheel_holds_one_namespace_and_no_benchmarks_demo_or_test_helpers(di
         "meshpipe/deploy/kafka/pom.xml",
         "meshpipe/deploy/mesh/clickhouse/users.xml",
         "meshpipe/schemas/gen/meshpipe/v1/meshpipe_pb2.py",
+        "meshpipe/deploy/images/Containerfile",
     ):
         assert data in names
     assert [n for n in names if n.startswith("meshpipe/deploy/mesh/grafana/")]
