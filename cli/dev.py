@@ -1,4 +1,5 @@
-"""`meshctl dev up|status|down`: the local Kafka + ClickHouse stack shared by dev, demo, tests."""
+"""`meshctl dev up|status|down`: the local Kafka + ClickHouse stack shared by dev, demo, tests;
+`meshctl dev cluster up|status|down|build`: a local single-node Kubernetes cluster."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import os
 
 import click
 
+from meshpipe.deploy.dev.cluster import Cluster
+from meshpipe.deploy.dev.clusterconf import ClusterSettings
 from meshpipe.deploy.dev.crds import fetch_strimzi_crds
+from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
 from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
 from meshpipe.deploy.operators import STRIMZI
 from meshpipe.schemas.exits import ExitStatus
@@ -86,3 +90,52 @@ def fetch(stack: DevStack) -> None:
     click.echo(f"Kafka {stack.settings.kafka.version} jars: {libs}")
     crds = fetch_strimzi_crds(stack.settings.cache_dir)
     click.echo(f"Strimzi {STRIMZI.version} CRDs: {crds}")
+
+
+@dev.group()
+@click.pass_context
+def cluster(ctx: click.Context) -> None:
+    """A single-node Kubernetes cluster in a network namespace of its own (needs root)."""
+    env = dict(os.environ)
+    data_dir = ctx.parent.params.get("data_dir") if ctx.parent else None
+    if data_dir:
+        env["MESHPIPE_DEV_DIR"] = data_dir
+    ctx.obj = Cluster(ClusterSettings.from_env(env))
+
+
+@cluster.command("up")
+@click.pass_obj
+def cluster_up(node: Cluster) -> None:
+    """Build Kubernetes once (cached), start etcd, the control plane, containerd, the kubelet,
+    kube-proxy and CoreDNS (when built); print the KUBECONFIG to use."""
+    node.up(click.echo)
+
+
+@cluster.command("status")
+@click.pass_obj
+def cluster_status(node: Cluster) -> ExitStatus:
+    """Show each component; exit 0 only when all are ready."""
+    rows = node.status()
+    for row in rows:
+        mark = "✔" if row.ready else "×"
+        click.echo(f"{mark} {row.name:<24} {row.detail}")
+    return ExitStatus.OK if all(r.ready for r in rows) else ExitStatus.UNAVAILABLE
+
+
+@cluster.command("down")
+@click.pass_obj
+def cluster_down(node: Cluster) -> None:
+    """Stop every component, delete the node's namespace and files, restore the host."""
+    stopped = node.down(click.echo)
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    click.echo("host restored")
+
+
+@cluster.command("build")
+@click.option("--coredns/--no-coredns", default=True, help="Also build CoreDNS.")
+@click.pass_obj
+def cluster_build(node: Cluster, coredns: bool) -> None:
+    """Build the Kubernetes binaries (and CoreDNS) into the cache, unless they are there."""
+    ensure_kubernetes(node.s.build, click.echo)
+    if coredns:
+        ensure_coredns(node.s.build, click.echo)
