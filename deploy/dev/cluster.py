@@ -256,7 +256,10 @@ class Cluster:
             "resolv.conf": f"nameserver {s.dns_ip}\n",
         }
         for name, text in files.items():
-            (s.dir / name).write_text(text)
+            path = s.dir / name
+            # Unchanged files stay untouched: kube-proxy exits when its config file is written.
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
 
     def _start(self, comp: Component) -> bool:
         daemon = self.daemon(comp.name)
