@@ -11,7 +11,7 @@ from meshpipe.deploy.dev.cluster import Cluster
 from meshpipe.deploy.dev.clusterconf import ClusterSettings
 from meshpipe.deploy.dev.crds import fetch_strimzi_crds
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
-from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
+from meshpipe.deploy.dev.stack import ComponentStatus, DevStack, DevStackSettings
 from meshpipe.deploy.operators import STRIMZI
 from meshpipe.schemas.exits import ExitStatus
 from meshpipe.schemas.topics import REQUESTS
@@ -66,11 +66,7 @@ def up(stack: DevStack, requests_partitions: int | None) -> None:
 @click.pass_obj
 def status(stack: DevStack) -> ExitStatus:
     """Show each component; exit 0 only when all are ready."""
-    rows = stack.status()
-    for row in rows:
-        mark = "✔" if row.ready else "×"
-        click.echo(f"{mark} {row.name:<11} {row.detail}")
-    return ExitStatus.OK if all(r.ready for r in rows) else ExitStatus.UNAVAILABLE
+    return _show(stack.status(), 11)
 
 
 @dev.command()
@@ -115,11 +111,7 @@ def cluster_up(node: Cluster) -> None:
 @click.pass_obj
 def cluster_status(node: Cluster) -> ExitStatus:
     """Show each component; exit 0 only when all are ready."""
-    rows = node.status()
-    for row in rows:
-        mark = "✔" if row.ready else "×"
-        click.echo(f"{mark} {row.name:<24} {row.detail}")
-    return ExitStatus.OK if all(r.ready for r in rows) else ExitStatus.UNAVAILABLE
+    return _show(node.status(), 24)
 
 
 @cluster.command("down")
@@ -139,3 +131,11 @@ def cluster_build(node: Cluster, coredns: bool) -> None:
     ensure_kubernetes(node.s.build, click.echo)
     if coredns:
         ensure_coredns(node.s.build, click.echo)
+
+
+def _show(rows: list[ComponentStatus], width: int) -> ExitStatus:
+    """One ✔/× line per component; OK only when all are ready."""
+    for row in rows:
+        mark = "✔" if row.ready else "×"
+        click.echo(f"{mark} {row.name:<{width}} {row.detail}")
+    return ExitStatus.OK if all(r.ready for r in rows) else ExitStatus.UNAVAILABLE

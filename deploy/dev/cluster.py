@@ -26,7 +26,7 @@ from meshpipe.deploy.dev.hoststate import (
     take_snapshot,
 )
 from meshpipe.deploy.dev.images import PAUSE_CMD, ImageSpec, write_archive
-from meshpipe.deploy.dev.kubebuild import ensure_kubernetes
+from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
 from meshpipe.deploy.dev.nsforward import connects_in
 from meshpipe.deploy.dev.pki import ensure_pki, identities
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, signal_group, wait_until
@@ -185,10 +185,11 @@ class Cluster:
             )
 
     def up(self, say: Say) -> list[str]:
-        """Start what is not running; the names of the components started."""
+        """Build what is not cached, start what is not running; the names of those started."""
         started_at = time.monotonic()
         self.check_host()
         ensure_kubernetes(self.s.build, say)
+        ensure_coredns(self.s.build, say)  # the demo's apps call Services by name
         self.s.dir.mkdir(parents=True, exist_ok=True)
         if not self.s.snapshot_file.exists():
             # Before any change, and never overwritten: `down` restores exactly this.

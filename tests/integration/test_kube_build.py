@@ -1,5 +1,5 @@
-"""The Kubernetes build: the release's binaries, built once from the Go module proxy into the
-user's cache, report the release's version; a second call finds them there."""
+"""The Kubernetes build: the release's binaries (and CoreDNS), built once from the Go module
+proxy into the user's cache, report the release's version; a second call finds them there."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from meshpipe.deploy.dev.kafka import default_cache_dir
-from meshpipe.deploy.dev.kubebuild import COMMANDS, KubeBuild, ensure_kubernetes, reported_version
+from meshpipe.deploy.dev.kubebuild import (
+    COMMANDS,
+    KubeBuild,
+    ensure_coredns,
+    ensure_kubernetes,
+    reported_version,
+)
 
 # Cold: ~15 min on 2 shared cores (kube-apiserver alone ~9); cached: seconds.
 pytestmark = pytest.mark.timeout(3600)
@@ -41,3 +47,11 @@ def test_a_cached_build_is_not_rebuilt(build: KubeBuild) -> None:
     ensure_kubernetes(build, said.append)
     assert time.monotonic() - started < 30
     assert said == [f"kubernetes  {build.version} binaries cached in {build.bin_dir}"]
+
+
+def test_coredns_is_built_once_into_the_cache(build: KubeBuild) -> None:
+    binary = ensure_coredns(build, lambda _line: None)
+    assert binary == build.coredns
+    said: list[str] = []
+    ensure_coredns(build, said.append)
+    assert said == [f"coredns     {build.coredns_version} cached at {binary}"]

@@ -129,3 +129,16 @@ def test_a_taken_network_range_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pat
     node = Cluster(ClusterSettings(dir=tmp_path, netns="mp-test-none", pod_cidr=local[0]))
     with pytest.raises(DevStackError, match=f"network range {local[0]} is taken"):
         node.check_host()
+
+
+def test_status_of_a_cluster_never_started_says_not_running(tmp_path: Path) -> None:
+    rows = Cluster(ClusterSettings(dir=tmp_path, netns="mp-test-none")).status()
+    assert [r.name for r in rows][:3] == ["etcd", "kube-apiserver", "api-forward"]
+    assert all(not r.ready and r.detail == "not running" for r in rows)
+
+
+def test_down_with_nothing_up_stops_nothing(tmp_path: Path) -> None:
+    said: list[str] = []
+    node = Cluster(ClusterSettings(dir=tmp_path / "cluster", netns="mp-test-none"))
+    assert node.down(said.append) == []
+    assert said == []
