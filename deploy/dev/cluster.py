@@ -368,6 +368,8 @@ class Cluster:
 
     def down(self, say: Say) -> list[str]:
         """Stop everything, remove the node and its files, restore the host; names stopped."""
+        if os.geteuid() != 0 and self.s.snapshot_file.exists():
+            raise DevStackError("`meshctl dev cluster down` needs root to restore the host")
         stopped = [c.name for c in self.components()[::-1] if self._stop_one(c.name)]
         self._kill_containers()
         with contextlib.suppress(OSError):

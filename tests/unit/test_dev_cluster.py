@@ -142,3 +142,11 @@ def test_down_with_nothing_up_stops_nothing(tmp_path: Path) -> None:
     node = Cluster(ClusterSettings(dir=tmp_path / "cluster", netns="mp-test-none"))
     assert node.down(said.append) == []
     assert said == []
+
+
+def test_down_as_non_root_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(cluster_mod.os, "geteuid", lambda: 1000)
+    settings = ClusterSettings(dir=tmp_path, netns="mp-test-none")
+    settings.snapshot_file.write_text("{}")
+    with pytest.raises(DevStackError, match="down` needs root"):
+        Cluster(settings).down(lambda _line: None)
