@@ -17,9 +17,11 @@ from meshpipe.cli.exit import run_cli
 from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
 from meshpipe.proxy.server import ProxyServer
 from meshpipe.proxy.settings import ServerSettings, SettingsError, listeners, parse_address
+from meshpipe.schemas.durations import DurationError, parse_duration
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.exits import CliError, ExitStatus, UsageError
 from meshpipe.schemas.identity import IdentityError, WorkloadId, WorkloadInstance
+from meshpipe.schemas.rows import CONNECTION_REPORT_S
 from meshpipe.schemas.topics import REQUESTS
 
 
@@ -64,9 +66,14 @@ def build_settings(
     kafka: str,
     topic: str,
     event_queue_size: int = PublisherSettings.max_queue,
+    connection_report_interval: str = f"{CONNECTION_REPORT_S}s",
 ) -> ServerSettings:
     """Validated settings from flag values; SettingsError or IdentityError when one is wrong."""
     instance = WorkloadInstance(WorkloadId.parse(workload), pod)
+    try:
+        report_s = parse_duration(connection_report_interval, zero_ok=True)
+    except DurationError as exc:
+        raise SettingsError(f"--connection-report-interval: {exc}") from exc
     proxy_id = f"{pod or socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
     return ServerSettings(
         workload=instance,
@@ -75,6 +82,7 @@ def build_settings(
         admin=parse_address(admin, "admin address"),
         kafka=KafkaSettings(bootstrap=kafka, topic=topic, client_id=f"meshproxy-{proxy_id}"),
         publisher=PublisherSettings(max_queue=event_queue_size),
+        connection_report_s=report_s,
     )
 
 
@@ -151,8 +159,16 @@ def build_settings(
     show_envvar=True,
     default=PublisherSettings.max_queue,
     type=click.IntRange(min=1),
-    help="Request events held while Kafka is slow or down; beyond it the oldest are dropped "
-    "and counted in events_dropped_total, e.g. 10000.",
+    help="Events (requests, connection reports) held while Kafka is slow or down; beyond it "
+    "the oldest are dropped and counted in events_dropped_total, e.g. 10000.",
+)
+@click.option(
+    "--connection-report-interval",
+    envvar="MESHPIPE_CONNECTION_REPORT_INTERVAL",
+    show_envvar=True,
+    default=f"{CONNECTION_REPORT_S}s",
+    help="How often to publish the open connections per edge (meshstat's TCP_CONN), at most "
+    f"{CONNECTION_REPORT_S}s; 0 publishes none.",
 )
 @click.option(
     "--log-level",
@@ -172,6 +188,7 @@ def meshproxy(
     kafka: str,
     topic: str,
     event_queue_size: int,
+    connection_report_interval: str,
     log_level: str,
 ) -> None:
     """meshproxy: the meshpipe sidecar. Relays HTTP/1.1, HTTP/2, gRPC and TCP for one workload
@@ -181,7 +198,16 @@ def meshproxy(
     )
     try:
         settings = build_settings(
-            workload, pod, inbound, outbound, transparent, admin, kafka, topic, event_queue_size
+            workload,
+            pod,
+            inbound,
+            outbound,
+            transparent,
+            admin,
+            kafka,
+            topic,
+            event_queue_size,
+            connection_report_interval,
         )
     except (SettingsError, IdentityError) as exc:
         raise UsageError(str(exc)) from exc

@@ -137,7 +137,21 @@ def run_tap(plan: TapPlan, settings: KafkaSettings, env: TapEnv) -> None:
 @click.option("--scheme", help="Only requests with this scheme.")
 @click.option("-o", "--output", type=click.Choice(["wide", "json"]), help="wide or json.")
 @click.option(
-    "--status", multiple=True, help="Only show these statuses: 500, 5xx, 5+, 429+ (repeatable)."
+    "--status",
+    multiple=True,
+    help="Only these HTTP statuses: 500, 5xx, 5+, 429+ (repeatable or a comma list).",
+)
+@click.option(
+    "--grpc-status",
+    multiple=True,
+    help="Only calls that ended with these gRPC statuses, by name (any case) or number:"
+    " Internal, 13 (repeatable or a comma list).",
+)
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="Only requests Linkerd counts as failed: HTTP 5xx; gRPC Unknown, DeadlineExceeded,"
+    " PermissionDenied, Internal, Unavailable, DataLoss or no status; resets; proxy errors.",
 )
 @click.option("--since", help="Replay stored requests from a duration ago (10m) or a time.")
 @click.option("--count", type=int, help="Stop after this many requests.")
@@ -165,6 +179,12 @@ def meshtap(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     RESOURCE is TYPE/NAME, TYPE NAME or TYPE (deploy, sts, ds, rs, rc, job, cronjob, po, ns,
     svc, all). Tapping R shows R's inbound requests and R's outbound ones (--to: only those).
 
+    Every flag given narrows the selection: a request must match each of --status,
+    --grpc-status and --failed that is given (AND), and any one value of a repeated or
+    comma-separated flag (OR). Statuses are selected where the requests are matched (by the
+    workers before --max-rps is spent, or in the --since replay), so rare failures among many
+    successes still show.
+
     \b
     Exit codes: 0 ok, 1 unexpected error, 2 usage, 4 Kafka unreachable, 130 interrupted.
     """
@@ -174,6 +194,7 @@ def meshtap(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     prefix = str(params.pop("topic_prefix"))
     params["resources"] = tuple(params["resources"])
     params["status"] = tuple(params["status"])
+    params["grpc_status"] = tuple(params["grpc_status"])
     plan = TapOptions(**params).validate(env.wall_clock())
     settings = KafkaSettings(
         bootstrap=bootstrap,

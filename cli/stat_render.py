@@ -1,14 +1,16 @@
 """Renders meshstat rows as Linkerd's table, the wide table, or JSON.
 
 Cell formats: SUCCESS `100.00%`, RPS `2.0rps`, latencies `123ms` (below 1 ms with one decimal,
-`0.4ms`, and `<0.1ms` below that), bytes `1.5B/s`; `-` wherever there is no data. MESHED is
-`yes`/`no`: meshpipe knows whether a workload's proxy reported, not how many of its pods run one.
+`0.4ms`, and `<0.1ms` below that), bytes `1.5B/s`, TCP_CONN a count (the connections open at the
+end of the range, `sinks.connections`); `-` wherever there is no data. MESHED is `yes`/`no`:
+meshpipe knows whether a workload's proxy reported, not how many of its pods run one.
 
 JSON (`-o json`) is a list of objects with these stable fields: `namespace`, `kind`, `name`,
 `meshed` (bool), `success` (fraction 0..1 or null), `rps`, `latency_ms_p50`, `latency_ms_p95`,
 `latency_ms_p99` (null without data), `requests`, `successes`, `failures`, `status_4xx`,
-`status_5xx`, `tcp_open_connections` (null until reported), `read_bytes_per_s`,
-`write_bytes_per_s`, `events_lost`, `start` and `end` (RFC 3339, UTC: the range used).
+`status_5xx`, `tcp_open_connections` (integer; null without connection reports),
+`read_bytes_per_s`, `write_bytes_per_s`, `events_lost`, `start` and `end` (RFC 3339, UTC: the
+range used).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshpipe.cli.tap_status import StatusFilter, StatusFilterError, status_filter
+from meshpipe.cli.tap_status import StatusFilterError, status_selection
 from meshpipe.schemas.durations import DurationError, parse_duration, parse_time
 from meshpipe.schemas.exits import UsageError
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
@@ -35,6 +35,8 @@ class TapOptions:
     scheme: str | None = None
     output: str | None = None
     status: tuple[str, ...] = ()
+    grpc_status: tuple[str, ...] = ()
+    failed: bool = False
     since: str | None = None
     count: int | None = None
     duration: str | None = None
@@ -45,7 +47,7 @@ class TapOptions:
         try:
             resource = self._one_resource()
             target = parse_resource(self.to_resource) if self.to_resource else None
-            statuses = status_filter(self.status)
+            statuses = status_selection(self.status, self.grpc_status, self.failed)
             duration_s = parse_duration(self.duration) if self.duration else None
             since_s = parse_time(self.since, now_s) if self.since else None
         except (ResourceError, StatusFilterError, DurationError) as exc:
@@ -61,10 +63,10 @@ class TapOptions:
         )
         if target is not None:
             tap_filter.to.CopyFrom(_ref(target, self.to_namespace or self.namespace))
+        tap_filter.MergeFrom(statuses)
         return TapPlan(
             tap_filter=tap_filter,
             max_rps=self.max_rps,
-            statuses=statuses,
             output=self.output or "",
             since_s=since_s,
             count=self.count,
@@ -110,11 +112,11 @@ def _ref(selection: ResourceSelection, namespace: str) -> meshpipe_pb2.ResourceR
 
 @dataclass(frozen=True)
 class TapPlan:
-    """What meshtap will ask for and how it filters, prints and stops."""
+    """What meshtap will ask for (the filter, status selection included) and how it prints and
+    stops."""
 
     tap_filter: meshpipe_pb2.TapFilter
     max_rps: int
-    statuses: StatusFilter
     output: str  # "", "wide" or "json"
     since_s: float | None  # replay from this Unix time instead of tapping live
     count: int | None  # stop after this many printed requests

@@ -19,27 +19,8 @@ from google.protobuf import json_format
 
 from meshpipe.cli.terminal import Terminal
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.grpcstatus import grpc_status_name
 
-# Go's grpc codes.Code names, as Linkerd prints them.
-GRPC_STATUS_NAMES = (
-    "OK",
-    "Canceled",
-    "Unknown",
-    "InvalidArgument",
-    "DeadlineExceeded",
-    "NotFound",
-    "AlreadyExists",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "FailedPrecondition",
-    "Aborted",
-    "OutOfRange",
-    "Unimplemented",
-    "Internal",
-    "Unavailable",
-    "DataLoss",
-    "Unauthenticated",
-)
 PLAIN = Terminal()
 _PROXY = {meshpipe_pb2.INBOUND: "in ", meshpipe_pb2.OUTBOUND: "out"}
 
@@ -87,9 +68,7 @@ def _end_fields(event: meshpipe_pb2.RequestEvent) -> str:
     reason = event.WhichOneof("end")
     sizes = f"duration={event.duration_us}µs response-length={event.response_bytes}B"
     if reason == "grpc_status":
-        code = event.grpc_status
-        name = GRPC_STATUS_NAMES[code] if code < len(GRPC_STATUS_NAMES) else str(code)
-        return f"grpc-status={name} {sizes}"
+        return f"grpc-status={grpc_status_name(event.grpc_status)} {sizes}"
     if reason == "reset_code":
         try:
             name = h2.errors.ErrorCodes(event.reset_code).name

@@ -29,7 +29,7 @@ class TapRun:
 
     def on_event(self, event: meshpipe_pb2.RequestEvent, now_s: float) -> list[str]:
         """Lines to print for an event that matched the session (or the replay filter)."""
-        if self.done(now_s) or not self.plan.statuses.matches(event.http_status):
+        if self.done(now_s):
             return []
         self.printed += 1
         self.quiet_since_s = now_s

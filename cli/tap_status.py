@@ -1,30 +1,20 @@
-"""meshtap's `--status` post-filter: `500` (exactly), `5xx` (the class), `5+` or `503+` (and up)."""
+"""meshtap's status flags as a TapFilter's status selection: `--status` (`500`, `5xx`, `5+`,
+`429+`), `--grpc-status` (a gRPC status name or number) and `--failed`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.grpcstatus import GRPC_STATUS_NAMES, grpc_status_code
 
 _CODE_RE = re.compile(r"([1-5]\d\d)(\+?)")
 _CLASS_RE = re.compile(r"([1-5])(xx|XX|\+)")
 
 
 class StatusFilterError(ValueError):
-    """A --status value that cannot be understood; the message is one line."""
-
-
-@dataclass(frozen=True)
-class StatusFilter:
-    """HTTP statuses to show, as inclusive ranges; no ranges shows everything."""
-
-    ranges: tuple[tuple[int, int], ...] = ()
-
-    def matches(self, http_status: int) -> bool:
-        """Whether an event with this status is shown (0, no response, only without a filter)."""
-        if not self.ranges:
-            return True
-        return any(low <= http_status <= high for low, high in self.ranges)
+    """A status flag value that cannot be understood; the message is one line."""
 
 
 def parse_status(text: str) -> tuple[int, int]:
@@ -41,7 +31,28 @@ def parse_status(text: str) -> tuple[int, int]:
     )
 
 
-def status_filter(values: Iterable[str]) -> StatusFilter:
-    """One filter from repeated and comma-separated --status values (any of them matches)."""
-    parts = [part for value in values for part in value.split(",")]
-    return StatusFilter(tuple(parse_status(part) for part in parts))
+def parse_grpc_status(text: str) -> int:
+    """The code one --grpc-status value names: a gRPC status name in any case, or 0-16."""
+    code = grpc_status_code(text)
+    if code is None:
+        raise StatusFilterError(
+            f'invalid --grpc-status "{text}": want a number 0-16 or a name: '
+            + ", ".join(GRPC_STATUS_NAMES)
+        )
+    return code
+
+
+def _split(values: Iterable[str]) -> list[str]:
+    return [part for value in values for part in value.split(",")]
+
+
+def status_selection(
+    statuses: Iterable[str], grpc_statuses: Iterable[str], failed: bool
+) -> meshpipe_pb2.TapFilter:
+    """A TapFilter holding only the status selection of repeated and comma-separated values."""
+    ranges = sorted({parse_status(part) for part in _split(statuses)})
+    return meshpipe_pb2.TapFilter(
+        http_statuses=[meshpipe_pb2.StatusRange(low=low, high=high) for low, high in ranges],
+        grpc_statuses=sorted({parse_grpc_status(part) for part in _split(grpc_statuses)}),
+        failed=failed,
+    )

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from meshpipe.deploy.kafka.topics import TopicSet
 from meshpipe.schemas.clock import WallClock
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
-from meshpipe.schemas.tapfilter import filter_matches
+from meshpipe.schemas.tapfilter import filter_matches, status_matches
 from meshpipe.schemas.topics import REQUESTS, TAP, TAP_SESSIONS
 
 
@@ -145,9 +145,13 @@ class LiveTap:
             if record.key != self._key or record.value is None:
                 continue  # another session's match on the same partition
             try:
-                events.append(meshpipe_pb2.TapEvent.FromString(record.value).event)
+                event = meshpipe_pb2.TapEvent.FromString(record.value).event
             except DecodeError:
                 continue
+            # Workers older than the status selection (TapFilter fields 7-9) skip it and send
+            # every request-field match; the workers' own status check keeps those extras out.
+            if status_matches(self._session.filter, event):
+                events.append(event)
         return events
 
 
@@ -227,12 +231,15 @@ class ReplayTap:
 
 
 def _decode_request(value: bytes | None) -> meshpipe_pb2.RequestEvent | None:
+    """The request in a record of the requests topic; None for anything else (a connection
+    report, garbage)."""
     if value is None:
         return None
     try:
-        return meshpipe_pb2.RequestEvent.FromString(value)
+        event = meshpipe_pb2.RequestEvent.FromString(value)
     except DecodeError:
         return None
+    return None if event.HasField("connections") else event
 
 
 def _timestamp(unix_s: float) -> Timestamp:

@@ -47,13 +47,15 @@ class _PipelineCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self._stats()
         yield CounterMetricFamily(
-            "events_published", "Request events acknowledged by Kafka.", value=s.published
+            "events_published",
+            "Events (requests, connection reports) acknowledged by Kafka.",
+            value=s.published,
         )
         yield CounterMetricFamily(
-            "events_dropped", "Request events dropped because the queue was full.", value=s.dropped
+            "events_dropped", "Events dropped because the queue was full.", value=s.dropped
         )
         yield GaugeMetricFamily(
-            "event_queue_depth", "Request events waiting to be published.", value=s.depth
+            "event_queue_depth", "Events waiting to be published.", value=s.depth
         )
 
 

@@ -58,23 +58,7 @@ class RequestRecord:
         ev.start.CopyFrom(_timestamp(ctx.clock.time()))
         ev.tls = ctx.tls
         self.event = ev
-        self._fill_endpoints()
-
-    def _fill_endpoints(self) -> None:
-        ctx, ev = self._ctx, self.event
-        down = meshpipe_pb2.Workload(ip=ctx.downstream.host, port=ctx.downstream.port)
-        up = meshpipe_pb2.Workload()
-        if ctx.target is not None:
-            up.ip, up.port = ctx.target.host, ctx.target.port
-        if ctx.direction == meshpipe_pb2.INBOUND:
-            fill_identity(up, ctx.local)
-            ev.source.CopyFrom(down)
-            ev.destination.CopyFrom(up)
-        else:
-            fill_identity(down, ctx.local)
-            down.port = 0  # the app's ephemeral port says nothing about the workload
-            ev.source.CopyFrom(down)
-            ev.destination.CopyFrom(up)
+        fill_endpoints(ev, ctx)
 
     def set_target(self, host: str, port: int) -> None:
         """The upstream address, once a request named it (explicit outbound mode)."""
@@ -156,6 +140,21 @@ class RequestRecord:
 
     def _elapsed_us(self) -> int:
         return max(0, round((self._ctx.clock.monotonic() - self._start) * 1_000_000))
+
+
+def fill_endpoints(event: meshpipe_pb2.RequestEvent, ctx: LayerContext) -> None:
+    """Source and destination as the connection shows them before a request names the peer."""
+    down = meshpipe_pb2.Workload(ip=ctx.downstream.host, port=ctx.downstream.port)
+    up = meshpipe_pb2.Workload()
+    if ctx.target is not None:
+        up.ip, up.port = ctx.target.host, ctx.target.port
+    if ctx.direction == meshpipe_pb2.INBOUND:
+        fill_identity(up, ctx.local)
+    else:
+        fill_identity(down, ctx.local)
+        down.port = 0  # the app's ephemeral port says nothing about the workload
+    event.source.CopyFrom(down)
+    event.destination.CopyFrom(up)
 
 
 def fill_identity(workload: meshpipe_pb2.Workload, identity: WorkloadInstance) -> None:

@@ -32,6 +32,7 @@ from meshpipe.proxy.commands import (
     UpstreamConnected,
     UpstreamFailed,
 )
+from meshpipe.proxy.connections import ConnectionGauges
 from meshpipe.proxy.detect import connection_layer
 from meshpipe.proxy.events import SeqAllocator
 from meshpipe.proxy.layer import Address, Layer, LayerContext
@@ -144,8 +145,9 @@ class Connection:
         self._busy = False
         self.done = False
         self.direction = listener.direction
-        self._layer = server.new_layer(listener, transport, target)
-        server.connection_started(self)
+        ctx = server.layer_context(listener, transport, target)
+        self._layer = server.new_layer(ctx)
+        server.connection_started(self, ctx)
 
     # callbacks from the protocols
 
@@ -251,7 +253,7 @@ class Connection:
         elif isinstance(command, CancelTimer):
             self._cancel_timer(command.name)
         elif isinstance(command, PublishRequestEvent):
-            self._server.publish(command.event)
+            self._server.publish(command.event, self)
         elif isinstance(command, Log):
             log.log(logging.getLevelName(command.level.upper()), "%s", command.message)
         else:
@@ -395,6 +397,7 @@ class ProxyServer:
         self._clock = clock or SystemClock()
         self._layer_factory = layer_factory
         self._seq = SeqAllocator()
+        self.connections = ConnectionGauges(settings.proxy_id, settings.workload)
         self._servers: dict[str, asyncio.Server] = {}
         self._admin: asyncio.Server | None = None
         self._connections: set[Connection] = set()
@@ -434,6 +437,8 @@ class ProxyServer:
         self._admin = await loop.create_server(
             lambda: _AdminProtocol(app), admin.host, admin.port, reuse_address=True
         )
+        if self.settings.connection_report_s > 0:
+            self.tasks.spawn("connection reports", self._report_connections())
         self._ready = True
 
     def target_for(self, listener: Listener, transport: asyncio.Transport) -> Address | None:
@@ -442,11 +447,12 @@ class ProxyServer:
             return listener.target
         return redirect_target(listener, original_destination(transport), self._proxy_ports)
 
-    def new_layer(
+    def layer_context(
         self, listener: Listener, transport: asyncio.Transport, target: Address | None
-    ) -> Layer:
+    ) -> LayerContext:
+        """What the layer of a connection accepted on listener knows about it."""
         peer = transport.get_extra_info("peername") or ("", 0)
-        ctx = LayerContext(
+        return LayerContext(
             direction=listener.direction,
             local=self.settings.workload,
             proxy_id=self.settings.proxy_id,
@@ -456,23 +462,38 @@ class ProxyServer:
             seq=self._seq,
             limits=self.settings.limits,
         )
+
+    def new_layer(self, ctx: LayerContext) -> Layer:
         return self._layer_factory(ctx)
 
-    def connection_started(self, conn: Connection) -> None:
+    def connection_started(self, conn: Connection, ctx: LayerContext) -> None:
         self._connections.add(conn)
         self._idle.clear()
         self.metrics.connection_opened(conn.direction)
+        self.connections.opened(conn, ctx)
 
     def connection_finished(self, conn: Connection) -> None:
         if conn in self._connections:
             self._connections.discard(conn)
             self.metrics.connection_closed(conn.direction)
+            self.connections.closed(conn)
         if not self._connections:
             self._idle.set()
 
-    def publish(self, event: meshpipe_pb2.RequestEvent) -> None:
+    def publish(self, event: meshpipe_pb2.RequestEvent, conn: Connection) -> None:
         self.publisher.publish(event)
         self.metrics.observe(event)
+        self.connections.requested(conn, event)
+
+    def publish_connection_reports(self) -> None:
+        """Hand the connection reports due now to the publisher (never waits, like events)."""
+        for report in self.connections.report(self._clock.time()):
+            self.publisher.publish(report)
+
+    async def _report_connections(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.connection_report_s)
+            self.publish_connection_reports()
 
     async def shutdown(self) -> int:
         """Stop accepting, drain in-flight requests, flush events; return events left unsent."""
@@ -486,6 +507,8 @@ class ProxyServer:
         for conn in list(self._connections):
             conn.expire("proxy shut down before the request finished")
         await self.tasks.cancel_all()
+        if self.settings.connection_report_s > 0:
+            self.publish_connection_reports()  # the last word: every connection closed
         left = await self.publisher.stop(flush_timeout_s=self.settings.flush_timeout_s)
         if self._admin is not None:
             self._admin.close()

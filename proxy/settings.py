@@ -8,6 +8,7 @@ from meshpipe.proxy.layer import Address, Limits
 from meshpipe.proxy.publisher import KafkaSettings, PublisherSettings
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import WorkloadInstance
+from meshpipe.schemas.rows import CONNECTION_REPORT_S
 
 
 class SettingsError(ValueError):
@@ -42,6 +43,16 @@ class ServerSettings:
     flush_timeout_s: float = 5.0  # then this long for queued events to reach Kafka
     kafka: KafkaSettings | None = None  # None: events are counted but not sent (tests)
     publisher: PublisherSettings = field(default_factory=PublisherSettings)
+    # Seconds between connection reports (TCP_CONN); 0: none. Readers look back three reports
+    # of the contract's interval, so longer intervals would make the gauge flicker.
+    connection_report_s: float = CONNECTION_REPORT_S
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.connection_report_s <= CONNECTION_REPORT_S:
+            raise SettingsError(
+                f"connection report interval must be 0 (off) to {CONNECTION_REPORT_S} s, "
+                f"got {self.connection_report_s:g} s"
+            )
 
 
 def parse_address(text: str, what: str) -> Address:

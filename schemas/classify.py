@@ -91,6 +91,13 @@ def classify(event: meshpipe_pb2.RequestEvent) -> Verdict:
     return _success()
 
 
+def is_success(event: meshpipe_pb2.RequestEvent) -> bool:
+    """The proxy's classification, or these rules when the event carries none."""
+    if event.classification == meshpipe_pb2.CLASSIFICATION_UNKNOWN:
+        return classify(event).classification == meshpipe_pb2.SUCCESS
+    return event.classification == meshpipe_pb2.SUCCESS
+
+
 def apply_classification(event: meshpipe_pb2.RequestEvent) -> None:
     """Fill `classification` and `classification_reason` of the event in place."""
     verdict = classify(event)

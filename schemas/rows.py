@@ -12,6 +12,10 @@ Replay safety is in the keys: rebuilding the same rows after a crash must replac
 - `LossRow`: per proxy, window and partition chunk, the distinct `proxy_seq` values seen;
   keyed and versioned like `EdgeWindowRow`. Lost events of a proxy =
   `max(seq_max) - min(seq_min) + 1 - sum(events)` over its rows (see `streams.loss`).
+- `ConnectionRow`: per proxy, edge, report window and partition chunk, the open connections of
+  the latest connection report and the opened/closed counts of all of them; keyed and
+  versioned like `EdgeWindowRow`. A proxy edge's open connections at a time = `open_connections`
+  of its row with the highest `report_us` before then (see `streams.connections`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 WINDOW_S = 10  # seconds: the default length of an edge window (and of a loss row's window)
+# Seconds between a proxy's connection reports, and the fixed window grid of ConnectionRows.
+CONNECTION_REPORT_S = 10
+# How far back from a time a reader looks for each proxy edge's latest report: three reports,
+# so one late or lost report changes nothing, and a proxy gone silent stops counting after it.
+CONNECTION_LOOKBACK_S = 3 * CONNECTION_REPORT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +145,46 @@ class LossRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionRow:
+    """One proxy's connections on one edge in one report window, from one chunk of one partition."""
+
+    window_start_s: int  # Unix seconds, multiple of CONNECTION_REPORT_S, by the report's time
+    report_us: int  # Unix microseconds: time of the latest report folded in
+    proxy_id: str
+    direction: str  # "in", "out" or "unknown"
+    source: str  # peer text, as in EdgeWindowRow
+    source_namespace: str
+    source_kind: str
+    source_name: str
+    source_pod: str  # the proxy's pod when the source is the proxy's side (outbound), else empty
+    source_meshed: bool
+    destination: str
+    destination_namespace: str
+    destination_kind: str
+    destination_name: str
+    destination_pod: str  # the proxy's pod when inbound, else empty
+    destination_meshed: bool
+    partition: int
+    first_offset: int  # part of the key, as for EdgeWindowRow
+    version: int  # highest offset folded in
+    open_connections: int  # count open at report_us (the latest report's gauge)
+    opened: int  # count, summed over the reports folded in
+    closed: int  # count, summed over the reports folded in
+
+
+@dataclass(frozen=True, slots=True)
 class RowBatch:
     """Rows of one flush; storing all of them acknowledges the offsets the flush covers."""
 
     edge_windows: tuple[EdgeWindowRow, ...] = ()
     requests: tuple[RequestRow, ...] = ()
     losses: tuple[LossRow, ...] = ()
+    connections: tuple[ConnectionRow, ...] = ()
 
     def __len__(self) -> int:
-        return len(self.edge_windows) + len(self.requests) + len(self.losses)
+        return (
+            len(self.edge_windows) + len(self.requests) + len(self.losses) + len(self.connections)
+        )
 
     def merged(self, other: RowBatch) -> RowBatch:
         """This batch followed by another."""
@@ -152,6 +192,7 @@ class RowBatch:
             self.edge_windows + other.edge_windows,
             self.requests + other.requests,
             self.losses + other.losses,
+            self.connections + other.connections,
         )
 
 
@@ -179,6 +220,7 @@ class MemoryRowSink:
     edge_windows: dict[tuple[object, ...], EdgeWindowRow] = field(default_factory=dict)
     requests: dict[tuple[int, int], RequestRow] = field(default_factory=dict)
     losses: dict[tuple[object, ...], LossRow] = field(default_factory=dict)
+    connections: dict[tuple[object, ...], ConnectionRow] = field(default_factory=dict)
     batches: int = 0
     _held: list[tuple[RowBatch, asyncio.Future[None]]] = field(default_factory=list)
 
@@ -208,6 +250,8 @@ class MemoryRowSink:
             self.requests[(request.partition, request.offset)] = request
         for loss in batch.losses:
             _replace(self.losses, loss_key(loss), loss)
+        for gauge in batch.connections:
+            _replace(self.connections, connection_key(gauge), gauge)
 
 
 def edge_window_key(row: EdgeWindowRow) -> tuple[object, ...]:
@@ -227,7 +271,20 @@ def loss_key(row: LossRow) -> tuple[object, ...]:
     return (row.proxy_id, row.window_start_s, row.partition, row.first_offset)
 
 
-_Versioned = TypeVar("_Versioned", EdgeWindowRow, LossRow)
+def connection_key(row: ConnectionRow) -> tuple[object, ...]:
+    """The replacing key of a connection row."""
+    return (
+        row.proxy_id,
+        row.direction,
+        row.source,
+        row.destination,
+        row.window_start_s,
+        row.partition,
+        row.first_offset,
+    )
+
+
+_Versioned = TypeVar("_Versioned", EdgeWindowRow, LossRow, ConnectionRow)
 
 
 def _replace(

@@ -5,10 +5,16 @@ Direction follows Linkerd's tap: tapping a resource R shows the requests R's pro
 outbound events whose source is R and inbound events whose destination is R. With a `to`
 resource T only R's outbound events towards T match. A `service` resource matches by the
 request's authority (its first DNS label), since events name workloads, not services.
+
+The status selection (HTTP status ranges, gRPC statuses, `failed`) is known only at end of
+stream, which is when events are emitted, so the workers select on it as on the request fields,
+before a match spends the session's max rps. Between kinds every given one must match; within a
+kind any value does. An empty kind selects everything.
 """
 
 from __future__ import annotations
 
+from meshpipe.schemas.classify import is_success
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.kinds import canonical
 from meshpipe.schemas.resources import canonical_kind
@@ -58,8 +64,25 @@ def _side_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent)
     )
 
 
+def status_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
+    """Whether the end of the exchange is in the filter's status selection."""
+    if tap.http_statuses and not any(
+        r.low <= event.http_status <= r.high for r in tap.http_statuses
+    ):
+        return False
+    if tap.grpc_statuses and not (
+        event.WhichOneof("end") == "grpc_status" and event.grpc_status in tap.grpc_statuses
+    ):
+        return False
+    return not tap.failed or not is_success(event)
+
+
 def filter_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
-    """Whether an event matches a filter at its request-start fields."""
+    """Whether an event matches a filter: request-start fields, side, and status selection."""
+    return _request_matches(tap, event) and status_matches(tap, event)
+
+
+def _request_matches(tap: meshpipe_pb2.TapFilter, event: meshpipe_pb2.RequestEvent) -> bool:
     if tap.method and tap.method.upper() != event.method.upper():
         return False
     if tap.path_prefix and not event.path.startswith(tap.path_prefix):

@@ -19,6 +19,9 @@ Where the numbers come from:
   written before those columns existed (migration 3) count for no resource.
 - Unmeshed peers (`include_unmeshed`): one row per peer with namespace and kind empty and the
   peer text (`schemas.identity`) as name; from `requests` their name is the authority, else the IP.
+- tcp_open_connections (TCP_CONN): the open connections of the row's proxies and edges at the
+  end of the range, from their latest connection reports (`sinks.connections`). A resource with
+  open connections but no requests in the range gets a row too, with zero requests.
 - Deduplication is `FINAL` inside the one query that sums: the workers rewrite the open
   window's rows about every second, and ClickHouse has no snapshot across two queries, so any
   scheme that first looks for duplicates and then reads can count a rewritten row twice.
@@ -44,6 +47,7 @@ from meshpipe.schemas.kinds import ALIASES, aliases_of, canonical
 from meshpipe.schemas.latency import BOUNDS_US, OVERFLOW_INDEX, Histogram, quantile
 from meshpipe.schemas.rows import DIRECTION_BITS
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, Row, check_name
+from meshpipe.sinks.connections import GaugeRead, open_connections
 from meshpipe.sinks.rollup import (
     DAY_S,
     EDGE_ROLLUP,
@@ -53,7 +57,7 @@ from meshpipe.sinks.rollup import (
     time_range,
     whole_days,
 )
-from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
+from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS, TCP_CONNECTIONS
 
 
 class QueryError(ValueError):
@@ -118,7 +122,7 @@ class StatRow:
     latency_ms_p99: float | None
     read_bytes_per_s: float  # request bytes / s
     write_bytes_per_s: float  # response bytes / s
-    tcp_open_connections: int | None  # None until the proxy reports it
+    tcp_open_connections: int | None  # at the range's end; None without connection reports
     events_lost: int  # gaps in proxy_seq of the proxies involved
     start_s: float
     end_s: float
@@ -196,7 +200,7 @@ def _window_bounds(query: StatQuery) -> tuple[int, int]:
 
 def _time_filter(table: str, query: StatQuery) -> str:
     low, high = _window_bounds(query)
-    if table == EDGE_WINDOWS:
+    if table != REQUESTS:
         return time_range("window_start", low, high)
     low_us, high_us = math.ceil(query.start_s * 1e6), math.ceil(query.end_s * 1e6)
     return (
@@ -244,9 +248,7 @@ def _group(kind: str, side: str, table: str) -> tuple[str, str, str]:
     else:
         kind_sql, name_sql = canonical_kind_sql(f"{side}_kind"), f"{side}_name"
     unmeshed = (
-        side
-        if table == EDGE_WINDOWS
-        else f"if({side}_authority != '', {side}_authority, {side}_ip)"
+        f"if({side}_authority != '', {side}_authority, {side}_ip)" if table == REQUESTS else side
     )
     meshed = f"{side}_meshed = 1"
     return (
@@ -407,19 +409,49 @@ def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[Stat
         f" FROM {_source(client, db, plan, query)}"
         " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name",
     )
-    losses = _losses(client, db, query)
-    return [_stat_row(row, query, losses) for row in rows]
+    figures = _Figures(_losses(client, db, query), _open_connections(client, db, query, plan))
+    found = [_stat_row(row, query, figures) for row in rows]
+    seen = {(r.namespace, r.kind, r.name) for r in found}
+    # Resources with open connections but no requests in the range: rows of zero requests.
+    idle = [
+        _stat_row((*key, bool(key[1]), *_NO_REQUESTS), query, figures)  # unmeshed: no kind
+        for key in figures.connections
+        if key not in seen
+    ]
+    return sorted(found + idle, key=lambda r: (r.namespace, r.kind, r.name)) if idle else found
+
+
+_NO_REQUESTS: tuple[object, ...] = (0, 0, 0, 0, 0, 0, 0, ((), ()))  # sums without requests
 
 
 RowKey = tuple[str, str, str]  # (namespace, kind, name) of a StatRow
 
 
-def _stat_row(row: Sequence[Any], query: StatQuery, losses: dict[RowKey, int]) -> StatRow:
+@dataclass(frozen=True)
+class _Figures:
+    """What the rows get from other tables than the sums: lost events and open connections."""
+
+    losses: dict[RowKey, int]
+    connections: dict[RowKey, int]
+
+    def lost(self, query: StatQuery, key: RowKey) -> int:
+        return self.losses.get(("", "", "") if query.mode is EdgeMode.FROM else key, 0)
+
+
+def _open_connections(
+    client: ClickHouseClient, db: str, query: StatQuery, plan: _Plan
+) -> dict[RowKey, int]:
+    """TCP_CONN per row key, read with the stat query's filters and grouping."""
+    gauges = _plan(query, TCP_CONNECTIONS)
+    read = GaugeRead(db, gauges.group, gauges.filters, query.end_s, plan.table == REQUESTS)
+    return open_connections(lambda sql: _execute_final(client, sql), read)
+
+
+def _stat_row(row: Sequence[Any], query: StatQuery, figures: _Figures) -> StatRow:
     ns, kind, name, meshed, requests, successes, failures, s4, s5, rx, tx, hist = row
     histogram = Histogram.from_counts(dict(zip(hist[0], hist[1], strict=True)))
     seconds = query.end_s - query.start_s
     key = (str(ns), str(kind), str(name))
-    lost = losses.get(("", "", "") if query.mode is EdgeMode.FROM else key, 0)
     return StatRow(
         namespace=key[0],
         kind=key[1],
@@ -437,8 +469,8 @@ def _stat_row(row: Sequence[Any], query: StatQuery, losses: dict[RowKey, int]) -
         latency_ms_p99=_ms(quantile(histogram, 0.99)),
         read_bytes_per_s=int(rx) / seconds,
         write_bytes_per_s=int(tx) / seconds,
-        tcp_open_connections=None,
-        events_lost=lost,
+        tcp_open_connections=figures.connections.get(key),
+        events_lost=figures.lost(query, key),
         start_s=query.start_s,
         end_s=query.end_s,
     )

@@ -13,14 +13,14 @@ from meshpipe.sinks.migrations.versions import (
     DEFAULT_WINDOW_DAYS,
 )
 from meshpipe.sinks.rollup import EDGE_DAYS, LOSS_DAYS, SOURCES
-from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
+from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS, TCP_CONNECTIONS
 
 
 @dataclass(frozen=True)
 class Retention:
     """How many days each table keeps its rows."""
 
-    window_days: int = DEFAULT_WINDOW_DAYS  # edge_windows, by window_start
+    window_days: int = DEFAULT_WINDOW_DAYS  # edge_windows and tcp_connections, by window_start
     request_days: int = DEFAULT_REQUEST_DAYS  # requests, by start_time
     loss_days: int = DEFAULT_LOSS_DAYS  # proxy_losses, by window_start
 
@@ -34,6 +34,7 @@ class Retention:
             (EDGE_WINDOWS, "window_start", self.window_days),
             (REQUESTS, "start_time", self.request_days),
             (PROXY_LOSSES, "window_start", self.loss_days),
+            (TCP_CONNECTIONS, "window_start", self.window_days),
             # the daily rollups (sinks.rollup) last as long as what they sum
             (EDGE_DAYS, "day", self.window_days),
             (LOSS_DAYS, "day", self.loss_days),

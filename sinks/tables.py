@@ -8,11 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from meshpipe.schemas.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestRow, RowBatch
 
 EDGE_WINDOWS = "edge_windows"
 REQUESTS = "requests"
 PROXY_LOSSES = "proxy_losses"
+TCP_CONNECTIONS = "tcp_connections"
 
 Values = tuple[Any, ...]
 
@@ -130,6 +131,31 @@ def loss_values(row: LossRow) -> Values:
     return (utc_datetime(row.window_start_s), *_LOSS_FIELDS.values(row))
 
 
+_CONNECTION_PEER = ("namespace", "kind", "name", "pod", "meshed")
+CONNECTION_COLUMNS: tuple[str, ...] = (
+    "window_start",
+    "report_us",
+    "proxy_id",
+    "direction",
+    "source",
+    *(f"source_{f}" for f in _CONNECTION_PEER),
+    "destination",
+    *(f"destination_{f}" for f in _CONNECTION_PEER),
+    "partition",
+    "first_offset",
+    "version",
+    "open_connections",
+    "opened",
+    "closed",
+)
+_CONNECTION_FIELDS = _fields(ConnectionRow, CONNECTION_COLUMNS[1:])
+
+
+def connection_values(row: ConnectionRow) -> Values:
+    """The tcp_connections column values of a row, in CONNECTION_COLUMNS order."""
+    return (utc_datetime(row.window_start_s), *_CONNECTION_FIELDS.values(row))
+
+
 @dataclass(frozen=True)
 class TableRows:
     """The values to insert into one table."""
@@ -147,5 +173,10 @@ def batch_tables(batch: RowBatch) -> list[TableRows]:
         ),
         TableRows(REQUESTS, REQUEST_COLUMNS, [request_values(r) for r in batch.requests]),
         TableRows(PROXY_LOSSES, LOSS_COLUMNS, [loss_values(r) for r in batch.losses]),
+        TableRows(
+            TCP_CONNECTIONS,
+            CONNECTION_COLUMNS,
+            [connection_values(r) for r in batch.connections],
+        ),
     ]
     return [t for t in tables if t.rows]

@@ -1,7 +1,9 @@
-"""Decoding and validating one Kafka record into a RequestEvent and its edge, or a DeadLetter.
+"""Decoding and validating one Kafka record into a request or a connection report, or a DeadLetter.
 
-Validation is deterministic (it reads only the record, never the wall clock), so a replay takes
-the same decisions and aggregation state rebuilt from a replay is identical.
+Both are RequestEvents on the requests topic; a connection report has `connections` set and no
+proxy_seq (an older worker therefore dead-letters it as "missing proxy_seq" instead of counting
+it as a request). Validation is deterministic (it reads only the record, never the wall clock),
+so a replay takes the same decisions and aggregation state rebuilt from a replay is identical.
 """
 
 from __future__ import annotations
@@ -41,11 +43,22 @@ class ValidEvent:
     edge: Edge
 
 
+@dataclass(frozen=True, slots=True)
+class ValidReport:
+    """A decoded connection report that passed validation, with its edge."""
+
+    event: meshpipe_pb2.RequestEvent  # `connections` is set
+    edge: Edge
+
+
+Decoded = ValidEvent | ValidReport
+
+
 class InvalidRecordError(ValueError):
     """A record that cannot be processed; the message is the dead-letter reason."""
 
 
-def decode_event(record: Record) -> ValidEvent:
+def decode_event(record: Record) -> Decoded:
     """Decode and validate a record; raise InvalidRecordError with the reason otherwise."""
     if not record.value:
         raise InvalidRecordError("empty value")
@@ -54,28 +67,41 @@ def decode_event(record: Record) -> ValidEvent:
         event.ParseFromString(record.value)
     except DecodeError as exc:
         raise InvalidRecordError(f"undecodable: {exc}") from exc
-    _check_fields(event, record.timestamp_ms)
+    report = event.HasField("connections")
+    _check_sender(event, report)
+    _check_start(event, record.timestamp_ms)
+    if not report and event.duration_us and event.latency_us > event.duration_us:
+        raise InvalidRecordError(
+            f"latency_us {event.latency_us} exceeds duration_us {event.duration_us}"
+        )
     _canonical_kinds(event)
     try:
         edge = edge_of(event)
     except IdentityError as exc:
         raise InvalidRecordError(f"bad workload identity: {exc}") from exc
-    return ValidEvent(event, edge)
+    return ValidReport(event, edge) if report else ValidEvent(event, edge)
 
 
 def _canonical_kinds(event: meshpipe_pb2.RequestEvent) -> None:
     """Kinds as the resource grammar names them, whatever the proxy wrote (`deploy` from an
-    older proxy's --workload): raw rows, loss rows and tap then agree with the edge windows."""
+    older proxy's --workload): raw rows, loss rows, reports and tap then agree with the edges."""
     for workload in (event.source, event.destination):
         if workload.kind:
             workload.kind = canonical(workload.kind) or workload.kind
 
 
-def _check_fields(event: meshpipe_pb2.RequestEvent, timestamp_ms: int) -> None:
+def _check_sender(event: meshpipe_pb2.RequestEvent, report: bool) -> None:
     if not event.proxy_id:
         raise InvalidRecordError("missing proxy_id")
-    if event.proxy_seq == 0:
+    if report and event.proxy_seq != 0:
+        raise InvalidRecordError(
+            f"connection report with proxy_seq {event.proxy_seq} (reports take none)"
+        )
+    if not report and event.proxy_seq == 0:
         raise InvalidRecordError("missing proxy_seq (sequences start at 1)")
+
+
+def _check_start(event: meshpipe_pb2.RequestEvent, timestamp_ms: int) -> None:
     if not event.HasField("start"):
         raise InvalidRecordError("missing start timestamp")
     start = event.start
@@ -85,10 +111,6 @@ def _check_fields(event: meshpipe_pb2.RequestEvent, timestamp_ms: int) -> None:
         raise InvalidRecordError(
             f"start {start.seconds}s is more than {MAX_FUTURE_SKEW_S}s after the record's "
             f"timestamp {timestamp_ms // 1000}s"
-        )
-    if event.duration_us and event.latency_us > event.duration_us:
-        raise InvalidRecordError(
-            f"latency_us {event.latency_us} exceeds duration_us {event.duration_us}"
         )
 
 

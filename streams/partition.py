@@ -1,4 +1,5 @@
-"""All aggregation state of one partition: its current chunk's edge windows, losses and raw rows.
+"""All aggregation state of one partition: its current chunk's edge windows, losses, connection
+gauges and raw rows.
 
 `fold` takes the partition's records in offset order; `flush` cuts a consistent snapshot (the
 final rows of chunks that ended, the changed rows of the current chunk, the raw rows) and the
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshpipe.schemas.rows import EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestRow, RowBatch
 from meshpipe.streams.chunks import Chunker, ChunkSettings
-from meshpipe.streams.decode import ValidEvent
+from meshpipe.streams.connections import ConnectionGauges
+from meshpipe.streams.decode import Decoded, ValidReport
 from meshpipe.streams.loss import LossTracker
 from meshpipe.streams.rawrows import request_row
 from meshpipe.streams.windows import BucketFn, EdgeWindows, WindowSettings
@@ -40,10 +42,12 @@ class PartitionState:
         self.partition = partition
         self.windows = EdgeWindows(partition, settings, bucket)
         self.loss = LossTracker(partition, settings)
+        self.connections = ConnectionGauges(partition)
         self._chunker = Chunker(chunks or ChunkSettings())
         self._raw: list[RequestRow] = []
         self._final_windows: list[EdgeWindowRow] = []  # last rows of chunks that ended
         self._final_losses: list[LossRow] = []
+        self._final_connections: list[ConnectionRow] = []
         self._next_offset: int | None = None
 
     @property
@@ -61,8 +65,11 @@ class PartitionState:
         """The first offset of the current chunk (the offset a flush makes committable)."""
         return self._chunker.first
 
-    def fold(self, offset: int, valid: ValidEvent | None, timestamp_ms: int = 0) -> None:
-        """Fold the record at offset with its Kafka timestamp; None for a dead-lettered record."""
+    def fold(self, offset: int, valid: Decoded | None, timestamp_ms: int = 0) -> None:
+        """Fold the record at offset with its Kafka timestamp; None for a dead-lettered record.
+
+        A connection report only feeds the gauges: it is no request, and has no proxy_seq.
+        """
         if self._next_offset is not None and offset < self._next_offset:
             raise ValueError(
                 f"partition {self.partition}: offset {offset} after {self._next_offset - 1}"
@@ -74,6 +81,9 @@ class PartitionState:
         if valid is None:
             return
         event = valid.event
+        if isinstance(valid, ValidReport):
+            self.connections.add(offset, event, valid.edge)
+            return
         self.windows.add(offset, event, valid.edge)
         self.loss.add(offset, event)
         self._raw.append(request_row(self.partition, offset, event))
@@ -81,8 +91,10 @@ class PartitionState:
     def _end_chunk(self, first: int) -> None:
         self._final_windows.extend(self.windows.snapshot(first))
         self._final_losses.extend(self.loss.snapshot(first))
+        self._final_connections.extend(self.connections.snapshot(first))
         self.windows.table.clear()
         self.loss.table.clear()
+        self.connections.table.clear()
 
     def flush(self) -> PartitionFlush:
         """Rows changed since the last flush, and the offset committable once they are stored."""
@@ -93,6 +105,8 @@ class PartitionState:
             edge_windows=(*self._final_windows, *self.windows.snapshot(first)),
             requests=tuple(self._raw),
             losses=(*self._final_losses, *self.loss.snapshot(first)),
+            connections=(*self._final_connections, *self.connections.snapshot(first)),
         )
         self._raw, self._final_windows, self._final_losses = [], [], []
+        self._final_connections = []
         return PartitionFlush(self.partition, batch, first)

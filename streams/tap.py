@@ -1,5 +1,9 @@
 """Active tap sessions: matching events (schemas.tapfilter), enforcing each session's max rps.
 
+An event is admitted in two steps: first the whole filter, status selection included (events
+are emitted at end of stream, so their status is known), then the rate budget. Only matches
+spend the budget, so a session after rare failures among many successes still gets the failures.
+
 A session's `max_rps` is shared by the workers: each may pass `max(1, max_rps * owned // total)`
 matches per wall-clock second, where owned/total is its share of the request partitions.
 `max_rps = 0` means no limit. A session without an expiry or past it matches nothing.
@@ -97,7 +101,9 @@ class TapSessions:
             if active.expires_s <= now:
                 del self._active[session_id]
                 continue
-            if not filter_matches(active.session.filter, event) or not self._admit(active, now):
+            if not filter_matches(active.session.filter, event):
+                continue
+            if not self._admit(active, now):  # only a full match spends the budget
                 continue
             tap_event = meshpipe_pb2.TapEvent(session_id=session_id, event=event)
             tap_event.matched.FromNanoseconds(int(now * NANOS))

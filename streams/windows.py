@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from meshpipe.schemas.classify import GRPC_FAILURE_CODES, classify
+from meshpipe.schemas.classify import GRPC_FAILURE_CODES, is_success
 from meshpipe.schemas.edgekey import Edge
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import Peer, WorkloadId
@@ -55,13 +55,6 @@ def start_ns(event: meshpipe_pb2.RequestEvent) -> int:
 def direction_text(direction: int) -> str:
     """`in`, `out` or `unknown`, as in the edge key."""
     return _DIRECTIONS.get(direction, "unknown")
-
-
-def is_success(event: meshpipe_pb2.RequestEvent) -> bool:
-    """The proxy's classification, or Linkerd's rules when the event carries none."""
-    if event.classification == meshpipe_pb2.CLASSIFICATION_UNKNOWN:
-        return classify(event).classification == meshpipe_pb2.SUCCESS
-    return event.classification == meshpipe_pb2.SUCCESS
 
 
 def is_grpc_failure(event: meshpipe_pb2.RequestEvent) -> bool:

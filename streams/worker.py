@@ -19,6 +19,7 @@ from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.rows import RowBatch, RowSink
 from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.decode import (
+    Decoded,
     InvalidRecordError,
     Record,
     ValidEvent,
@@ -87,15 +88,16 @@ class Worker:
             self._states.pop(partition, None)
             self.committed.pop(partition, None)
 
-    def decode(self, record: Record) -> ValidEvent | meshpipe_pb2.DeadLetter:
-        """The valid event of a record, or the dead letter to produce for it."""
+    def decode(self, record: Record) -> Decoded | meshpipe_pb2.DeadLetter:
+        """The valid request or connection report of a record, or the dead letter for it."""
         try:
             return decode_event(record)
         except InvalidRecordError as exc:
             return dead_letter(record, str(exc), self.core.name, int(self._clock() * NANOS))
 
-    def fold(self, record: Record, valid: ValidEvent | None) -> list[meshpipe_pb2.TapEvent]:
-        """Fold a record (None once its dead letter is delivered); return its tap matches.
+    def fold(self, record: Record, valid: Decoded | None) -> list[meshpipe_pb2.TapEvent]:
+        """Fold a record (None once its dead letter is delivered); return its tap matches
+        (requests only: a connection report is nothing to tap).
 
         Records of partitions this worker does not own, or older than what was folded
         (redelivered around a rebalance), are ignored.
@@ -104,7 +106,7 @@ class Worker:
         if state is None or (state.next_offset is not None and record.offset < state.next_offset):
             return []
         state.fold(record.offset, valid, record.timestamp_ms)
-        return [] if valid is None else self.sessions.match(valid.event)
+        return self.sessions.match(valid.event) if isinstance(valid, ValidEvent) else []
 
     async def handle(
         self, record: Record, fetched_in: int | None, generation: Callable[[], int], out: Outputs
@@ -121,12 +123,14 @@ class Worker:
         if fetched_in != generation():
             return
         decoded = self.decode(record)
-        valid = decoded if isinstance(decoded, ValidEvent) else None
-        if not isinstance(decoded, ValidEvent):  # delivered before its offset can be committed
+        valid: Decoded | None = None
+        if isinstance(decoded, meshpipe_pb2.DeadLetter):  # delivered before its offset commits
             log.warning("dead letter %s/%d: %s", record.topic, record.offset, decoded.reason)
             await out.dead_letter(record.key, decoded.SerializeToString())
             if fetched_in != generation():
                 return
+        else:
+            valid = decoded
         for tap_event in self.fold(record, valid):
             await out.tap(tap_event.session_id.encode(), tap_event.SerializeToString())
 

@@ -52,6 +52,10 @@ class TopicSet:
             raise KeyError(base)
         return self.names.name(base)
 
+    def partitions(self, base: str) -> int:
+        """The partition count the spec gives one of the contract's topics."""
+        return next(t.partitions for t in self.topics if t.name == base)
+
     def with_partitions(self, base: str, partitions: int) -> TopicSet:
         """The same set with `partitions` for one topic (e.g. the requests topic, which bounds
         how many workers share the load)."""
@@ -93,19 +97,38 @@ def _topic(entry: Any) -> TopicSpec:
 async def ensure_topics(
     bootstrap: str, topics: TopicSet, *, max_replication: int = 1, timeout_s: float = 60.0
 ) -> list[str]:
-    """Create the missing topics and return their names, retrying until the broker answers."""
+    """Create the missing topics and return their names, retrying until the broker answers;
+    return once every partition of the created topics has a leader (until then a client's
+    offset request fails with NotLeaderForPartition, e.g. a `meshtap --since` right after)."""
     deadline = time.monotonic() + timeout_s
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
         try:
             await admin.start()
-            return await _create_missing(admin, topics, max_replication)
+            created = await _create_missing(admin, topics, max_replication)
+            await _wait_for_leaders(admin, created, deadline)
         except (KafkaConnectionError, KafkaError, OSError):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
+        else:
+            return created
         finally:
             await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], deadline: float) -> None:
+    while names and not _all_led(await admin.describe_topics(names)):
+        if time.monotonic() > deadline:
+            raise KafkaError(f"topics have partitions without a leader: {', '.join(names)}")
+        await asyncio.sleep(0.2)
+
+
+def _all_led(described: list[Any]) -> bool:
+    return all(
+        d["error_code"] == 0 and d["partitions"] and all(p["leader"] >= 0 for p in d["partitions"])
+        for d in described
+    )
 
 
 async def _create_missing(

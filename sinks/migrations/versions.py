@@ -235,9 +235,43 @@ ORDER BY (source, day, rolled, partition)
     ]
 
 
+def _0005_tcp_connections(d: Dialect, db: str) -> list[str]:
+    """Connection reports of the proxies: per proxy, edge and 10 s report window, the latest
+    open count (TCP_CONN) and the connections opened and closed (streams.connections)."""
+    lc = d.low_cardinality("String")
+    peers = "\n".join(
+        f"""    {side} String,
+    {side}_namespace {lc},
+    {side}_kind {lc},
+    {side}_name {lc},
+    {side}_pod String,
+    {side}_meshed UInt8,"""
+        for side in ("source", "destination")
+    )
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.tcp_connections (
+    window_start DateTime('UTC'),
+    report_us Int64,
+    proxy_id String,
+    direction {lc},
+{peers}
+    partition UInt32,
+    first_offset UInt64,
+    version UInt64,
+    open_connections UInt32,
+    opened UInt32,
+    closed UInt32
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (window_start, direction, destination, source, proxy_id, partition, first_offset)
+{d.ttl(f"window_start + INTERVAL {DEFAULT_WINDOW_DAYS} DAY")}""",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "init", _0001_init),
     Migration(2, "stream_tables", _0002_stream_tables),
     Migration(3, "loss_owners", _0003_loss_owners),
     Migration(4, "rollups", _0004_rollups),
+    Migration(5, "tcp_connections", _0005_tcp_connections),
 )

@@ -1,5 +1,6 @@
 """End to end: `meshtap` subprocesses against a real `meshstreams worker` on real Kafka print only
-matching live events, within seconds, under --max-rps, --status, --count, and replay --since."""
+matching live events, within seconds, under --max-rps, --status, --grpc-status, --count, and
+replay --since."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from e2e_stack import Pipeline
 
 from bench.generate import IN, OUT, EdgeSpec, single_event
+from meshpipe.schemas.classify import apply_classification
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.topics import REQUESTS, TAP_SESSIONS
@@ -48,12 +50,15 @@ class Traffic:
     sent: dict[str, float] = field(default_factory=dict)
     seq: int = 0
 
-    async def send(self, edge: EdgeSpec, path: str, status: int = 200) -> None:
+    async def send(
+        self, edge: EdgeSpec, path: str, status: int = 200, grpc_status: int | None = None
+    ) -> None:
         self.seq += 1
         event = single_event(edge, time.time_ns(), self.seq, seed=self.seq)
         event.path, event.http_status = path, status
-        if status >= 500:
-            event.classification = meshpipe_pb2.FAILURE
+        if grpc_status is not None:
+            event.protocol, event.grpc_status = meshpipe_pb2.GRPC, grpc_status
+        apply_classification(event)
         self.sent[path] = time.monotonic()
         await self.producer.send_and_wait(self.topic, event.SerializeToString(), edge_key(event))
 
@@ -275,6 +280,34 @@ async def test_live_tap_status_filter_shows_only_5xx(pipeline: Pipeline) -> None
     assert len(events) == 8
     assert {(_kind(e), e["http_status"]) for e in events} == {("broken", 503), ("crashed", 500)}
     assert any(path.startswith("/ok/") for path in sender.sent)  # non-5xx went past meanwhile
+
+
+async def test_live_tap_grpc_status_finds_rare_internal_calls_under_max_rps_1(
+    pipeline: Pipeline,
+) -> None:
+    """voting's failing Vote calls: HTTP 200 with grpc-status Internal, one in a hundred calls."""
+    args = ["deploy/web", "-n", NS, "-o", "json", "--grpc-status", "Internal", "--max-rps", "1"]
+    tap = await Meshtap.start(pipeline, *args, "--count", "3")
+    try:
+        await _wait_for_session(pipeline, tap)
+        async with traffic(pipeline) as sender:
+            began, rounds = time.monotonic(), 0
+            while not tap.exited and time.monotonic() - began < EXIT_TIMEOUT_S:
+                for index in range(100):
+                    await sender.send(WEB_IN, f"/vote-ok/{rounds}/{index}", grpc_status=0)
+                await sender.send(WEB_IN, f"/vote-internal/{rounds}", grpc_status=13)
+                rounds += 1
+                await asyncio.sleep(1.1)  # past the worker's second: max rps 1 lets one through
+        status, err = await tap.finish()
+    finally:
+        await tap.kill()
+    assert status == 0, err
+    events = [event for _, event in tap.events()]
+    print(f"\n--grpc-status Internal --max-rps 1: 3 failures found in {rounds} rounds of 101 calls")
+    assert len(events) == 3
+    assert {(_kind(e), e["http_status"], e["grpc_status"]) for e in events} == {
+        ("vote-internal", 200, 13)
+    }
 
 
 async def test_since_replays_stored_matches_in_order_and_count_stops_it(

@@ -1,16 +1,27 @@
-"""A generated set of mesh calls with known statistics, as the rows the stream workers write."""
+"""A generated set of mesh calls with known statistics, and the proxies' connection reports, as
+the rows the stream workers write."""
 
 from __future__ import annotations
 
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from meshpipe.schemas.identity import UnmeshedPeer, WorkloadId
 from meshpipe.schemas.latency import Histogram
-from meshpipe.schemas.rows import DIRECTION_BITS, EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.schemas.rows import (
+    CONNECTION_LOOKBACK_S,
+    CONNECTION_REPORT_S,
+    DIRECTION_BITS,
+    ConnectionRow,
+    EdgeWindowRow,
+    LossRow,
+    RequestRow,
+    RowBatch,
+)
 
 WINDOW_S = 10
 WINDOWS = 6
@@ -63,12 +74,33 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Gauge:
+    """One connection report: the connections one proxy had on one edge at one time."""
+
+    proxy_id: str
+    pod: str  # the proxy's pod
+    direction: str
+    source: Peer
+    destination: Peer
+    report_s: int
+    open: int
+    opened: int
+    closed: int
+
+    @property
+    def window_start_s(self) -> int:
+        return self.report_s - self.report_s % CONNECTION_REPORT_S
+
+
+@dataclass(frozen=True)
 class Truth:
-    """Generated events: delivered ones, and per proxy how many it produced but were lost."""
+    """Generated events: delivered ones, and per proxy how many it produced but were lost; and
+    the connection reports of every proxy edge."""
 
     events: tuple[Event, ...]
     lost: dict[str, int]
     base_s: int
+    gauges: tuple[Gauge, ...] = ()
 
 
 def generate(base_s: int, calls: int = 1500, seed: int = 7) -> Truth:
@@ -111,10 +143,27 @@ def generate(base_s: int, calls: int = 1500, seed: int = 7) -> Truth:
                 lost[proxy] += 1
                 continue
             events.append(event)
-    return Truth(tuple(events), dict(lost), base_s)
+    return Truth(tuple(events), dict(lost), base_s, gauges(base_s, seed))
 
 
-def _partition(event: Event) -> int:
+def gauges(base_s: int, seed: int) -> tuple[Gauge, ...]:
+    """Two reports of each proxy edge of CALLS, in the last two windows: an older, the latest."""
+    rng = random.Random(seed + 1)  # apart from the events' generator: their truth stays as is
+    out = []
+    for caller, callee in CALLS:
+        for direction, own in (("out", caller), ("in", callee)):
+            if not isinstance(own, WorkloadId):
+                continue  # an unmeshed side has no proxy
+            for pod in PODS[own]:
+                for window in (WINDOWS - 2, WINDOWS - 1):
+                    report_s = base_s + window * WINDOW_S + rng.randrange(WINDOW_S)
+                    counts = (rng.randrange(12), rng.randrange(5), rng.randrange(5))
+                    proxy = f"{pod}-proxy"
+                    out.append(Gauge(proxy, pod, direction, caller, callee, report_s, *counts))
+    return tuple(out)
+
+
+def _partition(event: Event | Gauge) -> int:
     key = f"{event.direction}|{event.source}|{event.destination}"
     return sum(key.encode()) % PARTITIONS
 
@@ -287,10 +336,68 @@ def loss_rows(placed: Iterable[tuple[int, int, Event]]) -> list[LossRow]:
     ]
 
 
+def connection_rows(truth: Truth) -> list[ConnectionRow]:
+    """One row per report (each its own chunk, after the events' offsets)."""
+    rows = []
+    for offset, g in enumerate(truth.gauges, start=len(truth.events)):
+        s_ns, s_kind, s_name, s_meshed = _side(g.source)
+        d_ns, d_kind, d_name, d_meshed = _side(g.destination)
+        rows.append(
+            ConnectionRow(
+                window_start_s=g.window_start_s,
+                report_us=g.report_s * 1_000_000,
+                proxy_id=g.proxy_id,
+                direction=g.direction,
+                source=str(g.source),
+                source_namespace=s_ns,
+                source_kind=s_kind,
+                source_name=s_name,
+                source_pod=g.pod if g.direction == "out" else "",
+                source_meshed=s_meshed,
+                destination=str(g.destination),
+                destination_namespace=d_ns,
+                destination_kind=d_kind,
+                destination_name=d_name,
+                destination_pod=g.pod if g.direction == "in" else "",
+                destination_meshed=d_meshed,
+                partition=_partition(g),
+                first_offset=offset,
+                version=offset,
+                open_connections=g.open,
+                opened=g.opened,
+                closed=g.closed,
+            )
+        )
+    return rows
+
+
 def batch(truth: Truth) -> RowBatch:
     """Every row of truth; requests are written twice (a replay) to check they collapse."""
     placed = with_offsets(truth)
     requests = request_rows(placed)
     return RowBatch(
-        tuple(edge_rows(placed)), tuple(requests + requests[::5]), tuple(loss_rows(placed))
+        tuple(edge_rows(placed)),
+        tuple(requests + requests[::5]),
+        tuple(loss_rows(placed)),
+        tuple(connection_rows(truth)),
     )
+
+
+K = TypeVar("K")
+
+
+def open_connections(
+    truth: Truth, keep: Callable[[Gauge], bool], key: Callable[[Gauge], K], end: float
+) -> dict[K, int]:
+    """TCP_CONN per row key at end: each kept proxy edge's latest report of the lookback, summed."""
+    high = math.ceil(end)
+    latest: dict[tuple[object, ...], Gauge] = {}
+    for g in truth.gauges:
+        if high - CONNECTION_LOOKBACK_S <= g.window_start_s < high and keep(g):
+            series = (g.proxy_id, g.direction, g.source, g.destination)
+            if series not in latest or g.report_s > latest[series].report_s:
+                latest[series] = g
+    total: dict[K, int] = defaultdict(int)
+    for g in latest.values():
+        total[key(g)] += g.open
+    return dict(total)

@@ -8,7 +8,17 @@ import time
 from collections import Counter
 
 import pytest
-from sinks_truth import API, BILLING, WEB, WINDOW_S, WINDOWS, Event, batch, generate
+from sinks_truth import (
+    API,
+    BILLING,
+    WEB,
+    WINDOW_S,
+    WINDOWS,
+    Event,
+    batch,
+    generate,
+    open_connections,
+)
 from unit.cli_run import Outcome, run_command
 from unit.golden import GOLDEN, check_golden
 
@@ -99,6 +109,21 @@ def test_to_requests_equal_the_callers_truth(capsys: pytest.CaptureFixture[str],
     callers = [e for e in TRUTH.events if e.direction == "out" and e.destination == BILLING]
     got = _requests(capsys, url, "deploy", "-A", "--to", "deploy/billing", "--to-namespace", "pay")
     assert got == _count(callers, "source")
+
+
+def test_json_carries_tcp_conn_as_the_number_of_open_connections(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    outcome = _meshstat(capsys, url, "deploy", "-n", "shop", "-o", "json")
+    assert outcome.status == ExitStatus.OK, outcome.err
+    got = {r["name"]: r["tcp_open_connections"] for r in json.loads(outcome.out)}
+    assert all(isinstance(n, int) for n in got.values())
+    assert got == open_connections(
+        TRUTH,
+        lambda g: g.direction == "in" and g.destination in (WEB, API),
+        lambda g: g.destination.name,  # type: ignore[union-attr]
+        END,
+    )
 
 
 def test_table_over_known_rows_matches_golden(capsys: pytest.CaptureFixture[str], url: str) -> None:

@@ -1,5 +1,6 @@
-"""meshtap against the real Kafka: --since replay with --count and --status, the session record
-and its tombstone, and a hand-made TapEvent printed within a second."""
+"""meshtap against the real Kafka: --since replay with --count and the status flags, the session
+record and its tombstone, and hand-made TapEvents printed within a second (or, outside the
+session's status selection, not at all)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from google.protobuf.timestamp_pb2 import Timestamp
 from unit.cli_run import run_command
-from unit.meshtap_events import EMOJI, WEB, http_event
+from unit.meshtap_events import EMOJI, WEB, grpc_event, http_event
 
 from meshpipe.cli.meshtap import TapEnv, meshtap, tap
 from meshpipe.cli.tap_options import TapOptions
 from meshpipe.cli.tapclient import KafkaSettings
 from meshpipe.cli.terminal import Terminal
 from meshpipe.deploy.kafka.topics import TopicSet
+from meshpipe.schemas.classify import apply_classification
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.exits import ExitStatus
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
@@ -114,12 +116,54 @@ def test_since_with_status_shows_only_matching_statuses_and_ends_with_the_histor
     assert '"http_status":503' in line
 
 
+def _vote(seq: int, grpc_status: int) -> meshpipe_pb2.RequestEvent:
+    """A gRPC call web serves: HTTP 200 and the gRPC status, classified as a proxy does."""
+    event = grpc_event(grpc_status)
+    event.proxy_seq, event.direction = seq, meshpipe_pb2.INBOUND
+    event.source.CopyFrom(EMOJI)
+    event.destination.CopyFrom(WEB)
+    apply_classification(event)
+    return event
+
+
+@pytest.mark.parametrize(
+    ("flags", "seqs"),
+    [
+        (["--grpc-status", "internal"], [12]),
+        (["--grpc-status", "13,Unavailable"], [12, 13]),
+        (["--failed"], [3, 12, 13]),
+        (["--failed", "--status", "200"], [12, 13]),
+    ],
+)
+def test_since_replays_apply_the_status_selection(
+    kafka_bootstrap: str,
+    topics: TopicSet,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    seqs: list[int],
+) -> None:
+    _stored_requests(kafka_bootstrap, topics)  # 1..5, 3 is an HTTP 503
+    votes = [
+        _vote(11, 0),
+        _vote(12, 13),
+        _vote(13, 14),
+        _vote(14, 5),
+    ]  # OK, Internal, ..., NotFound
+    records = [(edge_key(e), e.SerializeToString()) for e in votes]
+    asyncio.run(_produce(kafka_bootstrap, topics.name(REQUESTS), records))
+    args = ["deploy/web", "-n", "emojivoto", "--since", "10m", *flags, "--kafka", kafka_bootstrap]
+    outcome = run_command(capsys, "meshtap", meshtap, args, TapEnv(Terminal(), topics))
+    assert outcome.status == ExitStatus.OK
+    # Web's HTTP and gRPC callers are two edges on two partitions: no order between them.
+    assert sorted(_ids(outcome.out)) == sorted(f"id=web-5f8d-x2:{seq}" for seq in seqs)
+
+
 def test_since_before_everything_stored_prints_nothing_and_ends(
     kafka_bootstrap: str, topics: TopicSet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["deploy/web", "--since", "1m", "--kafka", kafka_bootstrap]
     outcome = run_command(capsys, "meshtap", meshtap, args, TapEnv(Terminal(), topics))
-    assert (outcome.status, outcome.out) == (ExitStatus.OK, "")
+    assert (outcome.status, outcome.out) == (ExitStatus.OK, ""), outcome.err
 
 
 def test_unreachable_kafka_exits_unavailable_with_one_line(
@@ -247,3 +291,26 @@ async def test_a_tap_event_under_the_session_key_is_printed_within_a_second(
     out = capsys.readouterr().out
     assert _ids(out) == ["id=web-5f8d-x2:99"]
     assert elapsed < 1.0
+
+
+async def test_a_live_tap_drops_what_a_worker_without_the_status_selection_sends(
+    kafka_bootstrap: str, topics: TopicSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker older than TapFilter fields 7-9 sends every request-field match."""
+    session_id = f"itest-{uuid.uuid4().hex}"
+    plan = TapOptions(("deploy/web",), grpc_status=("Internal",), count=1, duration="20s").validate(
+        time.time()
+    )
+    task = asyncio.create_task(
+        tap(plan, KafkaSettings(kafka_bootstrap, topics), _live_env(topics, session_id))
+    )
+    await _wait_for_session(kafka_bootstrap, topics, session_id)
+    capsys.readouterr()
+    sent = [
+        meshpipe_pb2.TapEvent(session_id=session_id, event=_vote(seq, code))
+        for seq, code in ((21, 0), (22, 13))
+    ]
+    records = [(session_id.encode(), e.SerializeToString()) for e in sent]
+    await _produce(kafka_bootstrap, topics.name(TAP), records)
+    await asyncio.wait_for(task, timeout=10)  # --count 1 ends it
+    assert _ids(capsys.readouterr().out) == ["id=web-5f8d-x2:22"]

@@ -113,6 +113,8 @@ async def _start_meshproxy(
         MESHPIPE_ADMIN=f"{LOOPBACK}:{admin}",
         MESHPIPE_KAFKA=bootstrap,
         MESHPIPE_EVENT_QUEUE_SIZE=str(QUEUE),
+        # No connection reports: the queue and the topic hold exactly the request events counted.
+        MESHPIPE_CONNECTION_REPORT_INTERVAL="0",
     )
     with log.open("wb") as out:
         return await asyncio.create_subprocess_exec(MESHPROXY, env=env, stderr=out)

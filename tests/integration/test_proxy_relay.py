@@ -135,7 +135,8 @@ async def meshproxy(
 async def consume(
     bootstrap: str, topic: str, count: int
 ) -> list[tuple[bytes, meshpipe_pb2.RequestEvent]]:
-    """The first count records of the topic (waits up to 60 s for them)."""
+    """The first count request records of the topic (waits up to 60 s for them); connection
+    reports, which a proxy sends every 10 s while it has connections, are left out."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     out: list[tuple[bytes, meshpipe_pb2.RequestEvent]] = []
@@ -144,7 +145,10 @@ async def consume(
             while len(out) < count:
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
-                    out += [(r.key, meshpipe_pb2.RequestEvent.FromString(r.value)) for r in records]
+                    decoded = [
+                        (r.key, meshpipe_pb2.RequestEvent.FromString(r.value)) for r in records
+                    ]
+                    out += [(k, e) for k, e in decoded if not e.HasField("connections")]
     finally:
         await consumer.stop()
     return out

@@ -8,8 +8,9 @@ import time
 from dataclasses import replace
 
 import pytest
+from sinks_rows import edge, loss
 
-from meshpipe.schemas.rows import EdgeWindowRow, LossRow, RowBatch
+from meshpipe.schemas.rows import RowBatch
 from meshpipe.sinks.client import ChdbClient, ClickHouseClient, NativeClient
 from meshpipe.sinks.migrations import apply_migrations
 from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery, resource_names, stat
@@ -19,36 +20,14 @@ pytestmark = pytest.mark.integration
 
 WINDOW_S = 10
 BASE_S = (int(time.time()) // 60) * 60 - 600
-EDGE = EdgeWindowRow(
+EDGE = edge(
+    0,
     window_start_s=BASE_S,
-    window_s=WINDOW_S,
-    direction="in",
-    source="shop/deployment/web",
-    source_namespace="shop",
-    source_kind="deployment",
-    source_name="web",
-    source_meshed=True,
-    destination="shop/deployment/api",
-    destination_namespace="shop",
-    destination_kind="deployment",
-    destination_name="api",
-    destination_meshed=True,
-    partition=0,
-    first_offset=0,
-    version=0,
     requests=3,
     successes=3,
-    failures=0,
-    status_4xx=0,
-    status_5xx=0,
-    grpc_failures=0,
-    request_bytes=10,
-    response_bytes=20,
     latency_sum_us=3000,
     duration_sum_us=4500,
-    latency_buckets=(61,),
     latency_counts=(3,),
-    duration_buckets=(64,),
     duration_counts=(3,),
 )
 OLD = replace(  # the same edge, stored by an older proxy as shop/deploy/...
@@ -68,22 +47,14 @@ OLD = replace(  # the same edge, stored by an older proxy as shop/deploy/...
 )
 OUT = replace(EDGE, direction="out", first_offset=2, version=2)
 OLD_OUT = replace(OLD, direction="out", first_offset=3, version=3)
-LOSS = LossRow(
+LOSS = loss(
+    1,
     window_start_s=BASE_S,
-    window_s=WINDOW_S,
     proxy_id="api-1-old",
-    partition=0,
-    first_offset=1,
-    version=1,
     events=2,
-    duplicates=0,
     seq_min=1,
     seq_max=4,
-    proxy_namespace="shop",
     proxy_kind="deployments",
-    proxy_name="api",
-    proxy_pod="api-1",
-    proxy_directions=1,
 )
 RANGE = {"start_s": float(BASE_S), "end_s": float(BASE_S + WINDOW_S)}
 

@@ -8,7 +8,19 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import pytest
-from sinks_truth import API, BILLING, DB, EXTERNAL, WEB, WINDOW_S, Event, Truth, batch, generate
+from sinks_truth import (
+    API,
+    BILLING,
+    DB,
+    EXTERNAL,
+    WEB,
+    WINDOW_S,
+    Event,
+    Truth,
+    batch,
+    generate,
+    open_connections,
+)
 
 from meshpipe.schemas.identity import WorkloadId
 from meshpipe.schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
@@ -140,6 +152,15 @@ def inbound_shop_pod_truth(
     )
 
 
+def tcp_conn(rows: list[StatRow]) -> dict[Key, int]:
+    """TCP_CONN of the rows that have one."""
+    return {
+        (r.namespace, r.kind, r.name): r.tcp_open_connections
+        for r in rows
+        if r.tcp_open_connections is not None
+    }
+
+
 def test_server_mode_rows_equal_the_truth_for_inbound_traffic(
     both: list[tuple[ClickHouseClient, str]],
 ) -> None:
@@ -252,7 +273,10 @@ def _versioned_rows(table: TableRows, bump: int, scale: int) -> list[Values]:
     columns = list(table.columns)
     if "version" not in columns:
         return list(table.rows)
-    scaled = {"requests", "successes", "failures", "events", "seq_max", "latency_counts"}
+    scaled = {
+        "requests", "successes", "failures", "events", "seq_max", "latency_counts",
+        "open_connections",
+    }  # fmt: skip
     out = []
     for row in table.rows:
         values = list(row)
@@ -289,6 +313,12 @@ def test_superseded_versions_and_replayed_requests_collapse_to_the_latest_rows(
     pods = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=START, end_s=END))
     pod_truth = inbound_shop_pod_truth()
     check_rows(pods, pod_truth, END - START)
+    assert tcp_conn(rows) == open_connections(
+        TRUTH,
+        lambda g: g.direction == "in" and g.destination in (WEB, API, BILLING),
+        lambda g: workload_key(g.destination),
+        END,
+    )
 
 
 DAY_S = 86_400
@@ -317,3 +347,79 @@ def test_a_range_over_several_days_equals_the_truth_across_midnight(
     assert {r.name: r.events_lost for r in rows}["api"] == truth.lost["api-1-proxy"]
     pods = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=start, end_s=end))
     check_rows(pods, inbound_shop_pod_truth(start, end, truth), end - start)
+
+
+# --- TCP_CONN ------------------------------------------------------------------------------------
+
+
+def test_tcp_conn_is_each_proxy_edges_latest_open_count_summed_per_row(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    inbound = open_connections(
+        TRUTH,
+        lambda g: g.direction == "in" and g.destination in (WEB, API, BILLING),
+        lambda g: workload_key(g.destination),
+        END,
+    )
+    assert tcp_conn(run_both(both, StatQuery(DEPLOY, start_s=START, end_s=END))) == inbound
+    assert set(inbound) == {("shop", "deployment", n) for n in ("web", "api")} | {
+        ("pay", "deployment", "billing")
+    }
+    # one report window earlier: the older reports are the latest ones
+    earlier = open_connections(
+        TRUTH,
+        lambda g: g.direction == "in" and g.destination in (WEB, API, BILLING),
+        lambda g: workload_key(g.destination),
+        END - WINDOW_S,
+    )
+    assert earlier != inbound
+    query = StatQuery(DEPLOY, start_s=START, end_s=END - WINDOW_S)
+    assert tcp_conn(run_both(both, query)) == earlier
+
+
+def test_tcp_conn_with_from_and_to_counts_the_sources_outbound_connections(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    from_api = StatQuery(
+        Selection("all", (), None),
+        EdgeMode.FROM,
+        Peer("deployment", "api", "shop"),
+        START,
+        END,
+        True,
+    )
+    assert tcp_conn(run_both(both, from_api)) == open_connections(
+        TRUTH,
+        lambda g: g.direction == "out" and g.source == API,
+        lambda g: workload_key(g.destination),
+        END,
+    )
+    to_billing = StatQuery(DEPLOY, EdgeMode.TO, Peer("deployment", "billing", None), START, END)
+    got = tcp_conn(run_both(both, to_billing))
+    assert got == open_connections(
+        TRUTH,
+        lambda g: g.direction == "out" and g.destination == BILLING,
+        lambda g: workload_key(g.source),
+        END,
+    )
+    assert list(got) == [("shop", "deployment", "web")]  # web-1's and web-2's summed
+
+
+def test_tcp_conn_of_pod_rows_is_each_pods_own_proxy(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    rows = run_both(both, StatQuery(Selection("pod", (), "shop"), start_s=START, end_s=END))
+    assert tcp_conn(rows) == open_connections(
+        TRUTH,
+        lambda g: g.direction == "in" and g.destination in (WEB, API, DB),
+        lambda g: ("shop", "pod", g.pod),
+        END,
+    )
+
+
+def test_a_range_ending_before_every_report_has_no_tcp_conn(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    rows = run_both(both, StatQuery(DEPLOY, start_s=START, end_s=START + 3 * WINDOW_S))
+    assert rows
+    assert {r.tcp_open_connections for r in rows} == {None}

@@ -33,6 +33,7 @@ def test_drop_expired_partitions_removes_only_days_past_retention(
         ("edge_windows", "20240101"),
         ("proxy_losses", "20240101"),
         ("requests", "20240101"),
+        ("tcp_connections", "20240101"),
     ]
     days = client.execute(f"SELECT DISTINCT toYYYYMMDD(start_time) FROM {db}.requests")
     assert days == [(20240120,)]

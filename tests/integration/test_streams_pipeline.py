@@ -6,7 +6,8 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from streams_procs import (
     truth_edges,
     wait_for,
 )
+from test_proxy_relay import LOOPBACK, origin
 
 from bench.generate import (
     IN,
@@ -38,13 +40,18 @@ from bench.generate import (
 )
 from meshpipe.deploy.dev.clickhouse import ClickHouseServer, ClickHouseSettings
 from meshpipe.deploy.kafka.topics import TopicSet
+from meshpipe.proxy.layer import Address
+from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
+from meshpipe.proxy.server import ProxyServer
+from meshpipe.proxy.settings import Listener, ServerSettings
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.identity import WorkloadId, WorkloadInstance
 from meshpipe.schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
 from meshpipe.schemas.topics import DEADLETTER, REQUESTS
 from meshpipe.sinks.client import NativeClient
 from meshpipe.sinks.migrations import apply_migrations
-from meshpipe.sinks.query import EdgeMode, Selection, StatQuery, stat
+from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery, StatRow, stat
 
 pytestmark = pytest.mark.integration
 
@@ -379,7 +386,7 @@ def test_two_workers_in_one_group_store_the_same_totals_as_one(
         60,
         "both workers to own partitions",
     )
-    assert sorted(owned[0] + owned[1]) == list(range(6))
+    assert sorted(owned[0] + owned[1]) == list(range(topics.partitions(REQUESTS)))
     client, db = stream_db
     _wait_exact(client, db, truth, 120)
 
@@ -403,3 +410,106 @@ def test_worker_exits_without_committing_when_clickhouse_refuses_its_rows(
         worker.kill()
     assert "Code: 60" in worker.log_file.read_text()  # UNKNOWN_TABLE, on 18.16 and newer servers
     assert asyncio.run(_group_offsets(kafka_bootstrap, f"g-{topics.prefix}")) == {}
+
+
+# --- open connections through real proxies ------------------------------------------------------
+
+NS = "emojivoto"
+CONNECTIONS = 5
+
+
+@asynccontextmanager
+async def _sidecar(
+    workload: str, listener: Listener, kafka: str, topics: TopicSet
+) -> AsyncIterator[ProxyServer]:
+    """An in-process meshproxy of emojivoto/deployment/<workload> reporting every second."""
+    settings = ServerSettings(
+        workload=WorkloadInstance(WorkloadId(NS, "deployment", workload), f"{workload}-1"),
+        proxy_id=f"{workload}-proxy",
+        listeners=(listener,),
+        admin=Address(LOOPBACK, 0),
+        drain_timeout_s=2,
+        connection_report_s=1.0,
+    )
+    sender = KafkaSender(KafkaSettings(kafka, topics.name(REQUESTS), linger_ms=5))
+    server = ProxyServer(settings, EventPublisher(sender, edge_key, PublisherSettings()))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.shutdown()
+
+
+async def _open_client(web_outbound: Address, api: Address) -> asyncio.StreamWriter:
+    """A client connection through web's outbound proxy that made one request to api."""
+    reader, writer = await asyncio.open_connection(web_outbound.host, web_outbound.port)
+    writer.write(f"GET http://{api}/hello HTTP/1.1\r\nHost: {api}\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    assert await reader.readexactly(length) == b"hello world"
+    return writer
+
+
+def _views(now: float) -> dict[str, StatQuery]:
+    """meshstat deploy -n emojivoto, with --from deploy/web, with --to deploy/api."""
+    deploy = Selection("deployment", (), NS)
+    return {
+        "server": StatQuery(deploy, start_s=now - 60, end_s=now + 1),
+        "from": StatQuery(deploy, EdgeMode.FROM, Peer("deployment", "web", NS), now - 60, now + 1),
+        "to": StatQuery(deploy, EdgeMode.TO, Peer("deployment", "api", NS), now - 60, now + 1),
+    }
+
+
+async def _tcp_conn(client: NativeClient, db: str) -> dict[str, dict[str, int | None]]:
+    """TCP_CONN per row name of each view, as of now."""
+    views = _views(time.time())
+    found: dict[str, dict[str, int | None]] = {}
+    for view, query in views.items():
+        rows: list[StatRow] = await asyncio.to_thread(stat, client, db, query)
+        found[view] = {row.name: row.tcp_open_connections for row in rows}
+    return found
+
+
+async def _until_tcp_conn(client: NativeClient, db: str, count: int) -> None:
+    """Wait until the server view shows api's, --from web api's, --to api web's TCP_CONN = count."""
+    want = {"server": {"api": count}, "from": {"api": count}, "to": {"web": count}}
+    seen: dict[str, dict[str, int | None]] = {}
+    async with asyncio.timeout(60):
+        while seen != want:
+            await asyncio.sleep(0.5)
+            seen = await _tcp_conn(client, db)
+
+
+async def test_tcp_conn_counts_the_connections_open_through_real_sidecars(
+    kafka_bootstrap: str, topics: TopicSet, stream_db: Db, make_worker: MakeWorker
+) -> None:
+    """Client --N connections--> web's outbound sidecar --> api's inbound sidecar --> app: each
+    view of meshstat shows N open, then N - 2 after two close, then 0 once the sidecars stop."""
+    client, db = stream_db
+    make_worker(*FAST).start()
+    async with AsyncExitStack() as stack:
+        app = await stack.enter_async_context(origin())
+        inbound = Listener("inbound", Address(LOOPBACK, 0), meshpipe_pb2.INBOUND, app)
+        api = await stack.enter_async_context(_sidecar("api", inbound, kafka_bootstrap, topics))
+        outbound = Listener("outbound", Address(LOOPBACK, 0), meshpipe_pb2.OUTBOUND, None)
+        web = await stack.enter_async_context(_sidecar("web", outbound, kafka_bootstrap, topics))
+        clients = [
+            await _open_client(web.bound("outbound"), api.bound("inbound"))
+            for _ in range(CONNECTIONS)
+        ]
+        await _until_tcp_conn(client, db, CONNECTIONS)
+        for writer in clients[:2]:
+            writer.close()
+            await writer.wait_closed()
+        await _until_tcp_conn(client, db, CONNECTIONS - 2)
+        for writer in clients[2:]:
+            writer.close()
+    # the sidecars stopped: their last reports say nothing is open, the requests stay counted
+    await _until_tcp_conn(client, db, 0)
+    [api_row] = await asyncio.to_thread(stat, client, db, _views(time.time())["server"])
+    assert (api_row.name, api_row.requests) == ("api", CONNECTIONS)

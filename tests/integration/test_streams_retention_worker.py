@@ -67,4 +67,9 @@ def test_worker_drops_partitions_past_retention_and_keeps_recent_ones(
         )
     finally:
         worker.stop()
-    assert kept == {"edge_windows": [today], "proxy_losses": [today], "requests": [today]}
+    assert kept == {
+        "edge_windows": [today],
+        "proxy_losses": [today],
+        "requests": [today],
+        "tcp_connections": [today],
+    }

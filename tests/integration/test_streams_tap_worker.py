@@ -1,4 +1,5 @@
-"""A `meshstreams worker` on real Kafka feeds tap sessions: only matches, capped, until ended."""
+"""A `meshstreams worker` on real Kafka feeds tap sessions: only matches, capped, until ended;
+a status selection is applied before the cap."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from streams_procs import WorkerProc
+from streams_procs import WorkerProc, wait_for
 
 from bench.generate import IN, OUT, EdgeSpec, single_event
 from meshpipe.deploy.kafka.topics import TopicSet
+from meshpipe.schemas.classify import apply_classification
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.topics import REQUESTS, TAP, TAP_SESSIONS
@@ -27,6 +30,9 @@ WEB_TO_EMOJI = EdgeSpec(OUT, "web", "emoji", 1_000)
 VOTE_TO_EMOJI = EdgeSpec(OUT, "vote-bot", "emoji", 1_000)
 EMOJI_FROM_WEB = EdgeSpec(IN, "web", "emoji", 1_000)
 MAX_RPS = 5
+VOTING_FROM_WEB = EdgeSpec(IN, "web", "voting", 2_000)
+VOTE = "/emojivoto.v1.VotingService/Vote"
+INTERNAL = 13
 
 
 def _session(sid: str, tap: meshpipe_pb2.TapFilter, max_rps: int, ttl_s: float) -> bytes:
@@ -73,6 +79,27 @@ class Traffic:
             await self.event(EMOJI_FROM_WEB, f"/{phase}/inbound/{index}")
             await asyncio.sleep(1 / per_second)
         return index - start
+
+
+@asynccontextmanager
+async def _running_worker(
+    kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> AsyncIterator[tuple[WorkerProc, Traffic, AIOKafkaConsumer]]:
+    """A ready worker, a producer of events and sessions, and a reader of the tap topic from its
+    start; all of them ended on exit."""
+    worker = WorkerProc(kafka_bootstrap, "memory://", topics.prefix, f"g-{topics.prefix}", tmp_path)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2)
+    consumer = AIOKafkaConsumer(
+        topics.name(TAP), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    async with AsyncExitStack() as stack:
+        stack.callback(worker.kill)
+        await asyncio.to_thread(worker.start)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        yield worker, Traffic(producer, topics), consumer
 
 
 async def _tap_events(
@@ -134,17 +161,8 @@ async def test_tap_session_gets_matching_events_within_max_rps_until_it_ends(
     under_x = meshpipe_pb2.TapFilter(
         resource=meshpipe_pb2.ResourceRef(kind="namespace", name="emojivoto"), path_prefix="/x"
     )
-    worker = WorkerProc(kafka_bootstrap, "memory://", topics.prefix, f"g-{topics.prefix}", tmp_path)
-    await asyncio.to_thread(worker.start)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=2)
-    consumer = AIOKafkaConsumer(
-        topics.name(TAP), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
-    )
-    await producer.start()
-    await consumer.start()
     seen: list[tuple[bytes, meshpipe_pb2.TapEvent]] = []
-    try:
-        traffic = Traffic(producer, topics)
+    async with _running_worker(kafka_bootstrap, topics, tmp_path) as (_, traffic, consumer):
         await traffic.session("a", _session("a", web_get, MAX_RPS, ttl_s=300))
         await traffic.session("b", _session("b", under_x, 0, ttl_s=300))
         # Phase 1: session a is live; four kinds of events, one of which matches it. Rounds
@@ -178,10 +196,6 @@ async def test_tap_session_gets_matching_events_within_max_rps_until_it_ends(
             await traffic.event(WEB_TO_EMOJI, f"/x/tomb/{index}")
             await _collect_until(consumer, seen, lambda: True, 1)
             assert index < 400, "session c never matched"
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        worker.kill()
 
     a_events = [tap for key, tap in seen if key == b"a"]
     assert 2 * MAX_RPS <= len(a_events) < matching  # it got some, and the cap held some back
@@ -198,6 +212,61 @@ async def test_tap_session_gets_matching_events_within_max_rps_until_it_ends(
     assert not [p for p in _paths(seen, "b") if "/tomb/" in p]
 
 
+async def _send_vote(traffic: Traffic, index: int, grpc_status: int) -> None:
+    """One gRPC Vote call served by voting: HTTP 200, the gRPC status in the trailers."""
+    traffic.seq += 1
+    event = single_event(VOTING_FROM_WEB, time.time_ns(), traffic.seq, seed=traffic.seq)
+    event.protocol, event.method, event.path = meshpipe_pb2.GRPC, "POST", f"{VOTE}/{index}"
+    event.grpc_status = grpc_status
+    apply_classification(event)
+    value = event.SerializeToString()
+    await traffic.producer.send(traffic.topics.name(REQUESTS), value, key=edge_key(event))
+
+
+async def test_status_selection_is_applied_before_max_rps_so_rare_failures_get_through(
+    kafka_bootstrap: str, topics: TopicSet, tmp_path: Path
+) -> None:
+    """voting's failing Vote calls (HTTP 200, grpc-status Internal), one in 300 successes: a
+    session with max rps 1 that selects them by gRPC status or by failure gets every one."""
+    rounds, successes_per_round = 5, 300
+    voting = meshpipe_pb2.ResourceRef(namespace="emojivoto", kind="deployment", name="voting")
+    filters = {
+        "grpc": meshpipe_pb2.TapFilter(resource=voting, grpc_statuses=[INTERNAL]),
+        "failed": meshpipe_pb2.TapFilter(resource=voting, failed=True),
+        "all": meshpipe_pb2.TapFilter(resource=voting),  # the control: the cap is what binds
+    }
+    seen: list[tuple[bytes, meshpipe_pb2.TapEvent]] = []
+    async with _running_worker(kafka_bootstrap, topics, tmp_path) as (worker, traffic, consumer):
+        for sid, tap in filters.items():
+            await traffic.session(sid, _session(sid, tap, max_rps=1, ttl_s=300))
+        await asyncio.to_thread(
+            wait_for, worker.health, lambda h: (h or {}).get("tap_sessions") == 3, 30, "sessions"
+        )
+        for index in range(rounds):
+            for _ in range(successes_per_round):
+                await _send_vote(traffic, index, grpc_status=0)
+            await _send_vote(traffic, index, grpc_status=INTERNAL)
+            await traffic.producer.flush()
+
+            def both_got_it(index: int = index) -> bool:
+                return all(f"{VOTE}/{index}" in _paths(seen, sid) for sid in ("grpc", "failed"))
+
+            await _collect_until(consumer, seen, both_got_it, 30)
+            # The next failure must not share a worker second with this one: the cap allows one.
+            last_s = max(tap.matched.seconds for key, tap in seen if key != b"all")
+            await asyncio.sleep(max(0.0, last_s + 1.05 - time.time()))
+        await _collect_until(consumer, seen, lambda: True, 1)
+
+    failures = [f"{VOTE}/{index}" for index in range(rounds)]
+    for sid in ("grpc", "failed"):
+        got = [tap.event for key, tap in seen if key == sid.encode()]
+        assert [event.path for event in got] == failures, sid
+        assert {(event.http_status, event.grpc_status) for event in got} == {(200, INTERNAL)}
+    control = [tap for key, tap in seen if key == b"all"]
+    assert max(Counter(tap.matched.seconds for tap in control).values()) == 1
+    assert any(tap.event.grpc_status == 0 for tap in control)  # it spent its budget on those
+
+
 def _get(port: int, path: str) -> tuple[int, dict[str, object]]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as rsp:
         return rsp.status, dict(json.loads(rsp.read()))
@@ -211,6 +280,6 @@ def test_worker_serves_ready_and_live_pages_on_its_web_port(
         worker.start()
         assert _get(worker.port, "/ready") == (200, {"ready": True})
         assert _get(worker.port, "/live") == (200, {"live": True})
-        assert sorted(worker.partitions()) == list(range(6))
+        assert sorted(worker.partitions()) == list(range(topics.partitions(REQUESTS)))
     finally:
         worker.kill()

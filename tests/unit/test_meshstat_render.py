@@ -174,3 +174,12 @@ def test_latency_format(ms: float | None, text: str) -> None:
 )
 def test_percent_format(fraction: float | None, text: str) -> None:
     assert format_percent(fraction) == text
+
+
+def test_a_row_with_open_connections_but_no_requests_shows_only_its_tcp_conn() -> None:
+    row = replace(ROWS[1], meshed=True, tcp_open_connections=4)
+    [header, line] = render([row], StatView("table"), PLAIN).splitlines()
+    assert header.split()[-1] == "TCP_CONN"
+    assert line.split() == ["vote-bot", "yes", "-", "-", "-", "-", "-", "4"]
+    [doc] = json.loads(render([row], StatView("json"), PLAIN))
+    assert doc["tcp_open_connections"] == 4

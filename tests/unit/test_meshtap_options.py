@@ -30,6 +30,9 @@ def _reason(**kwargs: object) -> str:
         ({"resources": ("deploy/web", "sts/db")}, "taps one resource"),
         ({"resources": ("widgets/web",)}, 'unknown resource type "widgets"'),
         ({"status": ("abc",)}, "invalid --status"),
+        ({"status": ("5xx,600",)}, 'invalid --status "600"'),
+        ({"grpc_status": ("Internl",)}, 'invalid --grpc-status "Internl"'),
+        ({"grpc_status": ("17",)}, 'invalid --grpc-status "17"'),
         ({"duration": "forever"}, 'invalid duration "forever"'),
         ({"since": "2026-11-28T00:00:00Z"}, "--since must be in the past"),
         ({"path": "api"}, "--path must start with /"),
@@ -80,3 +83,28 @@ def test_stop_conditions_and_replay_start_are_parsed() -> None:
 def test_defaults_are_live_plain_and_100_rps() -> None:
     plan = TapOptions(("deploy/web",)).validate(NOW)
     assert (plan.since_s, plan.output, plan.max_rps, plan.count) == (None, "", 100, None)
+
+
+def test_status_flags_travel_in_the_session_filter() -> None:
+    plan = TapOptions(
+        ("deploy/voting",),
+        namespace="emojivoto",
+        status=("200",),
+        grpc_status=("Internal", "unavailable"),
+        failed=True,
+    ).validate(NOW)
+    tap = plan.tap_filter
+    assert [(r.low, r.high) for r in tap.http_statuses] == [(200, 200)]
+    assert (list(tap.grpc_statuses), tap.failed) == ([13, 14], True)
+    assert tap.resource.name == "voting"  # the request fields are kept beside them
+
+
+def test_a_grpc_status_by_name_and_by_number_is_the_same_filter() -> None:
+    by_name = TapOptions(("deploy/voting",), grpc_status=("Internal",)).validate(NOW)
+    by_number = TapOptions(("deploy/voting",), grpc_status=("13",)).validate(NOW)
+    assert by_name.tap_filter == by_number.tap_filter
+
+
+def test_without_status_flags_the_filter_has_no_status_selection() -> None:
+    tap = TapOptions(("deploy/web",)).validate(NOW).tap_filter
+    assert (list(tap.http_statuses), list(tap.grpc_statuses), tap.failed) == ([], [], False)

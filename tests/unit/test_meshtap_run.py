@@ -11,7 +11,7 @@ from meshtap_events import http_event
 from meshpipe.cli.meshtap import pump
 from meshpipe.cli.tap_options import TapOptions
 from meshpipe.cli.tap_run import IDLE_NOTICE_S, TapRun
-from meshpipe.cli.tapclient import partition_for_key
+from meshpipe.cli.tapclient import _decode_request, partition_for_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 NOW = 1_795_773_600.0
@@ -61,11 +61,13 @@ async def test_count_stops_after_that_many_requests() -> None:
     assert ids == {"id=web-5f8d-x2:1", "id=web-5f8d-x2:2"}
 
 
-async def test_status_filter_hides_other_statuses_and_they_do_not_count() -> None:
-    run = _run(status=("5+",), count=1)
+async def test_the_run_prints_what_its_source_selected_status_filter_included() -> None:
+    """The status selection is applied where events are matched (worker, replay), not here."""
+    run = _run(status=("5+",), count=2)
     said = await _pump(run, [[http_event(1, 200), http_event(2, 503), http_event(3, 500)]])
-    assert [line.split()[1] for line, _ in said] == ["id=web-5f8d-x2:2"] * 3
-    assert run.printed == 1
+    ids = [line.split()[1] for line, _ in said]
+    assert ids == ["id=web-5f8d-x2:1"] * 3 + ["id=web-5f8d-x2:2"] * 3
+    assert run.printed == 2
 
 
 async def test_duration_stops_a_quiet_tap() -> None:
@@ -104,3 +106,11 @@ def test_partition_for_key_is_stable_in_range_and_order_independent() -> None:
     picks = {partition_for_key(b"session-%d" % i, [0, 1, 2]) for i in range(50)}
     assert picks == {0, 1, 2}
     assert partition_for_key(b"abc", [2, 0, 1]) == partition_for_key(b"abc", [0, 1, 2])
+
+
+def test_a_replayed_connection_report_is_no_request_to_show() -> None:
+    report = meshpipe_pb2.RequestEvent(proxy_id="p", direction=meshpipe_pb2.INBOUND)
+    report.connections.open = 2
+    assert _decode_request(report.SerializeToString()) is None
+    request = http_event()
+    assert _decode_request(request.SerializeToString()) == request

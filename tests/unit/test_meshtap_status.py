@@ -1,12 +1,17 @@
-"""Unit tests for meshtap's --status post-filter."""
+"""Unit tests for meshtap's status flags: --status and --grpc-status values, and the status
+selection they put in the session's TapFilter."""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from meshpipe.cli.tap_status import StatusFilter, StatusFilterError, parse_status, status_filter
+from meshpipe.cli.tap_status import (
+    StatusFilterError,
+    parse_grpc_status,
+    parse_status,
+    status_selection,
+)
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
 @pytest.mark.parametrize(
@@ -33,20 +38,36 @@ def test_parse_status_rejects_anything_else(text: str) -> None:
         parse_status(text)
 
 
-def test_five_plus_matches_server_errors_only() -> None:
-    only = status_filter(["5+"])
-    assert [s for s in (200, 404, 499, 500, 503, 599) if only.matches(s)] == [500, 503, 599]
+@pytest.mark.parametrize(
+    ("text", "code"), [("Internal", 13), ("internal", 13), ("13", 13), ("Cancelled", 1)]
+)
+def test_parse_grpc_status_reads_names_in_any_case_and_numbers(text: str, code: int) -> None:
+    assert parse_grpc_status(text) == code
 
 
-def test_repeated_and_comma_separated_values_are_alternatives() -> None:
-    only = status_filter(["404,500", "503"])
-    assert [s for s in (200, 404, 500, 502, 503) if only.matches(s)] == [404, 500, 503]
+@pytest.mark.parametrize("text", ["", "Internl", "17", "-1", "5xx"])
+def test_parse_grpc_status_rejects_anything_else_naming_the_choices(text: str) -> None:
+    with pytest.raises(StatusFilterError, match="invalid --grpc-status") as info:
+        parse_grpc_status(text)
+    assert "Unavailable" in str(info.value)
+    assert "\n" not in str(info.value)
 
 
-def test_a_filter_hides_events_without_a_response() -> None:
-    assert not status_filter(["5+"]).matches(0)
+def test_repeated_and_comma_separated_values_become_one_list_each() -> None:
+    selection = status_selection(["404,5xx", "503"], ["Internal,unavailable", "13"], failed=True)
+    assert [(r.low, r.high) for r in selection.http_statuses] == [
+        (404, 404),
+        (500, 599),
+        (503, 503),
+    ]
+    assert list(selection.grpc_statuses) == [13, 14]
+    assert selection.failed
 
 
-@given(st.integers(min_value=0, max_value=999))
-def test_no_filter_shows_every_status(status: int) -> None:
-    assert StatusFilter().matches(status)
+def test_no_status_flags_select_nothing_extra() -> None:
+    assert status_selection([], [], failed=False) == meshpipe_pb2.TapFilter()
+
+
+def test_an_empty_item_in_a_comma_list_is_an_error() -> None:
+    with pytest.raises(StatusFilterError, match='invalid --grpc-status ""'):
+        status_selection([], ["Internal,"], failed=False)

@@ -142,14 +142,17 @@ def test_every_sum_reads_its_table_once_with_final_in_one_statement(
 ) -> None:
     client = OwnersClient([])
     stat(client, "meshpipe", query)
-    aggregate, losses = client.queries
+    aggregate, losses, connections = client.queries
     assert f"FROM meshpipe.{table} FINAL WHERE" in aggregate
     assert "FROM meshpipe.proxy_losses FINAL WHERE" in losses
-    for sql in (aggregate, losses):
-        assert sql.count("FROM") == 1
+    assert "FROM meshpipe.tcp_connections FINAL WHERE" in connections
+    for sql in (aggregate, losses, connections):
+        assert sql.count(" FINAL") == 1
         assert "UNION" not in sql
         assert ";" not in sql
         assert sql.endswith(f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}")
+    for sql in (aggregate, losses):
+        assert sql.count("FROM") == 1
     # Proxies are found by the owner columns of proxy_losses, never through requests.
     assert "requests" not in losses
 
@@ -240,6 +243,110 @@ def test_a_readonly_user_gets_the_same_statements_without_the_setting() -> None:
     client = ReadonlyClient([row])
     [stat_row] = stat(client, "meshpipe", QUERY)
     assert stat_row.requests == 20
-    refused, aggregate, refused_losses, losses = client.queries
+    refused, aggregate, refused_losses, losses, refused_connections, connections = client.queries
     assert refused == aggregate + f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}"
     assert refused_losses.startswith(losses + " SETTINGS ")
+    assert refused_connections.startswith(connections + " SETTINGS ")
+
+
+# --- TCP_CONN: the latest connection report of each proxy edge before the end --------------------
+
+
+class GaugesClient(CannedClient):
+    """Like CannedClient, but the tcp_connections query answers `gauges`, or fails with `error`."""
+
+    def __init__(
+        self,
+        rows: list[tuple[Any, ...]],
+        gauges: list[tuple[Any, ...]],
+        error: ClickHouseError | None = None,
+    ) -> None:
+        super().__init__(rows)
+        self.gauges = gauges
+        self.error = error
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        if "FROM meshpipe.tcp_connections" in sql:
+            self.queries.append(sql)
+            if self.error is not None:
+                raise self.error
+            return list(self.gauges)
+        return super().execute(sql)
+
+
+def _connections_sql(client: CannedClient) -> str:
+    [sql] = [q for q in client.queries if "tcp_connections" in q]
+    return sql
+
+
+def test_tcp_conn_sums_each_proxy_edges_latest_report_in_the_lookback_before_the_end() -> None:
+    client = GaugesClient([ROW], [("shop", "deployment", "api", 4)])
+    [row] = stat(client, "meshpipe", StatQuery(QUERY.selection, start_s=100.0, end_s=1000.4))
+    assert row.tcp_open_connections == 4
+    sql = _connections_sql(client)
+    # per proxy edge the open count of its latest report, then summed per row, in one statement
+    assert "argMax(open_connections, report_us) AS latest_open" in sql
+    assert "GROUP BY c_ns, c_kind, c_name, proxy_id, direction, source, destination" in sql
+    assert sql.startswith("SELECT c_ns, c_kind, c_name, sum(latest_open) FROM (SELECT ")
+    # the 30 s before the (whole-second) end, whatever the range's start
+    assert "window_start >= toDateTime(971) AND window_start < toDateTime(1001)" in sql
+    # the rows of the stat query: inbound, deployments of shop, grouped by destination
+    assert "direction = 'in'" in sql
+    assert "destination_kind IN ('deploy', 'deploys', 'deployment', 'deployments')" in sql
+    assert "destination_namespace = 'shop'" in sql
+    assert "if(destination_meshed = 1, destination_name, destination) AS c_name" in sql
+
+
+def test_tcp_conn_of_from_and_to_reads_the_outbound_reports_of_the_sources() -> None:
+    peer = Peer("deployment", "web", "shop")
+    for mode, grouped, peer_side in (
+        (EdgeMode.FROM, "destination", "source"),
+        (EdgeMode.TO, "source", "destination"),
+    ):
+        client = GaugesClient([], [])
+        stat(client, "meshpipe", StatQuery(QUERY.selection, mode, peer, 0, 10))
+        sql = _connections_sql(client)
+        assert "direction = 'out'" in sql
+        assert f"{peer_side}_name = 'web'" in sql
+        assert f"if({grouped}_meshed = 1, {grouped}_name, {grouped}) AS c_name" in sql
+
+
+def test_a_row_without_reports_in_the_lookback_has_no_tcp_conn() -> None:
+    client = GaugesClient([ROW], [])
+    [row] = stat(client, "meshpipe", QUERY)
+    assert row.tcp_open_connections is None
+
+
+def test_a_resource_with_open_connections_but_no_requests_gets_a_row_of_its_own() -> None:
+    web = ("shop", "deployment", "web", *ROW[3:])
+    client = GaugesClient(
+        [web], [("shop", "deployment", "api", 2), ("shop", "deployment", "web", 1)]
+    )
+    rows = stat(client, "meshpipe", QUERY)
+    assert [(r.name, r.requests, r.tcp_open_connections) for r in rows] == [
+        ("api", 0, 2),
+        ("web", 20, 1),
+    ]
+    idle = rows[0]
+    assert idle.meshed
+    assert (idle.success, idle.rps, idle.latency_ms_p50) == (None, 0.0, None)
+
+
+def test_a_schema_without_the_connections_table_leaves_tcp_conn_empty() -> None:
+    error = ClickHouseError("Table meshpipe.tcp_connections doesn't exist", codes.UNKNOWN_TABLE)
+    [row] = stat(client := GaugesClient([ROW], [], error), "meshpipe", QUERY)
+    assert row.tcp_open_connections is None
+    assert len(client.queries) == 3
+
+
+def test_unmeshed_peers_of_pod_rows_are_named_by_address_as_requests_name_them() -> None:
+    # pod rows come from `requests`, which names an unmeshed peer by its authority, else its IP
+    query = StatQuery(
+        Selection("pod", (), "shop"), EdgeMode.FROM, Peer("pod", "web-1", "shop"), 0, 10, True
+    )
+    gauges = [("", "", "authority=ext.example.com", 2), ("", "", "ip=10.9.9.9,port=443", 1)]
+    rows = stat(GaugesClient([], gauges), "meshpipe", query)
+    assert [(r.name, r.meshed, r.tcp_open_connections) for r in rows] == [
+        ("10.9.9.9", False, 1),
+        ("ext.example.com", False, 2),
+    ]

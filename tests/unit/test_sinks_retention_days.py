@@ -43,3 +43,18 @@ def test_replacing_keys_hold_the_row_keys_of_the_stream_rows() -> None:
     )
     assert "partition, offset)" in requests
     assert "ORDER BY (window_start, proxy_id, partition, first_offset)" in losses
+
+
+def test_connection_reports_are_kept_like_the_edge_windows_and_keyed_by_proxy_edge() -> None:
+    gauges = next(m for m in MIGRATIONS if m.name == "tcp_connections")
+    [old] = render_migration(gauges, Dialect((18, 16)), "meshpipe")
+    [new] = render_migration(gauges, Dialect((26, 9)), "meshpipe")
+    assert "TTL" not in old
+    assert "LowCardinality" not in old
+    assert "TTL window_start + INTERVAL 30 DAY" in new
+    assert "ReplacingMergeTree(version)" in old
+    assert (
+        "ORDER BY (window_start, direction, destination, source, proxy_id, partition, first_offset)"
+        in " ".join(old.split())
+    )
+    assert ("tcp_connections", "window_start", 9) in Retention(window_days=9).tables()

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from sinks_rows import edge, loss, request
+from sinks_rows import connections, edge, loss, request
 
+from meshpipe.schemas.rows import RowBatch
 from meshpipe.sinks.tables import (
+    CONNECTION_COLUMNS,
     EDGE_WINDOW_COLUMNS,
     LOSS_COLUMNS,
     REQUEST_COLUMNS,
+    TCP_CONNECTIONS,
+    batch_tables,
+    connection_values,
     edge_window_values,
     loss_values,
     request_values,
@@ -64,3 +69,16 @@ def test_loss_values_follow_columns() -> None:
     values = loss_values(row)
     assert values[0] == utc_datetime(row.window_start_s)
     assert list(values[1:]) == _expected(row, LOSS_COLUMNS, 1)
+
+
+def test_connection_values_follow_columns_with_bools_as_ints() -> None:
+    row = connections(4, source_meshed=False)
+    values = connection_values(row)
+    assert values[0] == utc_datetime(row.window_start_s)
+    assert list(values[1:]) == _expected(row, CONNECTION_COLUMNS, 1)
+    assert values[CONNECTION_COLUMNS.index("source_meshed")] == 0
+
+
+def test_a_batch_with_connection_rows_inserts_them_into_tcp_connections() -> None:
+    [table] = batch_tables(RowBatch(connections=(connections(1), connections(2))))
+    assert (table.table, table.columns, len(table.rows)) == (TCP_CONNECTIONS, CONNECTION_COLUMNS, 2)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streams_events import BASE_S, make_event, record
+from streams_events import BASE_S, make_event, record, run_partition
 
 from meshpipe.schemas.latency import bucket_index
-from meshpipe.schemas.rows import MemoryRowSink, RowBatch
+from meshpipe.schemas.rows import MemoryRowSink
 from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.decode import InvalidRecordError, ValidEvent, decode_event
 from meshpipe.streams.loss import count_loss
@@ -106,27 +106,13 @@ def _stored(sink: MemoryRowSink) -> Counter[tuple[object, ...]]:
 def _run(
     records: list[ValidEvent | None], flush_after: set[int], crash_after: set[int], torn: bool
 ) -> MemoryRowSink:
-    """Process like a worker: flush, store, commit; on a crash resume from the committed offset."""
-    sink = MemoryRowSink()
-    state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
-    committed, offset, crashed = 0, 0, set()
-    while offset < len(records):
-        state.fold(offset, records[offset])
-        if offset in flush_after:
-            flushed = state.flush()
-            sink.store(flushed.batch)
-            assert flushed.commit_offset is not None
-            committed = flushed.commit_offset
-        if offset in crash_after and offset not in crashed:
-            crashed.add(offset)
-            if torn:  # the last flush reached the store in part and was never committed
-                sink.store(RowBatch(edge_windows=state.flush().batch.edge_windows))
-            state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
-            offset = committed
-            continue
-        offset += 1
-    sink.store(state.flush().batch)
-    return sink
+    return run_partition(
+        lambda: PartitionState(0, SETTINGS, bucket_index, CHUNKS),
+        records,
+        flush_after,
+        crash_after,
+        torn,
+    )
 
 
 run_plans = st.tuples(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
+from google.protobuf.message import Message
 from streams_events import make_event
 
+from meshpipe.schemas.classify import apply_classification
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.tapfilter import filter_matches
 from meshpipe.streams.tap import InvalidSessionError, TapSessions, parse_session
@@ -135,6 +138,66 @@ def test_max_rps_limits_matches_per_second_then_resets() -> None:
     clock.now += 1
     assert first_second == [1, 1, 1, 0, 0]
     assert len(sessions.match(make_event())) == 1
+
+
+def _grpc_call(code: int) -> meshpipe_pb2.RequestEvent:
+    event = make_event(method="POST", grpc_status=code)
+    event.protocol = meshpipe_pb2.GRPC
+    apply_classification(event)
+    return event
+
+
+def test_events_outside_the_status_selection_do_not_spend_the_rate_budget() -> None:
+    clock = FakeClock()
+    sessions = TapSessions(clock)
+    sessions.set_share(1, 1)
+    sessions.apply(b"s1", _session(tap=_filter(grpc_statuses=[13]), max_rps=1))
+    successes = [sessions.match(_grpc_call(0)) for _ in range(50)]
+    [internal] = sessions.match(_grpc_call(13))
+    assert successes == [[]] * 50
+    assert internal.event.grpc_status == 13
+    assert sessions.match(_grpc_call(13)) == []  # that match spent this second's budget
+    clock.now += 1
+    assert len(sessions.match(_grpc_call(13))) == 1
+
+
+def test_failed_session_gets_the_rare_failure_among_successes_within_one_rps() -> None:
+    sessions = TapSessions(FakeClock())
+    sessions.set_share(1, 1)
+    sessions.apply(b"s1", _session(tap=_filter(failed=True), max_rps=1))
+    for _ in range(20):
+        assert sessions.match(make_event(http_status=200)) == []
+    assert len(sessions.match(make_event(http_status=503))) == 1
+
+
+def _old_session_class() -> type[Message]:
+    """TapSession as a writer saw it before TapFilter had fields 7-9 (status selection)."""
+    contract = descriptor_pb2.FileDescriptorProto()
+    meshpipe_pb2.DESCRIPTOR.CopyToProto(contract)
+    [tap_filter] = [m for m in contract.message_type if m.name == "TapFilter"]
+    old_fields = [f for f in tap_filter.field if f.number <= 6]
+    del tap_filter.field[:]
+    tap_filter.field.extend(old_fields)
+    timestamps = descriptor_pb2.FileDescriptorProto()
+    timestamp_pb2.DESCRIPTOR.CopyToProto(timestamps)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(timestamps)
+    pool.Add(contract)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("meshpipe.v1.TapSession"))
+
+
+def test_an_old_session_record_has_no_status_selection() -> None:
+    old_session = _old_session_class()()
+    old_session.ParseFromString(_session(tap=_filter(method="GET")))
+    old_filter = old_session.DESCRIPTOR.fields_by_name["filter"].message_type
+    assert max(f.number for f in old_filter.fields) == 6
+    sessions = TapSessions(FakeClock())
+    sessions.apply(b"s1", old_session.SerializeToString())
+    ends = [make_event(http_status=200), make_event(http_status=503), _grpc_call(13)]
+    for event in ends:
+        event.method = "GET"
+    assert [len(sessions.match(event)) for event in ends] == [1, 1, 1]
+    assert len(sessions.match(make_event(method="POST"))) == 0  # its old fields still apply
 
 
 def test_max_rps_is_split_by_partition_share_with_at_least_one() -> None:

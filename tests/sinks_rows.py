@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from meshpipe.schemas.rows import EdgeWindowRow, LossRow, RequestRow
+from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestRow
 
 EDGE = EdgeWindowRow(
     window_start_s=4_000_000_000,
@@ -103,6 +103,31 @@ LOSS = LossRow(
     proxy_directions=1,
 )
 
+CONNECTIONS = ConnectionRow(
+    window_start_s=4_000_000_000,
+    report_us=4_000_000_003_500_000,
+    proxy_id="api-1",
+    direction="in",
+    source="shop/deployment/web",
+    source_namespace="shop",
+    source_kind="deployment",
+    source_name="web",
+    source_pod="",
+    source_meshed=True,
+    destination="shop/deployment/api",
+    destination_namespace="shop",
+    destination_kind="deployment",
+    destination_name="api",
+    destination_pod="api-1",
+    destination_meshed=True,
+    partition=0,
+    first_offset=0,
+    version=0,
+    open_connections=3,
+    opened=1,
+    closed=0,
+)
+
 
 def edge(offset: int, **changes: object) -> EdgeWindowRow:
     """An edge window row whose segment starts and ends at offset, with changes applied."""
@@ -117,3 +142,8 @@ def request(offset: int, **changes: object) -> RequestRow:
 def loss(offset: int, **changes: object) -> LossRow:
     """A loss row whose segment starts and ends at offset, with changes applied."""
     return replace(LOSS, **{"first_offset": offset, "version": offset, **changes})  # type: ignore[arg-type]
+
+
+def connections(offset: int, **changes: object) -> ConnectionRow:
+    """A connection row whose segment starts and ends at offset, with changes applied."""
+    return replace(CONNECTIONS, **{"first_offset": offset, "version": offset, **changes})  # type: ignore[arg-type]
