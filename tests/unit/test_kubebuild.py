@@ -54,3 +54,11 @@ def test_missing_go_says_so_in_one_line(tmp_path: Path) -> None:
     build = KubeBuild(cache_dir=tmp_path, go="no-such-go-here")
     with pytest.raises(DevStackError, match=r"`no-such-go-here` is not on PATH"):
         kubebuild.ensure_kubernetes(build, lambda _line: None)
+
+
+def test_a_failed_build_is_one_line_with_its_last_error(tmp_path: Path) -> None:
+    stderr = "# k8s.io/kubernetes/cmd/kubelet\nlink: running gcc failed: exit status 1\n"
+    line = kubebuild._failure_line(["build", "-o"], stderr, tmp_path / "build.log")
+    assert line == (
+        f"`go build` failed: link: running gcc failed: exit status 1 (log: {tmp_path}/build.log)"
+    )
