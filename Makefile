@@ -3,12 +3,15 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
-# Debian packages the project needs: Java + Maven for the Kafka broker, ClickHouse, and the peers
-# and tools used by tests and benchmarks; debootstrap, umoci and skopeo build the images.
+# Debian packages the project needs: Java + Maven for the Kafka broker, ClickHouse, the peers
+# and tools used by tests and benchmarks; debootstrap, umoci and skopeo build the images; the
+# local Kubernetes node (`meshctl dev cluster`): etcd, containerd + runc + CNI plugins, conntrack
+# for kube-proxy, busybox-static for its images.
 SYSTEM_PACKAGES := openjdk-17-jre-headless maven clickhouse-server clickhouse-client haproxy \
-	nginx-light wrk nghttp2-client iptables iproute2 curl procps debootstrap umoci skopeo
+	nginx-light wrk nghttp2-client iptables iproute2 curl procps debootstrap umoci skopeo \
+	etcd-server containerd runc containernetworking-plugins conntrack busybox-static openssl
 
-.PHONY: setup system venv fetch tools lint proto proto-check test test-unit test-integration demo dev-up dev-down images clean
+.PHONY: setup system venv fetch tools lint proto proto-check test test-unit test-integration demo dev-up dev-down images cluster-build clean
 
 setup: system venv fetch tools
 
@@ -80,6 +83,11 @@ dev-up: setup
 
 dev-down: venv
 	$(VENV)/bin/meshctl dev down
+
+# Kubernetes v1.33.13 and CoreDNS from the Go module proxy into ~/.cache/meshpipe (~20 min once,
+# niced); the tests' first `meshctl dev cluster up` does the same when they are missing.
+cluster-build: venv
+	$(VENV)/bin/meshctl dev cluster build
 
 demo: setup
 	$(VENV)/bin/meshctl demo

@@ -1,4 +1,5 @@
-"""`meshctl dev up|status|down`: the local Kafka + ClickHouse stack shared by dev, demo, tests."""
+"""`meshctl dev up|status|down`: the local Kafka + ClickHouse stack shared by dev, demo, tests;
+`meshctl dev cluster up|status|down|build`: a local single-node Kubernetes cluster."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 
 import click
 
+from meshpipe.deploy.dev.cluster import Cluster
+from meshpipe.deploy.dev.clusterconf import ClusterSettings
 from meshpipe.deploy.dev.crds import fetch_strimzi_crds
 from meshpipe.deploy.dev.imagecheck import measure_sidecar
 from meshpipe.deploy.dev.images import TARGETS as IMAGE_TARGETS
@@ -15,7 +18,8 @@ from meshpipe.deploy.dev.images import (
     containerfile_epoch,
     make_context,
 )
-from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
+from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
+from meshpipe.deploy.dev.stack import ComponentStatus, DevStack, DevStackSettings
 from meshpipe.deploy.operators import STRIMZI
 from meshpipe.schemas.exits import ExitStatus
 from meshpipe.schemas.topics import REQUESTS
@@ -70,11 +74,7 @@ def up(stack: DevStack, requests_partitions: int | None) -> None:
 @click.pass_obj
 def status(stack: DevStack) -> ExitStatus:
     """Show each component; exit 0 only when all are ready."""
-    rows = stack.status()
-    for row in rows:
-        mark = "✔" if row.ready else "×"
-        click.echo(f"{mark} {row.name:<11} {row.detail}")
-    return ExitStatus.OK if all(r.ready for r in rows) else ExitStatus.UNAVAILABLE
+    return _show(stack.status(), 11)
 
 
 @dev.command()
@@ -128,3 +128,56 @@ def images(stack: DevStack, targets: tuple[str, ...], context_only: bool, measur
     if measure and sidecars:
         seconds = measure_sidecar(sidecars[0], stack.settings.kafka.bootstrap, runs=5)
         click.echo(f"meshproxy start to /ready: {', '.join(f'{s:.2f} s' for s in seconds)}")
+
+
+@dev.group()
+@click.pass_context
+def cluster(ctx: click.Context) -> None:
+    """A single-node Kubernetes cluster in a network namespace of its own (needs root)."""
+    env = dict(os.environ)
+    data_dir = ctx.parent.params.get("data_dir") if ctx.parent else None
+    if data_dir:
+        env["MESHPIPE_DEV_DIR"] = data_dir
+    ctx.obj = Cluster(ClusterSettings.from_env(env))
+
+
+@cluster.command("up")
+@click.pass_obj
+def cluster_up(node: Cluster) -> None:
+    """Build Kubernetes once (cached), start etcd, the control plane, containerd, the kubelet,
+    kube-proxy and CoreDNS (when built); print the KUBECONFIG to use."""
+    node.up(click.echo)
+
+
+@cluster.command("status")
+@click.pass_obj
+def cluster_status(node: Cluster) -> ExitStatus:
+    """Show each component; exit 0 only when all are ready."""
+    return _show(node.status(), 24)
+
+
+@cluster.command("down")
+@click.pass_obj
+def cluster_down(node: Cluster) -> None:
+    """Stop every component, delete the node's namespace and files, restore the host."""
+    stopped = node.down(click.echo)
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    click.echo("host restored")
+
+
+@cluster.command("build")
+@click.option("--coredns/--no-coredns", default=True, help="Also build CoreDNS.")
+@click.pass_obj
+def cluster_build(node: Cluster, coredns: bool) -> None:
+    """Build the Kubernetes binaries (and CoreDNS) into the cache, unless they are there."""
+    ensure_kubernetes(node.s.build, click.echo)
+    if coredns:
+        ensure_coredns(node.s.build, click.echo)
+
+
+def _show(rows: list[ComponentStatus], width: int) -> ExitStatus:
+    """One ✔/× line per component; OK only when all are ready."""
+    for row in rows:
+        mark = "✔" if row.ready else "×"
+        click.echo(f"{mark} {row.name:<{width}} {row.detail}")
+    return ExitStatus.OK if all(r.ready for r in rows) else ExitStatus.UNAVAILABLE

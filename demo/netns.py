@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import ipaddress
 import os
 import shutil
@@ -12,15 +11,14 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+
+from meshpipe.deploy.dev.nsforward import enter_netns
 
 # Used only inside the namespaces and on the bridge this module creates; pods get no default
 # route, so their traffic can reach only each other and the bridge address.
 DEFAULT_SUBNET = "10.254.77.0/24"
 FIRST_POD_HOST = 10  # pods get .10, .11, ...; the bridge (the pods' gateway) gets .1
-NETNS_DIR = Path("/run/netns")
 TOOLS = ("ip", "iptables", "setpriv")
-CLONE_NEWNET = 0x40000000  # linux/sched.h
 COMMAND_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 0.5
 # What ip says when the thing to delete does not exist (an interrupt came before its creation).
@@ -231,15 +229,6 @@ def connects(host: str, port: int, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _enter_netns(netns: str) -> None:
-    """Move the calling thread (only) into netns; sockets it creates then live there."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    with (NETNS_DIR / netns).open("rb") as handle:
-        if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, os.strerror(errno))
-
-
 def connects_in(netns: str | None, host: str, port: int) -> bool:
     """Whether host:port accepts a TCP connection, seen from inside netns (None: this host)."""
     if netns is None:
@@ -249,7 +238,7 @@ def connects_in(netns: str | None, host: str, port: int) -> bool:
     def probe() -> None:
         # A fresh thread each time: it ends inside the namespace and takes that with it.
         with contextlib.suppress(OSError):
-            _enter_netns(netns)
+            enter_netns(netns)
             result.append(connects(host, port))
 
     thread = threading.Thread(target=probe, name=f"probe-{netns}", daemon=True)

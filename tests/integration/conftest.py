@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from integration.kube_target import KubeTarget
 
 from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
+from meshpipe.deploy.dev.cluster import Cluster
+from meshpipe.deploy.dev.clusterconf import ClusterSettings
+from meshpipe.deploy.dev.hoststate import take_snapshot
+from meshpipe.deploy.dev.procs import DevStackError
 from meshpipe.deploy.dev.stack import DevStack
 from meshpipe.sinks.client import ChdbClient, ClickHouseUrl, NativeClient
 
@@ -53,3 +61,48 @@ def chdb_db(chdb_session: ChdbClient) -> Iterator[tuple[ChdbClient, str]]:
         yield chdb_session, database
     finally:
         chdb_session.execute(f"DROP DATABASE IF EXISTS {database}")
+
+
+# --- Kubernetes -------------------------------------------------------------------------------
+
+
+def _external_kubeconfig(ours: Path) -> Path | None:
+    named = os.environ.get("KUBECONFIG")
+    if not named:
+        return None
+    path = Path(named.split(os.pathsep)[0]).expanduser()
+    return None if path.resolve() == ours.resolve() else path
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[KubeTarget]:
+    """A Kubernetes cluster, brought up once per session: KUBECONFIG's when it names another
+    cluster, else ours (needs root; MESHPIPE_SKIP_CLUSTER=1 skips every test that uses it).
+    The first run builds Kubernetes into the cache (~15 min on 2 cores). A machine where the
+    cluster cannot start skips with the reason, unless MESHPIPE_REQUIRE_CLUSTER=1."""
+    if os.environ.get("MESHPIPE_SKIP_CLUSTER") == "1":
+        pytest.skip("MESHPIPE_SKIP_CLUSTER=1")
+    settings = ClusterSettings.from_env()
+    external = _external_kubeconfig(settings.kubeconfig)
+    if external is not None:
+        built = settings.build.binary("kubectl")
+        kubectl = str(built) if built.exists() else (shutil.which("kubectl") or "kubectl")
+        yield KubeTarget(external, kubectl, None, None)
+        return
+    if os.geteuid() != 0:
+        pytest.skip("the local cluster needs root (or KUBECONFIG naming a cluster)")
+    node = Cluster(settings)
+    try:
+        node.check_host()
+    except DevStackError as exc:
+        pytest.skip(f"the local cluster cannot start here: {exc}")
+    before = take_snapshot(settings.dir)
+    try:
+        node.up(lambda _line: None)
+    except DevStackError as exc:
+        node.down(lambda _line: None)
+        if os.environ.get("MESHPIPE_REQUIRE_CLUSTER") == "1":
+            pytest.fail(f"meshctl dev cluster up failed: {exc}")
+        pytest.skip(f"meshctl dev cluster up failed here (MESHPIPE_REQUIRE_CLUSTER=1 fails): {exc}")
+    yield KubeTarget(settings.kubeconfig, str(settings.build.binary("kubectl")), node, before)
+    node.down(lambda _line: None)
