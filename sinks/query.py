@@ -151,7 +151,7 @@ def quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _kind_is(column: str, kind: str) -> str:
+def kind_is(column: str, kind: str) -> str:
     """column holds kind in any spelling: rows stored before kinds were made canonical at the
     proxy may say `deploy` or `deployments` (schemas.kinds)."""
     return _in(column, aliases_of(kind))
@@ -194,8 +194,12 @@ def _plan(query: StatQuery, table: str | None = None) -> _Plan:
 
 
 def _window_bounds(query: StatQuery) -> tuple[int, int]:
+    return window_bounds(query.start_s, query.end_s)
+
+
+def window_bounds(start_s: float, end_s: float) -> tuple[int, int]:
     """Whole seconds [a, b) such that an integer t is in [start_s, end_s) iff a <= t < b."""
-    return math.ceil(query.start_s), math.ceil(query.end_s)
+    return math.ceil(start_s), math.ceil(end_s)
 
 
 def _time_filter(table: str, query: StatQuery) -> str:
@@ -220,7 +224,7 @@ def selection_filter(sel: Selection, side: str, include_unmeshed: bool) -> str:
     if sel.kind == _POD:
         parts.append(f"{side}_pod != ''")
     elif sel.kind not in (_ALL, _NAMESPACE):
-        parts.append(_kind_is(f"{side}_kind", sel.kind))
+        parts.append(kind_is(f"{side}_kind", sel.kind))
     if sel.names:
         parts.append(_in(name_column.get(sel.kind, f"{side}_name"), sel.names))
     if sel.namespace is not None:
@@ -238,7 +242,7 @@ def peer_filter(peer: Peer, side: str) -> str:
     elif peer.kind == _POD:
         parts.append(f"{side}_pod = {quote(peer.name)}")
     else:
-        parts.extend([_kind_is(f"{side}_kind", peer.kind), f"{side}_name = {quote(peer.name)}"])
+        parts.extend([kind_is(f"{side}_kind", peer.kind), f"{side}_name = {quote(peer.name)}"])
     if peer.namespace is not None and peer.kind != _NAMESPACE:
         parts.append(f"{side}_namespace = {quote(peer.namespace)}")
     return "(" + " AND ".join(parts) + ")"
@@ -376,7 +380,7 @@ def final_source(
     return "(" + " UNION ALL ".join(branches) + ")"
 
 
-def _daily(
+def daily_rollups(
     client: ClickHouseClient, db: str, rollup: Rollup, low: int, high: int, filters: str
 ) -> _Daily:
     """The current rollups of the whole days in [low, high) (none: no extra query)."""
@@ -398,7 +402,7 @@ def _source(client: ClickHouseClient, db: str, plan: _Plan, query: StatQuery) ->
     if plan.table == REQUESTS:  # raw requests have no rollup
         low = math.floor(query.start_s)
         return final_source(db, plan.table, _columns(plan), plan.where, low, high)
-    daily = _daily(client, db, EDGE_ROLLUP, low, high, plan.filters)
+    daily = daily_rollups(client, db, EDGE_ROLLUP, low, high, plan.filters)
     return final_source(db, plan.table, _columns(plan), plan.where, low, high, daily)
 
 
@@ -497,7 +501,7 @@ def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[RowKey,
     low, high = _window_bounds(query)
     # Proxies that reported events of the rows' direction (inbound for SERVER, else outbound).
     direction = DIRECTION_BITS["in" if query.mode is EdgeMode.SERVER else "out"]
-    daily = _daily(client, db, LOSS_ROLLUP, low, high, owners)
+    daily = daily_rollups(client, db, LOSS_ROLLUP, low, high, owners)
     where = f"{time_range('window_start', low, high)} AND {owners}"
     source = final_source(db, PROXY_LOSSES, _LOSS_COLUMNS, where, low, high, daily)
     rows = execute_final(
@@ -525,7 +529,7 @@ def _owner_filter(kind: str, names: Sequence[str], namespace: str | None) -> str
     parts = ["proxy_name != ''"]  # rows from before the owner columns name no resource
     column = {_NAMESPACE: "proxy_namespace", _POD: "proxy_pod"}.get(kind, "proxy_name")
     if kind not in (_ALL, _NAMESPACE, _POD):
-        parts.append(_kind_is("proxy_kind", kind))
+        parts.append(kind_is("proxy_kind", kind))
     if names:
         parts.append(_in(column, names))
     if namespace is not None and kind != _NAMESPACE:
@@ -555,7 +559,7 @@ def resource_names(
         column = {_NAMESPACE: f"{side}_namespace", _POD: f"{side}_pod"}.get(kind, f"{side}_name")
         conditions = [f"{side}_meshed = 1", f"{column} != ''"]
         if kind not in (_ALL, _NAMESPACE, _POD):
-            conditions.append(_kind_is(f"{side}_kind", kind))
+            conditions.append(kind_is(f"{side}_kind", kind))
         if namespace is not None and kind != _NAMESPACE:
             conditions.append(f"{side}_namespace = {quote(namespace)}")
         rows = client.execute(
