@@ -16,6 +16,7 @@ from meshpipe.cli.completion import (
     complete_resources,
 )
 from meshpipe.cli.exit import run_cli
+from meshpipe.cli.meshstat_edges import edges_command
 from meshpipe.cli.meshstat_routes import routes_command
 from meshpipe.cli.stat_env import Fetch, StatEnv, clickhouse_failure, fetch_clickhouse
 from meshpipe.cli.stat_options import DEFAULT_WINDOW, OUTPUTS, StatOptions, StatPlan
@@ -59,7 +60,7 @@ def watch(plan: StatPlan, url: ClickHouseUrl, env: StatEnv) -> None:
 
 
 # The first argument can name a verb instead of a resource type; no kind is spelled like one.
-VERBS: dict[str, click.Command] = {"routes": routes_command}
+VERBS: dict[str, click.Command] = {"routes": routes_command, "edges": edges_command}
 
 
 class _Meshstat(click.Command):
@@ -77,7 +78,7 @@ class _Meshstat(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = args[0].split("/", 1)[0] if args and not args[0].startswith("-") else None
         if first is not None and canonical(first) is None and first.lower() != "all":
-            near = difflib.get_close_matches(first, list(VERBS), n=1)
+            near = difflib.get_close_matches(first, list(VERBS), n=1, cutoff=0.75)
             if near:  # a typo of a verb: say so instead of "unknown resource type"
                 raise UsageError(
                     f'unknown resource type or command "{first}";'
@@ -135,6 +136,7 @@ def meshstat(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     \b
     Commands (as the first argument):
       meshstat routes TYPE/NAME [--to TYPE/NAME]   per-route stats, routes found automatically
+      meshstat edges [TYPE] [-n NS | -A]            every edge with success rate, RPS, p99
 
     \b
     Exit codes: 0 ok (also when no traffic was found), 1 unexpected error,

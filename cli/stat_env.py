@@ -14,12 +14,14 @@ from meshpipe.schemas.clock import Clock, SystemClock
 from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.sinks import query
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, ClickHouseUrl, NativeClient
+from meshpipe.sinks.edges import EdgeQuery, EdgeRow, edges
 from meshpipe.sinks.query import StatQuery, StatRow
 from meshpipe.sinks.routes import RouteQuery, RouteRow, routes
 
 T = TypeVar("T")
 Fetch = Callable[[ClickHouseUrl, Sequence[StatQuery]], list[list[StatRow]]]
 RouteFetch = Callable[[ClickHouseUrl, RouteQuery], list[RouteRow]]
+EdgeFetch = Callable[[ClickHouseUrl, EdgeQuery], list[EdgeRow]]
 
 
 def _on_clickhouse(url: ClickHouseUrl, work: Callable[[ClickHouseClient], T]) -> T:
@@ -42,6 +44,11 @@ def fetch_clickhouse(url: ClickHouseUrl, queries: Sequence[StatQuery]) -> list[l
 def fetch_routes(url: ClickHouseUrl, route_query: RouteQuery) -> list[RouteRow]:
     """Run a routes query on the server at url."""
     return _on_clickhouse(url, lambda c: routes(c, url.database, route_query))
+
+
+def fetch_edges(url: ClickHouseUrl, edge_query: EdgeQuery) -> list[EdgeRow]:
+    """Run an edges query on the server at url."""
+    return _on_clickhouse(url, lambda c: edges(c, url.database, edge_query))
 
 
 def clickhouse_failure(exc: ClickHouseError, url: ClickHouseUrl) -> CliError:
@@ -74,4 +81,5 @@ class StatEnv:
     clock: Clock = field(default_factory=SystemClock)
     fetch: Fetch = fetch_clickhouse
     fetch_routes: RouteFetch = fetch_routes
+    fetch_edges: EdgeFetch = fetch_edges
     watch_refreshes: int | None = None  # None: until interrupted
