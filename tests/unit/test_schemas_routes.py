@@ -40,6 +40,8 @@ from meshpipe.schemas.routes import (
         ("GET", "/s/aZ3kQ9xP_2mL7vR1tY8w-Q", "GET /s/{token}"),
         ("GET", "/img/8812.png", "GET /img/{id}.png"),
         ("GET", "/search/caf%C3%A9", "GET /search/café"),
+        ("GET", "/files/a%2Fb/raw", "GET /files/a%2Fb/raw"),
+        ("GET", "/users/%38%38%31%32", "GET /users/{id}"),
         ("GET", "/api/v1/list", "GET /api/v1/list"),
         ("GET", "/api/find-by-shortcode", "GET /api/find-by-shortcode"),
         ("GET", "/static/main.js", "GET /static/main.js"),
