@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import NoReturn
+import difflib
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -14,64 +15,20 @@ from meshpipe.cli.completion import (
     complete_resource,
     complete_resources,
 )
-from meshpipe.cli.exit import quiet_library_logs, run_cli
+from meshpipe.cli.exit import run_cli
+from meshpipe.cli.meshstat_edges import edges_command
+from meshpipe.cli.meshstat_routes import routes_command
+from meshpipe.cli.stat_env import Fetch, StatEnv, clickhouse_failure, fetch_clickhouse
 from meshpipe.cli.stat_options import DEFAULT_WINDOW, OUTPUTS, StatOptions, StatPlan
 from meshpipe.cli.stat_render import NO_TRAFFIC, StatView, aggregate, render
 from meshpipe.cli.terminal import CLEAR_SCREEN, Terminal
-from meshpipe.schemas import clickhouse_codes as codes
-from meshpipe.schemas.clock import Clock, SystemClock
-from meshpipe.schemas.exits import CliError, ExitStatus, UsageError
-from meshpipe.sinks import query
-from meshpipe.sinks.client import ClickHouseError, ClickHouseUrl, NativeClient, UrlError, parse_url
-from meshpipe.sinks.query import StatQuery, StatRow
+from meshpipe.schemas.exits import ExitStatus, UsageError
+from meshpipe.schemas.kinds import canonical
+from meshpipe.sinks.client import ClickHouseUrl, UrlError, parse_url
+
+__all__ = ["Fetch", "StatEnv", "clickhouse_failure", "fetch_clickhouse", "meshstat"]
 
 WATCH_INTERVAL_S = 2.0
-
-Fetch = Callable[[ClickHouseUrl, Sequence[StatQuery]], list[list[StatRow]]]
-
-
-def fetch_clickhouse(url: ClickHouseUrl, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
-    """Run each query on the server at url; ClickHouse failures become one-line CliErrors."""
-    quiet_library_logs("clickhouse_driver")
-    try:
-        with NativeClient(url, timeout_s=30.0) as client:
-            return [query.stat(client, url.database, q) for q in queries]
-    except ClickHouseError as exc:
-        raise clickhouse_failure(exc, url) from None
-    except query.QueryError as exc:  # a question the query layer cannot answer as asked
-        raise CliError(str(exc), ExitStatus.USAGE) from None
-
-
-def clickhouse_failure(exc: ClickHouseError, url: ClickHouseUrl) -> CliError:
-    """The one line and exit status for a ClickHouse failure."""
-    detail = str(exc).removeprefix(f"cannot reach ClickHouse at {url.render()}: ")
-    if exc.code in codes.UNREACHABLE:
-        return CliError(
-            f"cannot reach ClickHouse at {url.render()}: {detail}", ExitStatus.UNAVAILABLE
-        )
-    if exc.code in codes.NO_SCHEMA:
-        return CliError(
-            f"ClickHouse at {url.render()} has no meshpipe schema ({detail}); "
-            "run `meshctl dev up` or check --clickhouse",
-            ExitStatus.UNAVAILABLE,
-        )
-    if exc.code in codes.OLD_SCHEMA:
-        return CliError(
-            f"ClickHouse at {url.render()} has an older meshpipe schema ({detail}); "
-            f"run `meshstreams migrate --clickhouse {url.render()}` with a writing user",
-            ExitStatus.UNAVAILABLE,
-        )
-    return CliError(f"ClickHouse at {url.render()}: {detail}", ExitStatus.ERROR)
-
-
-@dataclass(frozen=True)
-class StatEnv:
-    """What meshstat needs from the outside world; tests pass their own as the click obj."""
-
-    terminal: Terminal = field(default_factory=Terminal.detect)
-    clock: Clock = field(default_factory=SystemClock)
-    fetch: Fetch = fetch_clickhouse
-    watch_refreshes: int | None = None  # None: until interrupted
 
 
 def run_once(plan: StatPlan, url: ClickHouseUrl, env: StatEnv) -> tuple[str, bool]:
@@ -102,7 +59,35 @@ def watch(plan: StatPlan, url: ClickHouseUrl, env: StatEnv) -> None:
         refreshes += 1
 
 
-@click.command("meshstat", context_settings={"help_option_names": ["-h", "--help"]})
+# The first argument can name a verb instead of a resource type; no kind is spelled like one.
+VERBS: dict[str, click.Command] = {"routes": routes_command, "edges": edges_command}
+
+
+class _Meshstat(click.Command):
+    """`meshstat [flags] RESOURCES`, or `meshstat VERB ...` when the first argument is a verb."""
+
+    def main(  # type: ignore[override]  # one signature for click's two overloads
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        verb = VERBS.get(argv[0]) if argv else None
+        if verb is None:
+            return super().main(argv, prog_name, **extra)
+        return verb.main(argv[1:], f"{prog_name or self.name} {verb.name}", **extra)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = args[0].split("/", 1)[0] if args and not args[0].startswith("-") else None
+        if first is not None and canonical(first) is None and first.lower() != "all":
+            near = difflib.get_close_matches(first, list(VERBS), n=1, cutoff=0.75)
+            if near:  # a typo of a verb: say so instead of "unknown resource type"
+                raise UsageError(
+                    f'unknown resource type or command "{first}";'
+                    f" did you mean `meshstat {near[0]}`?"
+                )
+        return super().parse_args(ctx, args)
+
+
+@click.command("meshstat", cls=_Meshstat, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("resources", nargs=-1, required=True, shell_complete=complete_resources)
 @click.option(
     "-n", "--namespace", default="default", show_default=True, help="Namespace of the resources."
@@ -147,6 +132,11 @@ def meshstat(ctx: click.Context, /, **_flags: object) -> ExitStatus:
 
     RESOURCES is TYPE, TYPE NAME..., TYPE/NAME... or all; types: deploy, sts, ds, rs, rc, job,
     cronjob, po, ns, svc. Without --from/--to the numbers are the server side (inbound).
+
+    \b
+    Commands (as the first argument):
+      meshstat routes TYPE/NAME [--to TYPE/NAME]   per-route stats, routes found automatically
+      meshstat edges [TYPE] [-n NS | -A]            every edge with success rate, RPS, p99
 
     \b
     Exit codes: 0 ok (also when no traffic was found), 1 unexpected error,

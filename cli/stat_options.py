@@ -115,19 +115,26 @@ class StatOptions:
         return Peer(selection.kind, selection.names[0], namespace or self.namespace)
 
     def _range(self, now_s: float) -> TimeRange:
-        try:
-            window_s = parse_duration(self.time_window or DEFAULT_WINDOW)
-            until_s = parse_time(self.until, now_s) if self.until else None
-            since_s = parse_time(self.since, now_s) if self.since else None
-        except DurationError as exc:
-            raise UsageError(str(exc)) from None
-        if window_s < MIN_WINDOW_S:
-            raise UsageError(
-                f"--time-window must be at least {MIN_WINDOW_S:g}s (the aggregation window)"
-            )
-        if since_s is not None and since_s >= (until_s if until_s is not None else now_s):
-            raise UsageError("--since must be before --until (and before now)")
-        return TimeRange(window_s=window_s, since_s=since_s, until_s=until_s)
+        return parse_range(self.time_window, self.since, self.until, now_s)
+
+
+def parse_range(
+    time_window: str | None, since: str | None, until: str | None, now_s: float
+) -> TimeRange:
+    """The range -t/--since/--until give at now_s, or UsageError with the reason."""
+    try:
+        window_s = parse_duration(time_window or DEFAULT_WINDOW)
+        until_s = parse_time(until, now_s) if until else None
+        since_s = parse_time(since, now_s) if since else None
+    except DurationError as exc:
+        raise UsageError(str(exc)) from None
+    if window_s < MIN_WINDOW_S:
+        raise UsageError(
+            f"--time-window must be at least {MIN_WINDOW_S:g}s (the aggregation window)"
+        )
+    if since_s is not None and since_s >= (until_s if until_s is not None else now_s):
+        raise UsageError("--since must be before --until (and before now)")
+    return TimeRange(window_s=window_s, since_s=since_s, until_s=until_s)
 
 
 @dataclass(frozen=True)

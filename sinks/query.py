@@ -151,7 +151,7 @@ def quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _kind_is(column: str, kind: str) -> str:
+def kind_is(column: str, kind: str) -> str:
     """column holds kind in any spelling: rows stored before kinds were made canonical at the
     proxy may say `deploy` or `deployments` (schemas.kinds)."""
     return _in(column, aliases_of(kind))
@@ -184,9 +184,9 @@ def _plan(query: StatQuery, table: str | None = None) -> _Plan:
     table = table or (REQUESTS if uses_pods else EDGE_WINDOWS)
     direction = "in" if query.mode is EdgeMode.SERVER else "out"
     conditions = [f"direction = {quote(direction)}"]
-    conditions.append(_selection_filter(sel, side, query.include_unmeshed))
+    conditions.append(selection_filter(sel, side, query.include_unmeshed))
     if peer is not None and query.mode is not EdgeMode.SERVER:
-        conditions.append(_peer_filter(peer, other))
+        conditions.append(peer_filter(peer, other))
     group = _group(sel.kind, side, table)
     filters = " AND ".join(conditions)
     where = f"{_time_filter(table, query)} AND {filters}"
@@ -194,28 +194,37 @@ def _plan(query: StatQuery, table: str | None = None) -> _Plan:
 
 
 def _window_bounds(query: StatQuery) -> tuple[int, int]:
+    return window_bounds(query.start_s, query.end_s)
+
+
+def window_bounds(start_s: float, end_s: float) -> tuple[int, int]:
     """Whole seconds [a, b) such that an integer t is in [start_s, end_s) iff a <= t < b."""
-    return math.ceil(query.start_s), math.ceil(query.end_s)
+    return math.ceil(start_s), math.ceil(end_s)
 
 
 def _time_filter(table: str, query: StatQuery) -> str:
     low, high = _window_bounds(query)
     if table != REQUESTS:
         return time_range("window_start", low, high)
-    low_us, high_us = math.ceil(query.start_s * 1e6), math.ceil(query.end_s * 1e6)
+    return requests_time_filter(query.start_s, query.end_s)
+
+
+def requests_time_filter(start_s: float, end_s: float) -> str:
+    """SQL over `requests`: the event started in [start_s, end_s), to the microsecond."""
+    low_us, high_us = math.ceil(start_s * 1e6), math.ceil(end_s * 1e6)
     return (
-        f"{time_range('start_time', math.floor(query.start_s), high)}"
+        f"{time_range('start_time', math.floor(start_s), math.ceil(end_s))}"
         f" AND start_us >= {low_us} AND start_us < {high_us}"
     )
 
 
-def _selection_filter(sel: Selection, side: str, include_unmeshed: bool) -> str:
+def selection_filter(sel: Selection, side: str, include_unmeshed: bool) -> str:
     parts = [f"{side}_meshed = 1"]
     name_column = {_ALL: f"{side}_name", _NAMESPACE: f"{side}_namespace", _POD: f"{side}_pod"}
     if sel.kind == _POD:
         parts.append(f"{side}_pod != ''")
     elif sel.kind not in (_ALL, _NAMESPACE):
-        parts.append(_kind_is(f"{side}_kind", sel.kind))
+        parts.append(kind_is(f"{side}_kind", sel.kind))
     if sel.names:
         parts.append(_in(name_column.get(sel.kind, f"{side}_name"), sel.names))
     if sel.namespace is not None:
@@ -226,14 +235,14 @@ def _selection_filter(sel: Selection, side: str, include_unmeshed: bool) -> str:
     return meshed
 
 
-def _peer_filter(peer: Peer, side: str) -> str:
+def peer_filter(peer: Peer, side: str) -> str:
     parts = [f"{side}_meshed = 1"]
     if peer.kind == _NAMESPACE:
         parts.append(f"{side}_namespace = {quote(peer.name)}")
     elif peer.kind == _POD:
         parts.append(f"{side}_pod = {quote(peer.name)}")
     else:
-        parts.extend([_kind_is(f"{side}_kind", peer.kind), f"{side}_name = {quote(peer.name)}"])
+        parts.extend([kind_is(f"{side}_kind", peer.kind), f"{side}_name = {quote(peer.name)}"])
     if peer.namespace is not None and peer.kind != _NAMESPACE:
         parts.append(f"{side}_namespace = {quote(peer.namespace)}")
     return "(" + " AND ".join(parts) + ")"
@@ -289,7 +298,7 @@ READ_BUFFER_BYTES = 65536
 _SETTINGS = f" SETTINGS max_read_buffer_size = {READ_BUFFER_BYTES}"
 
 
-def _execute_final(client: ClickHouseClient, sql: str) -> list[Row]:
+def execute_final(client: ClickHouseClient, sql: str) -> list[Row]:
     """Run sql, a FINAL read, with small read buffers; as is where settings are read-only.
 
     A readonly=1 user keeps its profile's buffer size: set max_read_buffer_size there for long
@@ -344,7 +353,7 @@ class _Daily:
 _NO_DAILY = _Daily("", {}, "")
 
 
-def _final_source(
+def final_source(
     db: str, table: str, columns: str, where: str, low: int, high: int, daily: _Daily = _NO_DAILY
 ) -> str:
     """A FROM clause: table's deduplicated rows matching where, time column in [low, high).
@@ -371,7 +380,7 @@ def _final_source(
     return "(" + " UNION ALL ".join(branches) + ")"
 
 
-def _daily(
+def daily_rollups(
     client: ClickHouseClient, db: str, rollup: Rollup, low: int, high: int, filters: str
 ) -> _Daily:
     """The current rollups of the whole days in [low, high) (none: no extra query)."""
@@ -392,9 +401,9 @@ def _source(client: ClickHouseClient, db: str, plan: _Plan, query: StatQuery) ->
     low, high = _window_bounds(query)
     if plan.table == REQUESTS:  # raw requests have no rollup
         low = math.floor(query.start_s)
-        return _final_source(db, plan.table, _columns(plan), plan.where, low, high)
-    daily = _daily(client, db, EDGE_ROLLUP, low, high, plan.filters)
-    return _final_source(db, plan.table, _columns(plan), plan.where, low, high, daily)
+        return final_source(db, plan.table, _columns(plan), plan.where, low, high)
+    daily = daily_rollups(client, db, EDGE_ROLLUP, low, high, plan.filters)
+    return final_source(db, plan.table, _columns(plan), plan.where, low, high, daily)
 
 
 def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[StatRow]:
@@ -402,7 +411,7 @@ def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[Stat
     db = check_name(database, "database")
     plan = _plan(query)
     g_ns, g_kind, g_name = plan.group
-    rows = _execute_final(
+    rows = execute_final(
         client,
         f"SELECT {g_ns} AS g_ns, {g_kind} AS g_kind, {g_name} AS g_name,"  # noqa: S608
         f" max({plan.side}_meshed), {_metrics(plan)}"
@@ -444,7 +453,7 @@ def _open_connections(
     """TCP_CONN per row key, read with the stat query's filters and grouping."""
     gauges = _plan(query, TCP_CONNECTIONS)
     read = GaugeRead(db, gauges.group, gauges.filters, query.end_s, plan.table == REQUESTS)
-    return open_connections(lambda sql: _execute_final(client, sql), read)
+    return open_connections(lambda sql: execute_final(client, sql), read)
 
 
 def _stat_row(row: Sequence[Any], query: StatQuery, figures: _Figures) -> StatRow:
@@ -492,10 +501,10 @@ def _losses(client: ClickHouseClient, db: str, query: StatQuery) -> dict[RowKey,
     low, high = _window_bounds(query)
     # Proxies that reported events of the rows' direction (inbound for SERVER, else outbound).
     direction = DIRECTION_BITS["in" if query.mode is EdgeMode.SERVER else "out"]
-    daily = _daily(client, db, LOSS_ROLLUP, low, high, owners)
+    daily = daily_rollups(client, db, LOSS_ROLLUP, low, high, owners)
     where = f"{time_range('window_start', low, high)} AND {owners}"
-    source = _final_source(db, PROXY_LOSSES, _LOSS_COLUMNS, where, low, high, daily)
-    rows = _execute_final(
+    source = final_source(db, PROXY_LOSSES, _LOSS_COLUMNS, where, low, high, daily)
+    rows = execute_final(
         client,
         "SELECT proxy_namespace, proxy_kind, proxy_name, proxy_pod,"  # noqa: S608
         f" max(seq_max) - min(seq_min) + 1 - sum(events) FROM {source}"
@@ -520,7 +529,7 @@ def _owner_filter(kind: str, names: Sequence[str], namespace: str | None) -> str
     parts = ["proxy_name != ''"]  # rows from before the owner columns name no resource
     column = {_NAMESPACE: "proxy_namespace", _POD: "proxy_pod"}.get(kind, "proxy_name")
     if kind not in (_ALL, _NAMESPACE, _POD):
-        parts.append(_kind_is("proxy_kind", kind))
+        parts.append(kind_is("proxy_kind", kind))
     if names:
         parts.append(_in(column, names))
     if namespace is not None and kind != _NAMESPACE:
@@ -550,7 +559,7 @@ def resource_names(
         column = {_NAMESPACE: f"{side}_namespace", _POD: f"{side}_pod"}.get(kind, f"{side}_name")
         conditions = [f"{side}_meshed = 1", f"{column} != ''"]
         if kind not in (_ALL, _NAMESPACE, _POD):
-            conditions.append(_kind_is(f"{side}_kind", kind))
+            conditions.append(kind_is(f"{side}_kind", kind))
         if namespace is not None and kind != _NAMESPACE:
             conditions.append(f"{side}_namespace = {quote(namespace)}")
         rows = client.execute(

@@ -11,6 +11,7 @@ from test_sinks_query import DEPLOY, _versioned_rows, load_superseded, run_both
 
 import meshpipe.sinks.query as query_module
 from meshpipe.sinks.client import ChdbClient, ClickHouseClient, NativeClient
+from meshpipe.sinks.edges import EdgeQuery, edges
 from meshpipe.sinks.migrations import MIGRATIONS, apply_migrations
 from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery, StatRow, stat
 from meshpipe.sinks.rollup import DAY_S, EDGE_ROLLUP, LOSS_ROLLUP, current_rollups, roll_closed_days
@@ -30,12 +31,12 @@ QUERIES = (
 
 def _raw_only(client: ClickHouseClient, db: str, query: StatQuery) -> list[StatRow]:
     """stat() as if no rollup existed."""
-    original = query_module._daily
-    query_module._daily = lambda *args, **kwargs: query_module._NO_DAILY  # type: ignore[assignment]
+    original = query_module.daily_rollups
+    query_module.daily_rollups = lambda *args, **kwargs: query_module._NO_DAILY  # type: ignore[assignment]
     try:
         return stat(client, db, query)
     finally:
-        query_module._daily = original  # type: ignore[assignment]
+        query_module.daily_rollups = original  # type: ignore[assignment]
 
 
 def _check_same_as_raw(both: list[tuple[ClickHouseClient, str]]) -> None:
@@ -72,6 +73,20 @@ def test_rolled_days_are_read_from_the_rollup_and_equal_the_raw_rows(
     stat(recording, db, QUERIES[0])
     [aggregate] = [q for q in sql if "GROUP BY g_ns" in q]
     assert f"FROM {db}.edge_days WHERE day = toDateTime({YESTERDAY})" in aggregate
+
+
+def test_edges_read_rolled_days_from_the_rollup_with_the_raw_rows_numbers(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    query = EdgeQuery(None, "all", YESTERDAY - 3_600, MIDNIGHT + 3 * WINDOW_S)
+    raw = [edges(client, db, query) for client, db in both]
+    assert raw[0]
+    assert raw[0] == raw[1]
+    for client, db in both:
+        roll_closed_days(client, db, MIDNIGHT + 60, days_back=3)
+        sql: list[str] = []
+        assert edges(_Recording(client, sql), db, query) == raw[0]
+        assert any(f"FROM {db}.edge_days WHERE day = toDateTime({YESTERDAY})" in q for q in sql)
 
 
 def test_a_change_to_a_rolled_day_sends_reads_back_to_the_raw_rows_until_rolled_again(
