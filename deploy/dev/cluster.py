@@ -25,8 +25,8 @@ from meshpipe.deploy.dev.hoststate import (
     restore,
     take_snapshot,
 )
-from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, write_archive
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
+from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, write_archive
 from meshpipe.deploy.dev.nsforward import connects_in
 from meshpipe.deploy.dev.pki import ensure_pki, identities
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, signal_group, wait_until
