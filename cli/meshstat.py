@@ -10,8 +10,6 @@ from typing import Any, NoReturn
 import click
 
 from meshpipe.cli.completion import (
-    CLICKHOUSE_ENV,
-    DEFAULT_CLICKHOUSE_URL,
     complete_resource,
     complete_resources,
 )
@@ -19,6 +17,7 @@ from meshpipe.cli.exit import run_cli
 from meshpipe.cli.meshstat_edges import edges_command
 from meshpipe.cli.meshstat_routes import routes_command
 from meshpipe.cli.stat_env import Fetch, StatEnv, clickhouse_failure, fetch_clickhouse
+from meshpipe.cli.stat_flags import clickhouse_url, stored_range
 from meshpipe.cli.stat_options import DEFAULT_WINDOW, OUTPUTS, StatOptions, StatPlan
 from meshpipe.cli.stat_render import NO_TRAFFIC, StatView, aggregate, render
 from meshpipe.cli.terminal import CLEAR_SCREEN, Terminal
@@ -112,20 +111,11 @@ class _Meshstat(click.Command):
 )
 @click.option("--from-namespace", help="Namespace of --from [--namespace].")
 @click.option("--to-namespace", help="Namespace of --to [--namespace].")
-@click.option("--since", help="Start of a stored range: a duration ago (2h) or an RFC 3339 time.")
-@click.option("--until", help="End of a stored range: a duration ago or an RFC 3339 time [now].")
+@stored_range
 @click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True)
 @click.option("--unmeshed", is_flag=True, help="Include unmeshed resources.")
 @click.option("--watch", is_flag=True, help=f"Refresh every {WATCH_INTERVAL_S:g}s until Ctrl-C.")
-@click.option(
-    "--clickhouse",
-    "clickhouse_url",
-    envvar=CLICKHOUSE_ENV,
-    show_envvar=True,
-    default=DEFAULT_CLICKHOUSE_URL,
-    show_default=True,
-    help="ClickHouse native URL: clickhouse://USER[:PASS]@HOST[:PORT]/DB.",
-)
+@clickhouse_url
 @click.pass_context
 def meshstat(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     """Success rate, request rate, latency and connections per resource (Linkerd's `stat`).

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import click
 
-from meshpipe.cli.completion import CLICKHOUSE_ENV, DEFAULT_CLICKHOUSE_URL, complete_resource
+from meshpipe.cli.completion import complete_resource
 from meshpipe.cli.stat_env import StatEnv
+from meshpipe.cli.stat_flags import clickhouse_url, stored_range
 from meshpipe.cli.stat_options import DEFAULT_WINDOW, OUTPUTS, TimeRange, parse_range
 from meshpipe.cli.stat_render import NO_DATA, NO_TRAFFIC, format_latency, format_percent
 from meshpipe.cli.table import Align, Column, render_table
@@ -145,18 +146,9 @@ def route_json(row: RouteRow) -> dict[str, object]:
 )
 @click.option("--to-namespace", help="Namespace of --to [--namespace].")
 @click.option("-t", "--time-window", help=f"Up to now (or --until), e.g. 1h [{DEFAULT_WINDOW}].")
-@click.option("--since", help="Start of a stored range: a duration ago (2h) or an RFC 3339 time.")
-@click.option("--until", help="End of a stored range: a duration ago or an RFC 3339 time [now].")
+@stored_range
 @click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True)
-@click.option(
-    "--clickhouse",
-    "clickhouse_url",
-    envvar=CLICKHOUSE_ENV,
-    show_envvar=True,
-    default=DEFAULT_CLICKHOUSE_URL,
-    show_default=True,
-    help="ClickHouse native URL: clickhouse://USER[:PASS]@HOST[:PORT]/DB.",
-)
+@clickhouse_url
 @click.pass_context
 def routes_command(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     """Per-route success rate, request rate and latency of one resource (Linkerd's `routes`).
