@@ -28,6 +28,7 @@ from bench.floor_events import (
     Exchange,
     FloorIdentity,
     build_event,
+    encode_batch,
     publish_batches,
 )
 from bench.floor_observe import Observer
@@ -200,12 +201,22 @@ async def _serve(options: FloorOptions) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await publisher
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(producer.stop(), 2.0)
+            await asyncio.wait_for(_drain(sink.buffer, producer, options), 2.0)
         print(
             f"floor: events published {sink.buffer.published}, dropped {sink.buffer.dropped},"
             f" unsent {len(sink.buffer)}",
             file=sys.stderr,
         )
+
+
+async def _drain(buffer: EventBuffer, producer: AIOKafkaProducer, options: FloorOptions) -> None:
+    """Send what is still queued, then flush and stop the producer (bounded by the caller)."""
+    send = _sender(producer, options.topic)
+    while len(buffer):
+        events = buffer.take(options.batch.per_record)
+        await send(encode_batch(events))
+        buffer.published += len(events)
+    await producer.stop()
 
 
 def _sender(producer: AIOKafkaProducer, topic: str) -> Callable[[bytes], Awaitable[None]]:
