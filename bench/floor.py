@@ -71,7 +71,9 @@ class _Upstream(asyncio.Protocol):
 class _Downstream(asyncio.Protocol):
     """The client side: connects upstream, then forwards bytes both ways as they arrive."""
 
-    def __init__(self, upstream: tuple[str, int], sink: EventSink | None, tasks: set[object]):
+    def __init__(
+        self, upstream: tuple[str, int], sink: EventSink | None, tasks: set[asyncio.Task[None]]
+    ) -> None:
         self._upstream_addr = upstream
         self._sink = sink
         self._tasks = tasks
@@ -180,7 +182,7 @@ async def _serve(options: FloorOptions) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    tasks: set[object] = set()
+    tasks: set[asyncio.Task[None]] = set()
     sink, producer, publisher = None, None, None
     if options.kafka is not None:
         sink = EventSink(EventBuffer(options.batch.capacity), FloorIdentity(uuid.uuid4().hex))
