@@ -167,3 +167,27 @@ def meshproxy_argv(args: MeshproxyArgs) -> list[str]:
     if args.outbound is not None:
         argv.append(f"--outbound=127.0.0.1:{args.outbound}")
     return argv
+
+
+@dataclass(frozen=True)
+class FloorArgs:
+    """One Python floor process (bench/floor.py): listener, origin, and Kafka for events."""
+
+    listen: int
+    upstream: int
+    kafka: str | None  # None: relay and observe only, no events
+    topic: str
+
+
+def floor_argv(args: FloorArgs) -> list[str]:
+    """The floor's command line (the venv's Python: uvloop, httptools and aiokafka)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.floor",
+        f"--listen=127.0.0.1:{args.listen}",
+        f"--upstream=127.0.0.1:{args.upstream}",
+    ]
+    if args.kafka is not None:
+        argv += [f"--kafka={args.kafka}", f"--topic={args.topic}"]
+    return argv

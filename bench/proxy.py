@@ -15,6 +15,7 @@ from bench.procs import BenchError, Service, Services
 from bench.proxy_figures import Measured, proxy_figures
 from bench.report import ScenarioResult, median
 from bench.topology import (
+    FLOOR_SUBJECTS,
     MESH_INBOUND,
     MESH_NO_KAFKA,
     SUBJECTS,
@@ -150,7 +151,11 @@ def _protocols(
 
 def _subjects(settings: ProxySettings, protocol: str) -> tuple[str, ...]:
     kafka_down = (MESH_NO_KAFKA,) if protocol in settings.kafka_down_protocols else ()
-    return (*SUBJECTS, *kafka_down)
+    floor = FLOOR_SUBJECTS if protocol == "http1" else ()
+    # The floor right after the peers, before meshproxy: read top to bottom, the table goes from
+    # C proxies to the least a Python relay costs to ours.
+    peers, ours = SUBJECTS[: SUBJECTS.index(MESH_INBOUND)], SUBJECTS[SUBJECTS.index(MESH_INBOUND) :]
+    return (*peers, *floor, *ours, *kafka_down)
 
 
 def run_proxy(settings: ProxySettings, layout: Layout, result: ScenarioResult) -> None:

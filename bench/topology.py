@@ -8,9 +8,11 @@ from pathlib import Path
 from bench import fortio
 from bench.loadgen import Target
 from bench.peers import (
+    FloorArgs,
     MeshproxyArgs,
     OriginPorts,
     PeerPorts,
+    floor_argv,
     haproxy_conf,
     meshproxy_argv,
     nginx_proxy_conf,
@@ -18,13 +20,19 @@ from bench.peers import (
 )
 from bench.procs import Service, Services, free_port
 
+# bench/ is not installed: the floor imports it from the repository root.
+FLOOR_ENV = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
 DIRECT = "direct"
 HAPROXY = "haproxy"
 NGINX = "nginx-proxy"
 MESH_INBOUND = "meshproxy-inbound"
 MESH_PAIR = "meshproxy-pair"
 MESH_NO_KAFKA = "meshproxy-inbound-kafka-down"
+FLOOR = "python-floor"
+FLOOR_EVENTS = "python-floor+events"
 SUBJECTS = (DIRECT, HAPROXY, NGINX, MESH_INBOUND, MESH_PAIR)
+FLOOR_SUBJECTS = (FLOOR, FLOOR_EVENTS)  # HTTP/1.1 only: the floor speaks nothing else
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,12 @@ def start_subject(
         )
         target = Target(out_port, protocol, host=f"127.0.0.1:{in_port}")
         return Subject(name, target, [outbound, inbound])
+    if name in FLOOR_SUBJECTS and protocol == "http1":
+        port = free_port()
+        events_to = layout.kafka if name == FLOOR_EVENTS else None
+        argv = floor_argv(FloorArgs(port, app_port, events_to, layout.topic))
+        service = Service(name, argv, _log(layout, name), cpus=layout.proxy_cpus, env=FLOOR_ENV)
+        return Subject(name, Target(port, protocol), [services.start(service, port)])
     raise ValueError(f"unknown subject {name!r}")
 
 

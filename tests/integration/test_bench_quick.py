@@ -81,6 +81,11 @@ def test_proxy_figures_cover_peers_and_meshproxy_for_http1(quick_run: dict[str, 
         assert ("http1", subject, "cpu_us_per_request") in names, (subject, why)
         assert ("http1", subject, "added_latency_p99_at_2000rps") in names, (subject, why)
     assert ("http1", "meshproxy-inbound", "rss_mib") in names
+    for floor in ("python-floor", "python-floor+events"):
+        why = [s["reason"] for s in proxy["skips"] if s["part"] == f"http1 {floor}"]
+        assert ("http1", floor, "cpu_us_per_request") in names, (floor, why)
+        assert ("http1", floor, "added_latency_p99_at_2000rps") in names, (floor, why)
+    assert not any(subject.startswith("python-floor") for p, subject, _ in names if p != "http1")
     assert ("http1", "meshproxy-inbound-kafka-down", "latency_p99_at_500rps_kafka_down") in names
 
 
