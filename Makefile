@@ -6,14 +6,17 @@ PYTEST_ARGS ?=
 # Debian packages the project needs: Java + Maven for the Kafka broker, ClickHouse, the peers
 # and tools used by tests and benchmarks; debootstrap, umoci and skopeo build the images; the
 # local Kubernetes node (`meshctl dev cluster`): etcd, containerd + runc + CNI plugins, conntrack
-# for kube-proxy, busybox-static for its images.
+# for kube-proxy, busybox-static for its images; chromium + chromium-driver run the dashboard's
+# browser test. `make assets` needs npm (Node.js 18+; not listed: Debian's npm package conflicts
+# with the nodejs builds that ship their own npm).
 SYSTEM_PACKAGES := openjdk-17-jre-headless maven clickhouse-server clickhouse-client haproxy \
 	nginx-light wrk nghttp2-client iptables iproute2 curl procps debootstrap umoci skopeo \
+	chromium chromium-driver \
 	etcd-server containerd runc containernetworking-plugins conntrack busybox-static openssl
 
-.PHONY: setup system venv fetch tools lint proto proto-check test test-unit test-integration demo dev-up dev-down images cluster-build clean
+.PHONY: setup system assets venv fetch tools lint proto proto-check test test-unit test-integration demo dev-up dev-down images cluster-build clean
 
-setup: system venv fetch tools
+setup: system assets venv fetch tools
 
 # Go tools (Go module proxy) go into the venv's bin, next to the project's own commands.
 # fortio (bench: gRPC origin and load) stays at v1.68.2: v1.69+ need grol.io/grol, which the
@@ -35,6 +38,21 @@ system:
 		apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null \
 			|| { echo "apt-get install failed for: $$missing" >&2; exit 1; }; \
 	else echo "system packages missing (install them as root): $$missing" >&2; fi
+
+# The dashboard's third-party browser libraries (package.json, package-lock.json) from npm, copied
+# into dashboard/static/vendor/ (gitignored package data: the wheel and the images carry them).
+VENDOR := dashboard/static/vendor
+assets: $(VENDOR)/.installed
+
+$(VENDOR)/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make assets needs npm (Node.js 18+)" >&2; exit 1; }
+	@npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(VENDOR)
+	@cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+	@cp node_modules/uplot/LICENSE $(VENDOR)/uPlot.LICENSE
+	@cp node_modules/cytoscape/dist/cytoscape.min.js $(VENDOR)/
+	@cp node_modules/cytoscape/LICENSE $(VENDOR)/cytoscape.LICENSE
+	@touch $@
 
 venv: $(VENV)/.installed
 
@@ -58,7 +76,7 @@ proto: venv
 
 # mypy reads the installed names (meshpipe.proxy, …) from a tree of links to the folders.
 TYPECHECK := build/typecheck
-PARTS := proxy streams sinks cli schemas deploy demo
+PARTS := proxy streams sinks cli dashboard schemas deploy demo
 
 lint: venv
 	$(VENV)/bin/ruff check .

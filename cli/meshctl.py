@@ -14,10 +14,11 @@ from meshpipe.cli.inject import inject
 from meshpipe.cli.install import install
 from meshpipe.schemas.exits import UsageError
 
-# Commands that other distributions add (meshpipe-demo adds `demo`), loaded when invoked.
+# Commands that live above the cli layer (`dashboard`) or in other distributions (meshpipe-demo
+# adds `demo`), loaded when invoked.
 PLUGIN_GROUP = "meshpipe.meshctl"
 # Plugins meshctl knows of, with the extra that installs each: named even when absent.
-KNOWN_PLUGINS = {"demo": "meshpipe[demo]"}
+KNOWN_PLUGINS = {"dashboard": "meshpipe[dashboard]", "demo": "meshpipe[demo]"}
 
 
 class _Commands(click.Group):

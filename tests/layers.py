@@ -1,4 +1,5 @@
-"""The import-layering rule of `make lint`: imports flow one way, contract ← parts ← cli ← demo.
+"""The import-layering rule of `make lint`: imports flow one way, contract ← parts ← cli ←
+dashboard ← demo.
 
 Each top-level folder is a part of the `meshpipe` namespace (bench/ and tests/ are not installed).
 A part may import only the parts below it (ALLOWED); every first-party import names the
@@ -24,7 +25,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "streams": frozenset({"schemas", "sinks"}),
     "deploy": frozenset({"schemas", "sinks"}),
     "cli": frozenset({"schemas", "proxy", "sinks", "streams", "deploy"}),
-    "demo": frozenset({"schemas", "proxy", "sinks", "streams", "deploy", "cli"}),
+    "dashboard": frozenset({"schemas", "proxy", "sinks", "streams", "deploy", "cli"}),
+    "demo": frozenset({"schemas", "proxy", "sinks", "streams", "deploy", "cli", "dashboard"}),
 }
 # Repository-only folders: they may import any part, and no part may import them.
 REPO_ONLY = ("bench", "tests")

@@ -6,7 +6,9 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-INSTALLED_PARTS = ("schemas", "proxy", "sinks", "streams", "deploy", "cli")
+INSTALLED_PARTS = ("schemas", "proxy", "sinks", "streams", "deploy", "cli", "dashboard")
+# Filled by `make assets` and shipped as package data of its parent (pyproject's package-data).
+BUILT_ASSETS = ("vendor",)
 
 
 def _folders(root: Path, part: str) -> set[str]:
@@ -22,7 +24,7 @@ def _folders(root: Path, part: str) -> set[str]:
 
 def _generated(name: str) -> bool:
     """Folders a build or an interpreter leaves (caches, egg-info, build trees)."""
-    return name in ("__pycache__", "build") or name.endswith(".egg-info")
+    return name in ("__pycache__", "build", *BUILT_ASSETS) or name.endswith(".egg-info")
 
 
 def _project(path: Path) -> dict[str, object]:

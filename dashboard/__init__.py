@@ -1,0 +1,1 @@
+"""meshctl dashboard: a read-only web UI over the query layer and live tap."""

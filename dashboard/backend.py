@@ -1,0 +1,62 @@
+"""Where the dashboard's numbers come from: the query layer (sinks/) on ClickHouse, behind one
+small interface that the API handlers use and unit tests replace with an in-memory fake."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from meshpipe.sinks import query as stat_query
+from meshpipe.sinks.client import ClickHouseClient, ClickHouseUrl, NativeClient
+from meshpipe.sinks.edges import EdgeQuery, EdgeRow, edges
+from meshpipe.sinks.query import StatQuery, StatRow
+from meshpipe.sinks.routes import RouteQuery, RouteRow, routes
+
+T = TypeVar("T")
+
+
+class Backend(Protocol):
+    """The read-only questions the dashboard asks; every method may raise ClickHouseError or
+    QueryError."""
+
+    async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
+        """One list of rows per query (meshstat's rows)."""
+        ...
+
+    async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
+        """meshstat edges' rows."""
+        ...
+
+    async def routes(self, query: RouteQuery) -> list[RouteRow]:
+        """meshstat routes' rows."""
+        ...
+
+
+class ClickHouseBackend:
+    """The query layer over the native protocol, as the read-only user, off the event loop.
+
+    clickhouse-driver is synchronous: each call runs in a worker thread with its own connection;
+    `concurrency` bounds how many run at once (ClickHouse 18.16 limits a user's queries)."""
+
+    def __init__(self, url: ClickHouseUrl, concurrency: int = 4, timeout_s: float = 30.0) -> None:
+        self._url = url
+        self._gate = asyncio.Semaphore(concurrency)
+        self._timeout_s = timeout_s
+
+    async def _run(self, work: Callable[[ClickHouseClient, str], T]) -> T:
+        def call() -> T:
+            with NativeClient(self._url, timeout_s=self._timeout_s) as client:
+                return work(client, self._url.database)
+
+        async with self._gate:
+            return await asyncio.to_thread(call)
+
+    async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
+        return await self._run(lambda c, db: [stat_query.stat(c, db, q) for q in queries])
+
+    async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
+        return await self._run(lambda c, db: edges(c, db, query))
+
+    async def routes(self, query: RouteQuery) -> list[RouteRow]:
+        return await self._run(lambda c, db: routes(c, db, query))

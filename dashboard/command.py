@@ -1,0 +1,158 @@
+"""`meshctl dashboard`: serve the web UI on a local address over ClickHouse (read-only user) and
+Kafka (tap sessions), until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import webbrowser
+from dataclasses import dataclass
+
+import click
+from aiohttp import web
+
+from meshpipe.cli.completion import CLICKHOUSE_ENV, DEFAULT_CLICKHOUSE_URL
+from meshpipe.cli.exit import quiet_library_logs
+from meshpipe.cli.meshtap import DEFAULT_KAFKA
+from meshpipe.cli.tapclient import KafkaSettings
+from meshpipe.dashboard.api import Api, GrafanaLink
+from meshpipe.dashboard.backend import ClickHouseBackend
+from meshpipe.dashboard.server import (
+    AssetsMissingError,
+    Services,
+    check_assets,
+    make_app,
+    static_dir,
+)
+from meshpipe.dashboard.tapstream import TapLimits, live_opener
+from meshpipe.deploy.kafka.topics import load_spec
+from meshpipe.deploy.mesh.grafana import dashboards
+from meshpipe.schemas.clock import SystemClock
+from meshpipe.schemas.exits import CliError, ExitStatus, UsageError
+from meshpipe.sinks.client import UrlError, parse_url
+
+DEFAULT_PORT = 50750  # linkerd viz dashboard's
+DEFAULT_GRAFANA = "http://127.0.0.1:3000"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Where the server listens and what it tells the user."""
+
+    listen: str
+    port: int
+    open_browser: bool
+
+
+def grafana_links() -> list[GrafanaLink]:
+    """The provisioned Grafana dashboards (deploy/mesh/grafana), by uid and title."""
+    links = []
+    for text in dashboards().values():
+        doc = json.loads(text)
+        links.append(GrafanaLink(str(doc["uid"]), str(doc.get("title", doc["uid"]))))
+    return links
+
+
+async def serve(app: web.Application, settings: ServeSettings) -> None:
+    """Serve app until cancelled; says the URL once the socket is bound."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.listen, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {settings.listen}:{settings.port}: {exc.strerror}",
+                ExitStatus.UNAVAILABLE,
+            ) from None
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        port = sockets[0].getsockname()[1] if sockets else settings.port
+        host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
+        url = f"http://{host}:{port}/"
+        click.echo(f"meshpipe dashboard available at {url}", err=False)
+        if settings.open_browser:
+            webbrowser.open(url)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+@click.command("dashboard", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="0: any free port.")
+@click.option(
+    "--listen",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="MESHPIPE_DASHBOARD_LISTEN",
+    help="Address to listen on (0.0.0.0 in a pod; anything but loopback exposes the data).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
+@click.option(
+    "--clickhouse",
+    "clickhouse_url",
+    envvar=CLICKHOUSE_ENV,
+    show_envvar=True,
+    default=DEFAULT_CLICKHOUSE_URL,
+    show_default=True,
+    help="ClickHouse native URL, as the read-only user: clickhouse://USER[:PASS]@HOST[:PORT]/DB.",
+)
+@click.option(
+    "--kafka",
+    "bootstrap",
+    envvar="MESHPIPE_KAFKA",
+    show_envvar=True,
+    default=DEFAULT_KAFKA,
+    show_default=True,
+    help="Kafka bootstrap servers (tap sessions).",
+)
+@click.option("--topic-prefix", envvar="MESHPIPE_TOPIC_PREFIX", default="", hidden=True)
+@click.option(
+    "--grafana",
+    "grafana_url",
+    envvar="MESHPIPE_GRAFANA",
+    default=DEFAULT_GRAFANA,
+    show_default=True,
+    help="Grafana's URL, for the links to meshpipe's dashboards.",
+)
+@click.option(
+    "--tap-max-rps",
+    type=int,
+    default=TapLimits().max_rps,
+    show_default=True,
+    help="The highest max rps a browser's tap may ask for.",
+)
+def dashboard(
+    port: int,
+    listen: str,
+    open_browser: bool,
+    clickhouse_url: str,
+    bootstrap: str,
+    topic_prefix: str,
+    grafana_url: str,
+    tap_max_rps: int,
+) -> None:
+    """Serve meshpipe's web dashboard: namespaces, workloads, the service map over any stored
+    range, and live tap. Read-only; listens on 127.0.0.1 unless told otherwise.
+
+    \b
+    Exit codes: 0 ok, 1 unexpected error, 2 usage, 4 cannot listen, 130 interrupted.
+    """
+    if tap_max_rps < 1:
+        raise UsageError("--tap-max-rps must be at least 1")
+    try:
+        url = parse_url(clickhouse_url)
+    except UrlError as exc:
+        raise UsageError(f"--clickhouse: {exc}") from None
+    folder = static_dir()
+    try:
+        check_assets(folder)
+    except AssetsMissingError as exc:
+        raise CliError(str(exc), ExitStatus.ERROR) from None
+    quiet_library_logs("aiokafka", "clickhouse_driver")
+    topics = load_spec()
+    kafka = KafkaSettings(bootstrap, topics.with_prefix(topic_prefix) if topic_prefix else topics)
+    api = Api(ClickHouseBackend(url), SystemClock(), grafana_url, grafana_links())
+    services = Services(api, live_opener(kafka), TapLimits(tap_max_rps))
+    asyncio.run(serve(make_app(services, folder), ServeSettings(listen, port, open_browser)))
