@@ -12,6 +12,7 @@ from meshpipe.cli.dev import dev
 from meshpipe.cli.exit import run_cli
 from meshpipe.cli.inject import inject
 from meshpipe.cli.install import install
+from meshpipe.cli.top import top_command
 from meshpipe.schemas.exits import UsageError
 
 # Commands that live above the cli layer (`dashboard`) or in other distributions (meshpipe-demo
@@ -59,13 +60,15 @@ def _missing(name: str, extra: str) -> click.Command:
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="meshpipe")
 def meshctl() -> None:
-    """Operate meshpipe: the local dev stack, the demo, Kubernetes install, inject and check."""
+    """Operate meshpipe: the local dev stack, the demo, Kubernetes install, inject and check;
+    the web dashboard and top."""
 
 
 meshctl.add_command(dev)
 meshctl.add_command(check)
 meshctl.add_command(inject)
 meshctl.add_command(install)
+meshctl.add_command(top_command)
 
 
 def main() -> NoReturn:

@@ -106,21 +106,25 @@ async def _until_terminated(work: Coroutine[object, object, None]) -> None:
 
 def run_tap(plan: TapPlan, settings: KafkaSettings, env: TapEnv) -> None:
     """tap() on a fresh event loop, with Kafka failures and SIGTERM as one-line CliErrors."""
+    run_on_kafka(tap(plan, settings, env), settings.bootstrap)
+
+
+def run_on_kafka(work: Coroutine[object, object, None], bootstrap: str) -> None:
+    """work on a fresh event loop (meshtap, meshctl top), with Kafka failures and SIGTERM as
+    one-line CliErrors."""
     quiet_library_logs("aiokafka")
     try:
-        asyncio.run(_until_terminated(tap(plan, settings, env)))
+        asyncio.run(_until_terminated(work))
     except _Terminated:
         raise CliError("terminated", ExitStatus.INTERRUPTED) from None
     except KafkaConnectionError:
-        raise CliError(
-            f"cannot reach Kafka at {settings.bootstrap}", ExitStatus.UNAVAILABLE
-        ) from None
+        raise CliError(f"cannot reach Kafka at {bootstrap}", ExitStatus.UNAVAILABLE) from None
     except KafkaError as exc:
         raise CliError(
-            f"Kafka at {settings.bootstrap}: {type(exc).__name__}: {exc}", ExitStatus.UNAVAILABLE
+            f"Kafka at {bootstrap}: {type(exc).__name__}: {exc}", ExitStatus.UNAVAILABLE
         ) from None
     except TapSourceError as exc:
-        raise CliError(f"{exc} at {settings.bootstrap}", ExitStatus.UNAVAILABLE) from None
+        raise CliError(f"{exc} at {bootstrap}", ExitStatus.UNAVAILABLE) from None
 
 
 @click.command("meshtap", context_settings={"help_option_names": ["-h", "--help"]})
