@@ -112,7 +112,7 @@ demo: setup
 
 # deploy/images/Containerfile built without Docker (as root): OCI layouts and docker-archives of
 # meshproxy, meshstreams and meshpipe-demo in build/images/ (the Debian base is made once).
-images: system venv
+images: system assets venv
 	$(VENV)/bin/meshctl dev images
 
 clean:

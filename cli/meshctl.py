@@ -34,7 +34,15 @@ class _Commands(click.Group):
             return own
         entry = _plugins().get(cmd_name)
         if entry is not None:
-            command = entry.load()
+            try:
+                command = entry.load()
+            except ModuleNotFoundError as exc:
+                # A plugin of this distribution whose extra is not installed (aiohttp for
+                # `dashboard`): named with its extra, as an absent plugin is.
+                ours = (exc.name or "meshpipe").partition(".")[0] == "meshpipe"
+                if ours or cmd_name not in KNOWN_PLUGINS:
+                    raise
+                return _missing(cmd_name, KNOWN_PLUGINS[cmd_name])
             return command if isinstance(command, click.Command) else None
         if cmd_name in KNOWN_PLUGINS:
             return _missing(cmd_name, KNOWN_PLUGINS[cmd_name])

@@ -201,9 +201,15 @@ def _pins(settings: ImageBuildSettings, only: str | None = None) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+# Package data that `make assets` builds and git ignores (the dashboard's browser libraries from
+# npm); the wheels must carry it.
+BUILT_PACKAGE_DATA = ("dashboard/static/vendor",)
+
+
 def copy_source(repo: Path, dest: Path) -> None:
     """The files git knows (tracked, or new and not ignored) copied to dest, as a clean clone
-    would have them: builds from the copy leave nothing in the work tree."""
+    would have them, plus the built package data (BUILT_PACKAGE_DATA): builds from the copy
+    leave nothing in the work tree."""
     listing = ["git", "-C", str(repo), "ls-files", "--cached", "--others", "--exclude-standard"]
     result = subprocess.run(listing, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
@@ -212,3 +218,8 @@ def copy_source(repo: Path, dest: Path) -> None:
         if (repo / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(repo / name, dest / name)
+    for folder in BUILT_PACKAGE_DATA:
+        built = repo / folder
+        if not built.is_dir() or not any(p.is_file() for p in built.iterdir()):
+            raise DevStackError(f"{folder} is empty: run `make assets` (the wheel carries it)")
+        shutil.copytree(built, dest / folder, dirs_exist_ok=True)

@@ -70,7 +70,7 @@ def test_the_wheel_holds_one_namespace_and_no_benchmarks_demo_or_test_helpers(di
     assert tops == {"meshpipe", "meshpipe-0.1.0.dist-info"}
     assert not [n for n in names if n.startswith("meshpipe/__init__")]  # a namespace package
     parts = {n.split("/")[1] for n in names if n.startswith("meshpipe/")}
-    assert parts == {"schemas", "proxy", "sinks", "streams", "deploy", "cli"}
+    assert parts == {"schemas", "proxy", "sinks", "streams", "deploy", "cli", "dashboard"}
     unwanted = ("bench", "results/", "demo/", "grafana_sql", "generate.py", "/tests/")
     assert [n for n in names if any(u in n for u in unwanted)] == []
     # What the running parts read as package data is there.
@@ -78,6 +78,9 @@ def test_the_wheel_holds_one_namespace_and_no_benchmarks_demo_or_test_helpers(di
         "meshpipe/deploy/kafka/topics.yaml",
         "meshpipe/deploy/kafka/pom.xml",
         "meshpipe/deploy/mesh/clickhouse/users.xml",
+        "meshpipe/dashboard/static/index.html",
+        "meshpipe/dashboard/static/vendor/uPlot.iife.min.js",
+        "meshpipe/dashboard/static/vendor/cytoscape.min.js",
         "meshpipe/schemas/gen/meshpipe/v1/meshpipe_pb2.py",
         "meshpipe/deploy/images/Containerfile",
     ):
