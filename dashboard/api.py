@@ -24,6 +24,7 @@ Json = dict[str, object]
 Params = Mapping[str, str]
 SPARK_POINTS = 20  # points of a workloads table's sparklines
 SERIES_POINTS = 40  # points of a workload page's charts
+FRESHNESS_LOOKBACK_S = 3600.0  # how far back the newest stored window is looked for
 _ALL = "all"
 
 
@@ -150,12 +151,18 @@ class Api:
             if row.meshed:
                 meshed[row.namespace] = meshed.get(row.namespace, 0) + 1
         lossy = [row_json(r) for r in workloads if r.events_lost > 0]
+        now = self._clock.time()
+        newest = await self._backend.newest_window(now - FRESHNESS_LOOKBACK_S)
         return {
             "range": span.as_json(),
             "namespaces": [
                 {**row_json(r), "meshed_workloads": meshed.get(r.name, 0)} for r in namespaces
             ],
             "pipeline": {
+                # Age of the newest stored window's start: ≤ a window plus the flush delay when
+                # the workers keep up; None when nothing was stored within the lookback.
+                "newest_window": newest,
+                "freshness_s": None if newest is None else now - newest,
                 "events_lost": sum(r.events_lost for r in namespaces),
                 "workloads_losing_events": lossy,
             },

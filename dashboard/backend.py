@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 from meshpipe.sinks import query as stat_query
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseUrl, NativeClient
 from meshpipe.sinks.edges import EdgeQuery, EdgeRow, edges
+from meshpipe.sinks.health import newest_window_s
 from meshpipe.sinks.query import StatQuery, StatRow
 from meshpipe.sinks.routes import RouteQuery, RouteRow, routes
 
@@ -30,6 +31,10 @@ class Backend(Protocol):
 
     async def routes(self, query: RouteQuery) -> list[RouteRow]:
         """meshstat routes' rows."""
+        ...
+
+    async def newest_window(self, since_s: float) -> float | None:
+        """Start of the newest stored edge window from since_s on (None: none)."""
         ...
 
 
@@ -60,3 +65,6 @@ class ClickHouseBackend:
 
     async def routes(self, query: RouteQuery) -> list[RouteRow]:
         return await self._run(lambda c, db: routes(c, db, query))
+
+    async def newest_window(self, since_s: float) -> float | None:
+        return await self._run(lambda c, db: newest_window_s(c, db, since_s))

@@ -114,7 +114,8 @@ async function overview(main) {
     el("h2", {}, "Pipeline"),
     el("div", { class: "cards" },
       el("div", { class: "card" }, el("div", { class: "muted" }, "events lost before Kafka"), el("div", { class: "v", id: "events-lost" }, String(p.events_lost))),
-      el("div", { class: "card" }, el("div", { class: "muted" }, "newest data"), el("div", { class: "v" }, data.range.live ? "live" : fmtTime(data.range.end)))),
+      el("div", { class: "card" }, el("div", { class: "muted" }, "newest stored window"),
+        el("div", { class: "v", id: "freshness" }, p.freshness_s === null ? "none in the last hour" : `${Math.round(p.freshness_s)}s ago`))),
     lossy.length ? el("ul", {}, ...lossy) : el("p", { class: "muted" }, "No proxy dropped events in this range."));
 }
 

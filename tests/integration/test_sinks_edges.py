@@ -12,6 +12,7 @@ from meshpipe.schemas.identity import WorkloadId
 from meshpipe.schemas.latency import MAX_ABSOLUTE_ERROR_US, MAX_RELATIVE_ERROR
 from meshpipe.sinks.client import ClickHouseClient
 from meshpipe.sinks.edges import EdgeQuery, EdgeRow, edges
+from meshpipe.sinks.health import newest_window_s
 
 pytestmark = pytest.mark.integration
 __all__ = ["both"]  # the fixture, loaded with TRUTH on both engines
@@ -76,3 +77,12 @@ def test_a_range_over_several_days_reads_each_day_exactly(
 ) -> None:
     rows = _run_both(both, EdgeQuery(None, "all", START - 2 * 86400, END))
     _check(rows, _expected(START - 2 * 86400, END, None))
+
+
+def test_newest_window_is_the_start_of_the_latest_stored_window(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    newest = max(e.window_start_s for e in TRUTH.events)
+    for client, db in both:
+        assert newest_window_s(client, db, START) == newest
+        assert newest_window_s(client, db, newest + 1) is None

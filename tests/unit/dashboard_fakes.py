@@ -83,6 +83,7 @@ class FakeBackend:
     edge_queries: list[EdgeQuery] = field(default_factory=list)
     route_queries: list[RouteQuery] = field(default_factory=list)
     error: Exception | None = None
+    newest: float | None = None
 
     async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
         if self.error is not None:
@@ -101,6 +102,9 @@ class FakeBackend:
     async def routes(self, query: RouteQuery) -> list[RouteRow]:
         self.route_queries.append(query)
         return self.route_rows
+
+    async def newest_window(self, since_s: float) -> float | None:
+        return self.newest if self.newest is not None and self.newest >= since_s else None
 
 
 @dataclass

@@ -119,3 +119,13 @@ async def test_config_links_every_grafana_dashboard() -> None:
     assert body["grafana"] == [
         {"uid": "meshpipe-edge", "title": "Edge", "url": "http://grafana:3000/d/meshpipe-edge"}
     ]
+
+
+async def test_overview_says_how_old_the_newest_stored_window_is() -> None:
+    body = await _api(FakeBackend(newest=NOW - 12)).overview({})
+    assert body["pipeline"]["freshness_s"] == 12  # type: ignore[index]
+
+
+async def test_overview_without_recent_windows_has_no_freshness() -> None:
+    body = await _api(FakeBackend(newest=NOW - 7200)).overview({})
+    assert body["pipeline"]["freshness_s"] is None  # type: ignore[index]
