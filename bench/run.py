@@ -16,7 +16,7 @@ from bench.procs import BenchError
 from bench.report import ScenarioResult, document, markdown
 
 RESULTS_DIR = Path(__file__).parent / "results"
-SCENARIOS = ("proxy", "pipeline", "tap", "query")
+SCENARIOS = ("proxy", "pipeline", "tap", "query", "dashboard")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ def _scenario(name: str) -> Scenario:
         from bench.tap import tap
 
         return tap
+    if name == "dashboard":
+        from bench.dashboard import dashboard
+
+        return dashboard
     from bench.query import query
 
     return query

@@ -8,6 +8,7 @@ consecutive sub-ranges of whole windows (`TimeRange.buckets`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -173,9 +174,11 @@ class Api:
         span = _range(params, self._clock)
         selection = Selection(_ALL, (), namespace)
         buckets = span.buckets(_points(params, SPARK_POINTS))
-        queries = [_stat(selection, (span.start_s, span.end_s))]
-        queries += [_stat(selection, b) for b in buckets]
-        whole, *per_bucket = await self._backend.stat(queries)
+        # The series (without events lost and connections) while the whole range is read.
+        [whole], per_bucket = await asyncio.gather(
+            self._backend.stat([_stat(selection, (span.start_s, span.end_s))]),
+            self._backend.stat([_stat(selection, b) for b in buckets], figures=False),
+        )
         lines: dict[tuple[str, str], list[Json]] = {(r.kind, r.name): [] for r in whole}
         for bucket, rows in zip(buckets, per_bucket, strict=True):
             found = {(r.kind, r.name): r for r in rows}
@@ -200,10 +203,12 @@ class Api:
             _stat(own, window),
             _stat(anyone, window, mode=EdgeMode.TO, peer=peer),
             _stat(anyone, window, mode=EdgeMode.FROM, peer=peer),
-            *(_stat(own, b) for b in buckets),
         ]
-        whole, inbound, outbound, *per_bucket = await self._backend.stat(queries)
-        route_rows = await self._backend.routes(RouteQuery(own, start_s=window[0], end_s=window[1]))
+        (whole, inbound, outbound), per_bucket, route_rows = await asyncio.gather(
+            self._backend.stat(queries),
+            self._backend.stat([_stat(own, b) for b in buckets], figures=False),
+            self._backend.routes(RouteQuery(own, start_s=window[0], end_s=window[1])),
+        )
         return {
             "range": span.as_json(),
             "workload": {"namespace": namespace, "kind": kind, "name": name},

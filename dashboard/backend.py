@@ -21,8 +21,11 @@ class Backend(Protocol):
     """The read-only questions the dashboard asks; every method may raise ClickHouseError or
     QueryError."""
 
-    async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
-        """One list of rows per query (meshstat's rows)."""
+    async def stat(
+        self, queries: Sequence[StatQuery], *, figures: bool = True
+    ) -> list[list[StatRow]]:
+        """One list of rows per query (meshstat's rows; without events lost and open
+        connections unless figures)."""
         ...
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
@@ -57,8 +60,12 @@ class ClickHouseBackend:
         async with self._gate:
             return await asyncio.to_thread(call)
 
-    async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
-        return await self._run(lambda c, db: [stat_query.stat(c, db, q) for q in queries])
+    async def stat(
+        self, queries: Sequence[StatQuery], *, figures: bool = True
+    ) -> list[list[StatRow]]:
+        return await self._run(
+            lambda c, db: [stat_query.stat(c, db, q, figures=figures) for q in queries]
+        )
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
         return await self._run(lambda c, db: edges(c, db, query))

@@ -406,8 +406,13 @@ def _source(client: ClickHouseClient, db: str, plan: _Plan, query: StatQuery) ->
     return final_source(db, plan.table, _columns(plan), plan.where, low, high, daily)
 
 
-def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[StatRow]:
-    """One row per resource of the selection with events in the range, ordered by ns/kind/name."""
+def stat(
+    client: ClickHouseClient, database: str, query: StatQuery, *, figures: bool = True
+) -> list[StatRow]:
+    """One row per resource of the selection with events in the range, ordered by ns/kind/name.
+
+    figures=False leaves out what other tables add (events_lost 0, tcp_open_connections None,
+    no rows for idle connections): two queries fewer, for series of many short ranges."""
     db = check_name(database, "database")
     plan = _plan(query)
     g_ns, g_kind, g_name = plan.group
@@ -418,13 +423,15 @@ def stat(client: ClickHouseClient, database: str, query: StatQuery) -> list[Stat
         f" FROM {_source(client, db, plan, query)}"
         " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name",
     )
-    figures = _Figures(_losses(client, db, query), _open_connections(client, db, query, plan))
-    found = [_stat_row(row, query, figures) for row in rows]
+    if not figures:
+        return [_stat_row(row, query, _NO_FIGURES) for row in rows]
+    extra = _Figures(_losses(client, db, query), _open_connections(client, db, query, plan))
+    found = [_stat_row(row, query, extra) for row in rows]
     seen = {(r.namespace, r.kind, r.name) for r in found}
     # Resources with open connections but no requests in the range: rows of zero requests.
     idle = [
-        _stat_row((*key, bool(key[1]), *_NO_REQUESTS), query, figures)  # unmeshed: no kind
-        for key in figures.connections
+        _stat_row((*key, bool(key[1]), *_NO_REQUESTS), query, extra)  # unmeshed: no kind
+        for key in extra.connections
         if key not in seen
     ]
     return sorted(found + idle, key=lambda r: (r.namespace, r.kind, r.name)) if idle else found
@@ -445,6 +452,9 @@ class _Figures:
 
     def lost(self, query: StatQuery, key: RowKey) -> int:
         return self.losses.get(("", "", "") if query.mode is EdgeMode.FROM else key, 0)
+
+
+_NO_FIGURES = _Figures({}, {})
 
 
 def _open_connections(

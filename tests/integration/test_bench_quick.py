@@ -68,7 +68,13 @@ def test_document_describes_the_machine(quick_run: dict[str, Any]) -> None:
 
 
 def test_every_scenario_ran(quick_run: dict[str, Any]) -> None:
-    assert [s["scenario"] for s in quick_run["scenarios"]] == ["proxy", "pipeline", "tap", "query"]
+    assert [s["scenario"] for s in quick_run["scenarios"]] == [
+        "proxy",
+        "pipeline",
+        "tap",
+        "query",
+        "dashboard",
+    ]
     for scenario in quick_run["scenarios"]:
         assert [s for s in scenario["skips"] if s["part"] == "all"] == [], scenario["skips"]
 
@@ -103,3 +109,4 @@ def test_pipeline_tap_and_query_report_their_headline_figures(quick_run: dict[st
     assert any(m == "freshness_p99" for _, _, m in _names(quick_run, "pipeline"))
     assert any(m == "tap_latency_p99" for _, _, m in _names(quick_run, "tap"))
     assert any(m == "stat_ms_median" for _, _, m in _names(quick_run, "query"))
+    assert any(m == "api_ms_median" for _, _, m in _names(quick_run, "dashboard"))

@@ -6,6 +6,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from sinks_truth import (
@@ -423,3 +424,11 @@ def test_a_range_ending_before_every_report_has_no_tcp_conn(
     rows = run_both(both, StatQuery(DEPLOY, start_s=START, end_s=START + 3 * WINDOW_S))
     assert rows
     assert {r.tcp_open_connections for r in rows} == {None}
+
+
+def test_stat_without_figures_has_the_same_sums(both: list[tuple[ClickHouseClient, str]]) -> None:
+    query = StatQuery(DEPLOY, start_s=START, end_s=END)
+    for client, db in both:
+        full = stat(client, db, query)
+        lean = stat(client, db, query, figures=False)
+        assert lean == [replace(r, events_lost=0, tcp_open_connections=None) for r in full]

@@ -84,11 +84,15 @@ class FakeBackend:
     route_queries: list[RouteQuery] = field(default_factory=list)
     error: Exception | None = None
     newest: float | None = None
+    without_figures: int = 0  # queries asked with figures=False
 
-    async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
+    async def stat(
+        self, queries: Sequence[StatQuery], *, figures: bool = True
+    ) -> list[list[StatRow]]:
         if self.error is not None:
             raise self.error
         self.stat_queries.extend(queries)
+        self.without_figures += 0 if figures else len(queries)
         return [self.rows.get(self._key(q), []) for q in queries]
 
     @staticmethod
