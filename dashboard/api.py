@@ -177,7 +177,7 @@ class Api:
         # The series (without events lost and connections) while the whole range is read.
         [whole], per_bucket = await asyncio.gather(
             self._backend.stat([_stat(selection, (span.start_s, span.end_s))]),
-            self._backend.stat([_stat(selection, b) for b in buckets], figures=False),
+            self._backend.series(_stat(selection, (span.start_s, span.end_s)), buckets),
         )
         lines: dict[tuple[str, str], list[Json]] = {(r.kind, r.name): [] for r in whole}
         for bucket, rows in zip(buckets, per_bucket, strict=True):
@@ -206,7 +206,7 @@ class Api:
         ]
         (whole, inbound, outbound), per_bucket, route_rows = await asyncio.gather(
             self._backend.stat(queries),
-            self._backend.stat([_stat(own, b) for b in buckets], figures=False),
+            self._backend.series(_stat(own, window), buckets),
             self._backend.routes(RouteQuery(own, start_s=window[0], end_s=window[1])),
         )
         return {

@@ -13,6 +13,7 @@ from meshpipe.sinks.edges import EdgeQuery, EdgeRow, edges
 from meshpipe.sinks.health import newest_window_s
 from meshpipe.sinks.query import StatQuery, StatRow
 from meshpipe.sinks.routes import RouteQuery, RouteRow, routes
+from meshpipe.sinks.series import series
 
 T = TypeVar("T")
 
@@ -21,11 +22,15 @@ class Backend(Protocol):
     """The read-only questions the dashboard asks; every method may raise ClickHouseError or
     QueryError."""
 
-    async def stat(
-        self, queries: Sequence[StatQuery], *, figures: bool = True
+    async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
+        """One list of rows per query (meshstat's rows)."""
+        ...
+
+    async def series(
+        self, query: StatQuery, buckets: Sequence[tuple[float, float]]
     ) -> list[list[StatRow]]:
-        """One list of rows per query (meshstat's rows; without events lost and open
-        connections unless figures)."""
+        """Per bucket (consecutive, equal, whole seconds), query's rows over it (as stat
+        without figures)."""
         ...
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
@@ -60,12 +65,13 @@ class ClickHouseBackend:
         async with self._gate:
             return await asyncio.to_thread(call)
 
-    async def stat(
-        self, queries: Sequence[StatQuery], *, figures: bool = True
+    async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
+        return await self._run(lambda c, db: [stat_query.stat(c, db, q) for q in queries])
+
+    async def series(
+        self, query: StatQuery, buckets: Sequence[tuple[float, float]]
     ) -> list[list[StatRow]]:
-        return await self._run(
-            lambda c, db: [stat_query.stat(c, db, q, figures=figures) for q in queries]
-        )
+        return await self._run(lambda c, db: series(c, db, query, buckets))
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
         return await self._run(lambda c, db: edges(c, db, query))

@@ -37,6 +37,7 @@ from meshpipe.sinks.query import (
     resource_names,
     stat,
 )
+from meshpipe.sinks.series import series
 from meshpipe.sinks.tables import TableRows, Values, batch_tables
 
 pytestmark = pytest.mark.integration
@@ -432,3 +433,21 @@ def test_stat_without_figures_has_the_same_sums(both: list[tuple[ClickHouseClien
         full = stat(client, db, query)
         lean = stat(client, db, query, figures=False)
         assert lean == [replace(r, events_lost=0, tcp_open_connections=None) for r in full]
+
+
+@pytest.mark.parametrize("step", [WINDOW_S, 2 * WINDOW_S])
+def test_series_buckets_equal_stat_of_each_bucket(
+    both: list[tuple[ClickHouseClient, str]], step: int
+) -> None:
+    buckets = [
+        (START + i * step, START + (i + 1) * step) for i in range(int((END - START) // step))
+    ]
+    for selection in (DEPLOY, Selection("namespace", (), None)):
+        query = StatQuery(selection, start_s=START, end_s=END)
+        for client, db in both:
+            expected = [
+                stat(client, db, replace(query, start_s=a, end_s=b), figures=False)
+                for a, b in buckets
+            ]
+            assert series(client, db, query, buckets) == expected
+            assert any(expected)

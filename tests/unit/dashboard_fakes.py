@@ -84,20 +84,23 @@ class FakeBackend:
     route_queries: list[RouteQuery] = field(default_factory=list)
     error: Exception | None = None
     newest: float | None = None
-    without_figures: int = 0  # queries asked with figures=False
+    series_buckets: list[list[tuple[float, float]]] = field(default_factory=list)
 
-    async def stat(
-        self, queries: Sequence[StatQuery], *, figures: bool = True
-    ) -> list[list[StatRow]]:
+    async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
         if self.error is not None:
             raise self.error
         self.stat_queries.extend(queries)
-        self.without_figures += 0 if figures else len(queries)
         return [self.rows.get(self._key(q), []) for q in queries]
 
     @staticmethod
     def _key(q: StatQuery) -> tuple[str, str | None, str]:
         return (q.selection.kind, q.selection.namespace, q.mode.value)
+
+    async def series(
+        self, query: StatQuery, buckets: Sequence[tuple[float, float]]
+    ) -> list[list[StatRow]]:
+        self.series_buckets.append(list(buckets))
+        return await self.stat([replace(query, start_s=a, end_s=b) for a, b in buckets])
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
         self.edge_queries.append(query)

@@ -66,10 +66,9 @@ async def test_namespace_rows_are_meshstat_json_with_a_series_point_per_bucket()
     assert web["success"] == 0.9
     assert len(web["series"]) == 6
     assert all(p["rps"] == 1.0 for p in web["series"])
-    # One query for the whole range, one per bucket (without the other tables' figures); all
-    # for the namespace's workloads.
+    # One query for the whole range and a series of 6 buckets; all for the namespace's workloads.
     assert len(backend.stat_queries) == 7
-    assert backend.without_figures == 6
+    assert [len(b) for b in backend.series_buckets] == [6]
     assert all(q.selection.namespace == "emojivoto" for q in backend.stat_queries)
 
 
