@@ -13,9 +13,9 @@ from typing import NoReturn
 import click
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from meshpipe.cli.completion import complete_resource, complete_resources
 from meshpipe.cli.exit import quiet_library_logs, run_cli
-from meshpipe.cli.tap_options import DEFAULT_MAX_RPS, TapOptions, TapPlan
+from meshpipe.cli.tap_flags import kafka_flags, tap_selection
+from meshpipe.cli.tap_options import TapOptions, TapPlan
 from meshpipe.cli.tap_run import TapRun
 from meshpipe.cli.tapclient import (
     KafkaSettings,
@@ -29,7 +29,6 @@ from meshpipe.cli.terminal import Terminal
 from meshpipe.deploy.kafka.topics import TopicSet, load_spec
 from meshpipe.schemas.exits import CliError, ExitStatus
 
-DEFAULT_KAFKA = "127.0.0.1:9092"
 POLL_S = 0.2  # longest wait for Kafka between checks of --duration and silence
 
 
@@ -128,17 +127,7 @@ def run_on_kafka(work: Coroutine[object, object, None], bootstrap: str) -> None:
 
 
 @click.command("meshtap", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("resources", nargs=-1, required=True, shell_complete=complete_resources)
-@click.option("-n", "--namespace", default="default", show_default=True)
-@click.option(
-    "--to", "to_resource", shell_complete=complete_resource, help="Only requests to this resource."
-)
-@click.option("--to-namespace", help="Namespace of --to [--namespace].")
-@click.option("--max-rps", type=int, default=DEFAULT_MAX_RPS, show_default=True)
-@click.option("--method", help="Only requests with this HTTP method.")
-@click.option("--path", help="Only requests whose path starts with this.")
-@click.option("--authority", help="Only requests with this :authority.")
-@click.option("--scheme", help="Only requests with this scheme.")
+@tap_selection
 @click.option("-o", "--output", type=click.Choice(["wide", "json"]), help="wide or json.")
 @click.option(
     "--status",
@@ -160,22 +149,7 @@ def run_on_kafka(work: Coroutine[object, object, None], bootstrap: str) -> None:
 @click.option("--since", help="Replay stored requests from a duration ago (10m) or a time.")
 @click.option("--count", type=int, help="Stop after this many requests.")
 @click.option("--duration", help="Stop after this long, e.g. 30s.")
-@click.option(
-    "--kafka",
-    "bootstrap",
-    envvar="MESHPIPE_KAFKA",
-    show_envvar=True,
-    default=DEFAULT_KAFKA,
-    show_default=True,
-    help="Kafka bootstrap servers.",
-)
-@click.option(
-    "--topic-prefix",
-    envvar="MESHPIPE_TOPIC_PREFIX",
-    default="",
-    hidden=True,
-    help="Prefix of the topic names, as given to `meshstreams worker --topic-prefix`.",
-)
+@kafka_flags
 @click.pass_context
 def meshtap(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     """Watch live requests of a resource as they end (Linkerd's `tap`), or replay stored ones.

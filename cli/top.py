@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import click
 
-from meshpipe.cli.completion import complete_resource, complete_resources
-from meshpipe.cli.meshtap import DEFAULT_KAFKA, run_on_kafka
+from meshpipe.cli.meshtap import run_on_kafka
 from meshpipe.cli.stat_render import NO_TRAFFIC
-from meshpipe.cli.tap_options import DEFAULT_MAX_RPS, TapOptions, TapPlan
+from meshpipe.cli.tap_flags import kafka_flags, tap_selection
+from meshpipe.cli.tap_options import TapOptions, TapPlan
 from meshpipe.cli.tapclient import KafkaSettings, LiveTap, TapSource, new_session
 from meshpipe.cli.terminal import CLEAR_SCREEN, Terminal
 from meshpipe.cli.top_table import TopTable
@@ -90,29 +90,10 @@ async def top(plan: TopPlan, settings: KafkaSettings, env: TopEnv) -> TopTable:
 
 
 @click.command("top", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("resources", nargs=-1, required=True, shell_complete=complete_resources)
-@click.option("-n", "--namespace", default="default", show_default=True)
-@click.option(
-    "--to", "to_resource", shell_complete=complete_resource, help="Only requests to this."
-)
-@click.option("--to-namespace", help="Namespace of --to [--namespace].")
-@click.option("--max-rps", type=int, default=DEFAULT_MAX_RPS, show_default=True)
-@click.option("--method", help="Only requests with this HTTP method.")
-@click.option("--path", help="Only requests whose path starts with this.")
-@click.option("--authority", help="Only requests with this :authority.")
-@click.option("--scheme", help="Only requests with this scheme.")
+@tap_selection
 @click.option("--count", type=int, help="Stop after this many requests and print the table.")
 @click.option("--duration", help="Stop after this long (e.g. 30s) and print the table.")
-@click.option(
-    "--kafka",
-    "bootstrap",
-    envvar="MESHPIPE_KAFKA",
-    show_envvar=True,
-    default=DEFAULT_KAFKA,
-    show_default=True,
-    help="Kafka bootstrap servers.",
-)
-@click.option("--topic-prefix", envvar="MESHPIPE_TOPIC_PREFIX", default="", hidden=True)
+@kafka_flags
 @click.pass_context
 def top_command(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     """Show the busiest routes of a resource from live tap (Linkerd's `viz top`).

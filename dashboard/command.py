@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import click
 from aiohttp import web
 
-from meshpipe.cli.completion import CLICKHOUSE_ENV, DEFAULT_CLICKHOUSE_URL
 from meshpipe.cli.exit import quiet_library_logs
-from meshpipe.cli.meshtap import DEFAULT_KAFKA
+from meshpipe.cli.stat_flags import clickhouse_url as clickhouse_flag
+from meshpipe.cli.tap_flags import kafka_flags
 from meshpipe.cli.tapclient import KafkaSettings
 from meshpipe.dashboard.api import Api, GrafanaLink
 from meshpipe.dashboard.backend import ClickHouseBackend
@@ -89,25 +89,8 @@ async def serve(app: web.Application, settings: ServeSettings) -> None:
     help="Address to listen on (0.0.0.0 in a pod; anything but loopback exposes the data).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
-@click.option(
-    "--clickhouse",
-    "clickhouse_url",
-    envvar=CLICKHOUSE_ENV,
-    show_envvar=True,
-    default=DEFAULT_CLICKHOUSE_URL,
-    show_default=True,
-    help="ClickHouse native URL, as the read-only user: clickhouse://USER[:PASS]@HOST[:PORT]/DB.",
-)
-@click.option(
-    "--kafka",
-    "bootstrap",
-    envvar="MESHPIPE_KAFKA",
-    show_envvar=True,
-    default=DEFAULT_KAFKA,
-    show_default=True,
-    help="Kafka bootstrap servers (tap sessions).",
-)
-@click.option("--topic-prefix", envvar="MESHPIPE_TOPIC_PREFIX", default="", hidden=True)
+@clickhouse_flag
+@kafka_flags
 @click.option(
     "--grafana",
     "grafana_url",
