@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from meshpipe.cli.stat_render import row_json
 from meshpipe.dashboard.backend import Backend
+from meshpipe.dashboard.kafkahealth import UNKNOWN, KafkaHealth, KafkaProbe
 from meshpipe.dashboard.timerange import RangeError, TimeRange, parse_range, points
 from meshpipe.schemas.clock import Clock
 from meshpipe.schemas.kinds import canonical
@@ -121,9 +122,15 @@ class Api:
     """The handlers; each takes the request's parameters and returns the JSON body."""
 
     def __init__(
-        self, backend: Backend, clock: Clock, grafana_url: str, grafana: Sequence[GrafanaLink]
+        self,
+        backend: Backend,
+        clock: Clock,
+        grafana_url: str,
+        grafana: Sequence[GrafanaLink],
+        kafka: KafkaProbe | None = None,
     ) -> None:
         self._backend = backend
+        self._kafka = kafka
         self._clock = clock
         self._grafana_url = grafana_url.rstrip("/")
         self._grafana = tuple(grafana)
@@ -153,7 +160,9 @@ class Api:
                 meshed[row.namespace] = meshed.get(row.namespace, 0) + 1
         lossy = [row_json(r) for r in workloads if r.events_lost > 0]
         now = self._clock.time()
-        newest = await self._backend.newest_window(now - FRESHNESS_LOOKBACK_S)
+        newest, kafka = await asyncio.gather(
+            self._backend.newest_window(now - FRESHNESS_LOOKBACK_S), self._kafka_health()
+        )
         return {
             "range": span.as_json(),
             "namespaces": [
@@ -164,10 +173,15 @@ class Api:
                 # the workers keep up; None when nothing was stored within the lookback.
                 "newest_window": newest,
                 "freshness_s": None if newest is None else now - newest,
+                "dead_letters": kafka.dead_letters,
+                "worker_lag": kafka.worker_lag,
                 "events_lost": sum(r.events_lost for r in namespaces),
                 "workloads_losing_events": lossy,
             },
         }
+
+    async def _kafka_health(self) -> KafkaHealth:
+        return UNKNOWN if self._kafka is None else await self._kafka.health()
 
     async def namespace(self, params: Params, namespace: str) -> Json:
         """A namespace's workloads (`meshstat all -n NS`) with sparklines of rps and success."""

@@ -17,6 +17,7 @@ from meshpipe.cli.tap_flags import kafka_flags
 from meshpipe.cli.tapclient import KafkaSettings
 from meshpipe.dashboard.api import Api, GrafanaLink
 from meshpipe.dashboard.backend import ClickHouseBackend
+from meshpipe.dashboard.kafkahealth import DEFAULT_GROUP, KafkaHealthProbe
 from meshpipe.dashboard.server import (
     AssetsMissingError,
     Services,
@@ -92,6 +93,13 @@ async def serve(app: web.Application, settings: ServeSettings) -> None:
 @clickhouse_flag
 @kafka_flags
 @click.option(
+    "--group",
+    envvar="MESHPIPE_GROUP",
+    default=DEFAULT_GROUP,
+    show_default=True,
+    help="The workers' consumer group (meshstreams worker --group), for their lag.",
+)
+@click.option(
     "--grafana",
     "grafana_url",
     envvar="MESHPIPE_GRAFANA",
@@ -113,6 +121,7 @@ def dashboard(
     clickhouse_url: str,
     bootstrap: str,
     topic_prefix: str,
+    group: str,
     grafana_url: str,
     tap_max_rps: int,
 ) -> None:
@@ -136,6 +145,7 @@ def dashboard(
     quiet_library_logs("aiokafka", "clickhouse_driver")
     topics = load_spec()
     kafka = KafkaSettings(bootstrap, topics.with_prefix(topic_prefix) if topic_prefix else topics)
-    api = Api(ClickHouseBackend(url), SystemClock(), grafana_url, grafana_links())
+    probe = KafkaHealthProbe(kafka, group)
+    api = Api(ClickHouseBackend(url), SystemClock(), grafana_url, grafana_links(), probe)
     services = Services(api, live_opener(kafka), TapLimits(tap_max_rps))
     asyncio.run(serve(make_app(services, folder), ServeSettings(listen, port, open_browser)))

@@ -67,7 +67,7 @@ function renderRangePicker() {
   }
   const select = el("select", { id: "since", onchange: (e) => { const q = params(); q.set("since", e.target.value); go(`${location.pathname}?${q}`); } });
   const current = p.get("since") || "15m";
-  for (const r of RANGES) {
+  for (const r of RANGES.includes(current) ? RANGES : [current, ...RANGES]) {
     const option = el("option", { value: r }, `last ${r}`);
     if (r === current) option.selected = true;
     select.append(option);
@@ -115,7 +115,9 @@ async function overview(main) {
     el("div", { class: "cards" },
       el("div", { class: "card" }, el("div", { class: "muted" }, "events lost before Kafka"), el("div", { class: "v", id: "events-lost" }, String(p.events_lost))),
       el("div", { class: "card" }, el("div", { class: "muted" }, "newest stored window"),
-        el("div", { class: "v", id: "freshness" }, p.freshness_s === null ? "none in the last hour" : `${Math.round(p.freshness_s)}s ago`))),
+        el("div", { class: "v", id: "freshness" }, p.freshness_s === null ? "none in the last hour" : `${Math.round(p.freshness_s)}s ago`)),
+      el("div", { class: "card" }, el("div", { class: "muted" }, "dead letters (retained)"), el("div", { class: "v", id: "dead-letters" }, p.dead_letters === null ? "?" : String(p.dead_letters))),
+      el("div", { class: "card" }, el("div", { class: "muted" }, "worker lag (requests)"), el("div", { class: "v", id: "worker-lag" }, p.worker_lag === null ? "?" : String(p.worker_lag)))),
     lossy.length ? el("ul", {}, ...lossy) : el("p", { class: "muted" }, "No proxy dropped events in this range."));
 }
 

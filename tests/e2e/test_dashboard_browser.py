@@ -63,6 +63,7 @@ def minutes(pipeline: Pipeline) -> Minutes:
     story = Story()
     events = story.minute(found.healthy_s, broken=False) + story.minute(found.broken_s, broken=True)
     asyncio.run(produce(pipeline.kafka, pipeline.topics.name(REQUESTS), events))
+    asyncio.run(_send_garbage(pipeline))  # one record for the dead-letter topic
     wait_for(
         lambda: stored_request_total(pipeline.client, pipeline.database),
         lambda stored: stored >= len(events),
@@ -71,6 +72,15 @@ def minutes(pipeline: Pipeline) -> Minutes:
         interval_s=0.5,
     )
     return found
+
+
+async def _send_garbage(pipeline: Pipeline) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(pipeline.topics.name(REQUESTS), b"\xff not an event")
+    finally:
+        await producer.stop()
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +99,8 @@ def dashboard(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> I
                 pipeline.reader_url,
                 "--kafka",
                 pipeline.kafka,
+                "--group",
+                f"g-{pipeline.topics.prefix}",  # the module worker's (tests/e2e/conftest.py)
             ],
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -185,9 +197,12 @@ def _map_edges(browser: Any) -> dict[tuple[str, str], dict[str, Any]]:
 def test_overview_lists_the_story_namespace(
     browser: Any, dashboard: str, minutes: Minutes, shot: Any
 ) -> None:
-    _loaded(browser, f"{dashboard}/?start={minutes.healthy_s}&end={minutes.broken_s + 60}")
+    _loaded(browser, f"{dashboard}/?since=30m")  # live: refreshed every 5 s
     row = browser.find_element("css selector", f'#namespaces tr[data-name="{NS}"]')
     assert row.find_element("css selector", ".meshed-workloads").text == "3"
+    # The worker dead-letters the garbage record; the overview refreshes until it shows.
+    _until(browser, lambda b: b.find_element("id", "dead-letters").text == "1", "1 dead letter")
+    assert browser.find_element("id", "worker-lag").text.isdigit()
     shot("overview")
 
 

@@ -3,10 +3,13 @@ they answer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from dashboard_fakes import NOW, FakeBackend, FixedClock, edge_row, stat_row
 
 from meshpipe.dashboard.api import Api, ApiError, GrafanaLink
+from meshpipe.dashboard.kafkahealth import KafkaHealth
 from meshpipe.sinks.query import EdgeMode, Peer
 
 
@@ -130,3 +133,22 @@ async def test_overview_says_how_old_the_newest_stored_window_is() -> None:
 async def test_overview_without_recent_windows_has_no_freshness() -> None:
     body = await _api(FakeBackend(newest=NOW - 7200)).overview({})
     assert body["pipeline"]["freshness_s"] is None  # type: ignore[index]
+
+
+@dataclass
+class _Probe:
+    health_now: KafkaHealth
+
+    async def health(self) -> KafkaHealth:
+        return self.health_now
+
+
+async def test_overview_shows_dead_letters_and_worker_lag_from_kafka() -> None:
+    api = Api(FakeBackend(), FixedClock(), "http://g", [], _Probe(KafkaHealth(3, 120)))
+    pipeline = (await api.overview({}))["pipeline"]
+    assert (pipeline["dead_letters"], pipeline["worker_lag"]) == (3, 120)  # type: ignore[index]
+
+
+async def test_overview_without_kafka_says_it_does_not_know() -> None:
+    pipeline = (await _api(FakeBackend()).overview({}))["pipeline"]
+    assert (pipeline["dead_letters"], pipeline["worker_lag"]) == (None, None)  # type: ignore[index]
