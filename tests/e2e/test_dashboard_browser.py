@@ -326,3 +326,42 @@ def test_tap_panel_streams_500s_on_the_legacy_path(
     browser.execute_script("document.getElementById('tap-lines').scrollIntoView()")
     shot("workload-tap")
     browser.find_element("id", "tap-start").click()  # stop: the browser closes the stream
+
+
+def test_meshctl_top_shows_the_legacy_route_from_live_tap(pipeline: Pipeline) -> None:
+    """`meshctl top` (not a terminal: --count) over the real worker's tap matches."""
+    env = {**os.environ, "MESHPIPE_TOPIC_PREFIX": pipeline.topics.prefix}
+    argv = [str(BIN / "meshctl"), "top", "deploy/emoji", "-n", NS, "--count", "10"]
+    top = subprocess.Popen(
+        [*argv, "--kafka", pipeline.kafka],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    stop = threading.Event()
+    sender = threading.Thread(target=_legacy_failures, args=(pipeline, stop), daemon=True)
+    sender.start()
+    try:
+        out, err = top.communicate(timeout=60)
+    finally:
+        stop.set()
+        sender.join(30)
+        if top.poll() is None:
+            top.kill()
+    assert top.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "SOURCE",
+        "DESTINATION",
+        "METHOD",
+        "PATH",
+        "COUNT",
+        "BEST",
+        "WORST",
+        "LAST",
+        "SUCCESS_RATE",
+    ]
+    legacy = [line.split() for line in lines[1:] if LEGACY_PATH in line]
+    assert legacy[0][:4] == ["voting-0", "emoji-0", "GET", LEGACY_PATH]  # templated: no query
+    assert sum(int(row[4]) for row in legacy) == 10
