@@ -15,6 +15,10 @@ from meshpipe.schemas.rows import WINDOW_S
 
 DEFAULT_SINCE = "15m"
 MAX_POINTS = 120  # the most points a series asks the query layer for
+DAY_S = 86_400
+# Buckets this long or longer become whole UTC days: a bucket that cuts a day reads that day's
+# raw windows, a whole day reads its small rollup.
+DAY_BUCKET_S = 12 * 3600
 
 
 class RangeError(ValueError):
@@ -30,10 +34,14 @@ class TimeRange:
     live: bool
 
     def buckets(self, points: int) -> list[tuple[float, float]]:
-        """The range cut into at most `points` consecutive sub-ranges of whole windows."""
+        """The range cut into about `points` consecutive sub-ranges of whole windows; from
+        DAY_BUCKET_S on, into whole UTC days (which the query layer reads from the rollups)."""
         span = self.end_s - self.start_s
         step = max(WINDOW_S, math.ceil(span / max(1, points) / WINDOW_S) * WINDOW_S)
-        first = math.floor(self.start_s / WINDOW_S) * WINDOW_S
+        align = WINDOW_S
+        if step >= DAY_BUCKET_S:
+            step = align = math.ceil(step / DAY_S) * DAY_S
+        first = math.floor(self.start_s / align) * align
         edges: list[tuple[float, float]] = []
         low = float(first)
         while low < self.end_s:

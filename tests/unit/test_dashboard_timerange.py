@@ -50,3 +50,11 @@ def test_points_are_bounded() -> None:
     assert points({}, 20) == 20
     with pytest.raises(RangeError):
         points({"points": "many"}, 20)
+
+
+def test_long_ranges_are_cut_into_whole_utc_days() -> None:
+    buckets = TimeRange(NOW - 30 * 86_400, NOW, live=True).buckets(20)
+    assert all(low % 86_400 == 0 and (high - low) % 86_400 == 0 for low, high in buckets)
+    assert buckets[0][0] <= NOW - 30 * 86_400
+    assert buckets[-1][1] >= NOW
+    assert 10 <= len(buckets) <= 20
