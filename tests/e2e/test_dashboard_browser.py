@@ -28,6 +28,7 @@ from integration.streams_procs import stored_request_total, wait_for
 
 from bench.generate import produce
 from meshpipe.cli.stat_render import format_latency, format_percent
+from meshpipe.cli.top_table import HEADERS
 from meshpipe.schemas.durations import format_time
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.topics import REQUESTS
@@ -351,17 +352,7 @@ def test_meshctl_top_shows_the_legacy_route_from_live_tap(pipeline: Pipeline) ->
             top.kill()
     assert top.returncode == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == [
-        "SOURCE",
-        "DESTINATION",
-        "METHOD",
-        "PATH",
-        "COUNT",
-        "BEST",
-        "WORST",
-        "LAST",
-        "SUCCESS_RATE",
-    ]
+    assert lines[0].split() == list(HEADERS)
     legacy = [line.split() for line in lines[1:] if LEGACY_PATH in line]
     assert legacy[0][:4] == ["voting-0", "emoji-0", "GET", LEGACY_PATH]  # templated: no query
     assert sum(int(row[4]) for row in legacy) == 10
