@@ -71,7 +71,8 @@ class EdgeWindowRow:
 
 @dataclass(frozen=True, slots=True)
 class RequestRow:
-    """One RequestEvent with every field flattened into columns; key (partition, offset)."""
+    """One RequestEvent with every field flattened into columns; key (partition, offset,
+    batch_index)."""
 
     partition: int
     offset: int
@@ -116,6 +117,7 @@ class RequestRow:
     classification_reason: str
     header_names: tuple[str, ...]
     header_values: tuple[str, ...]
+    batch_index: int = 0  # the event's position in its Kafka record (0 for a one-event record)
 
 
 DIRECTION_BITS = {"in": 1, "out": 2}  # LossRow.proxy_directions
@@ -218,7 +220,7 @@ class MemoryRowSink:
 
     hold: bool = False
     edge_windows: dict[tuple[object, ...], EdgeWindowRow] = field(default_factory=dict)
-    requests: dict[tuple[int, int], RequestRow] = field(default_factory=dict)
+    requests: dict[tuple[int, int, int], RequestRow] = field(default_factory=dict)
     losses: dict[tuple[object, ...], LossRow] = field(default_factory=dict)
     connections: dict[tuple[object, ...], ConnectionRow] = field(default_factory=dict)
     batches: int = 0
@@ -247,7 +249,7 @@ class MemoryRowSink:
         for window in batch.edge_windows:
             _replace(self.edge_windows, edge_window_key(window), window)
         for request in batch.requests:
-            self.requests[(request.partition, request.offset)] = request
+            self.requests[(request.partition, request.offset, request.batch_index)] = request
         for loss in batch.losses:
             _replace(self.losses, loss_key(loss), loss)
         for gauge in batch.connections:

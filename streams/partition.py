@@ -9,6 +9,7 @@ the current chunk's first offset (see `streams.chunks` for why that makes totals
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestRow, RowBatch
@@ -65,8 +66,15 @@ class PartitionState:
         """The first offset of the current chunk (the offset a flush makes committable)."""
         return self._chunker.first
 
-    def fold(self, offset: int, valid: Decoded | None, timestamp_ms: int = 0) -> None:
-        """Fold the record at offset with its Kafka timestamp; None for a dead-lettered record.
+    def fold(
+        self,
+        offset: int,
+        valid: Sequence[tuple[int, Decoded]],
+        timestamp_ms: int = 0,
+        events: int = 1,
+    ) -> None:
+        """Fold the record at offset with its Kafka timestamp: its valid events with their
+        positions in the record (none for a record dead-lettered whole), out of `events` in all.
 
         A connection report only feeds the gauges: it is no request, and has no proxy_seq.
         """
@@ -75,18 +83,17 @@ class PartitionState:
                 f"partition {self.partition}: offset {offset} after {self._next_offset - 1}"
             )
         previous = self._chunker.first
-        if self._chunker.starts_chunk(offset, timestamp_ms) and previous is not None:
+        if self._chunker.starts_chunk(offset, timestamp_ms, events) and previous is not None:
             self._end_chunk(previous)
         self._next_offset = offset + 1
-        if valid is None:
-            return
-        event = valid.event
-        if isinstance(valid, ValidReport):
-            self.connections.add(offset, event, valid.edge)
-            return
-        self.windows.add(offset, event, valid.edge)
-        self.loss.add(offset, event)
-        self._raw.append(request_row(self.partition, offset, event))
+        for index, decoded in valid:
+            event = decoded.event
+            if isinstance(decoded, ValidReport):
+                self.connections.add(offset, event, decoded.edge)
+                continue
+            self.windows.add(offset, event, decoded.edge)
+            self.loss.add(offset, event)
+            self._raw.append(request_row(self.partition, offset, event, index))
 
     def _end_chunk(self, first: int) -> None:
         self._final_windows.extend(self.windows.snapshot(first))

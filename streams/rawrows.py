@@ -18,8 +18,10 @@ _CLASSIFICATIONS: dict[int, str] = {
 }
 
 
-def request_row(partition: int, offset: int, event: meshpipe_pb2.RequestEvent) -> RequestRow:
-    """The raw row of the event stored at (partition, offset)."""
+def request_row(
+    partition: int, offset: int, event: meshpipe_pb2.RequestEvent, batch_index: int = 0
+) -> RequestRow:
+    """The raw row of the event stored at (partition, offset), at batch_index in its record."""
     end = event.WhichOneof("end")
     src, dst = event.source, event.destination
     return RequestRow(
@@ -66,4 +68,5 @@ def request_row(partition: int, offset: int, event: meshpipe_pb2.RequestEvent) -
         classification_reason=event.classification_reason,
         header_names=tuple(header.name for header in event.request_headers),
         header_values=tuple(header.value for header in event.request_headers),
+        batch_index=batch_index,
     )
