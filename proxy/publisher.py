@@ -76,6 +76,21 @@ class KafkaSettings:
     client_id: str = "meshproxy"
 
 
+def batch_records(
+    events: Sequence[meshpipe_pb2.RequestEvent], key: KeyFunction, settings: PublisherSettings
+) -> list[Record]:
+    """Events as `request-batch/1` records: one per key, in queue order, within the caps."""
+    by_key: dict[bytes, list[bytes]] = {}
+    for event in events:
+        by_key.setdefault(key(event), []).append(event.SerializeToString())
+    cap_events, cap_bytes = settings.max_record_events, settings.max_record_bytes
+    return [
+        Record(k, eventbatch.encode_batch(run), eventbatch.BATCH_HEADERS, len(run))
+        for k, serialised in by_key.items()
+        for run in eventbatch.split_batches(serialised, cap_events, cap_bytes)
+    ]
+
+
 class CachingPartitioner:
     """aiokafka's default partitioner (Java's murmur2, so keys land where Java clients put them),
     remembered per key: a sidecar sees few edges, so the pure-Python hash runs once per edge
@@ -251,16 +266,7 @@ class EventPublisher:
         self.records += len(records)
 
     def _records(self, batch: list[meshpipe_pb2.RequestEvent]) -> list[Record]:
-        """The batch as `request-batch/1` records: per key, in queue order, within the caps."""
-        by_key: dict[bytes, list[bytes]] = {}
-        for event in batch:
-            by_key.setdefault(self._key(event), []).append(event.SerializeToString())
-        s = self._settings
-        return [
-            Record(key, eventbatch.encode_batch(run), eventbatch.BATCH_HEADERS, len(run))
-            for key, events in by_key.items()
-            for run in eventbatch.split_batches(events, s.max_record_events, s.max_record_bytes)
-        ]
+        return batch_records(batch, self._key, self._settings)
 
     def _requeue(self, batch: list[meshpipe_pb2.RequestEvent]) -> None:
         """Put a failed batch back in front, then drop the oldest beyond the bound."""

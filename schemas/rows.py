@@ -7,8 +7,10 @@ Replay safety is in the keys: rebuilding the same rows after a crash must replac
   version `version` (the highest Kafka offset folded in): store in
   `ReplacingMergeTree(version)` and read with `FINAL` or `argMax(..., version)`, then SUM over
   partitions and chunks (see `streams.chunks` for why chunks exist).
-- `RequestRow`: one row per Kafka record; key `(partition, offset)`; a replay writes an
-  identical row, so `ReplacingMergeTree()` without a version collapses it.
+- `RequestRow`: one row per event; key `(partition, offset, batch_index)` (the events of a batch
+  record share its offset); a replay writes an identical row, so `ReplacingMergeTree()` without
+  a version collapses it. A NamedTuple, not a dataclass: workers build one per event, and a
+  tuple in column order is what the ClickHouse client takes, without conversion.
 - `LossRow`: per proxy, window and partition chunk, the distinct `proxy_seq` values seen;
   keyed and versioned like `EdgeWindowRow`. Lost events of a proxy =
   `max(seq_max) - min(seq_min) + 1 - sum(events)` over its rows (see `streams.loss`).
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 WINDOW_S = 10  # seconds: the default length of an edge window (and of a loss row's window)
 # Seconds between a proxy's connection reports, and the fixed window grid of ConnectionRows.
@@ -69,8 +71,7 @@ class EdgeWindowRow:
     duration_counts: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRow:
+class RequestRow(NamedTuple):
     """One RequestEvent with every field flattened into columns; key (partition, offset,
     batch_index)."""
 

@@ -92,18 +92,15 @@ def edge_window_values(row: EdgeWindowRow) -> Values:
     return (utc_datetime(row.window_start_s), *_EDGE_FIELDS.values(row))
 
 
-_REQUEST_NAMES: tuple[str, ...] = tuple(
-    f for f in RequestRow.__dataclass_fields__ if f not in ("start_us",)
-)
-REQUEST_COLUMNS: tuple[str, ...] = ("start_time", "start_us", *_REQUEST_NAMES)
-_REQUEST_FIELDS = _fields(RequestRow, _REQUEST_NAMES)
+# A RequestRow is already a tuple of plain values (both clients take bool for UInt8 and a tuple
+# for an Array): its fields are the columns, after `start_time`.
+REQUEST_COLUMNS: tuple[str, ...] = ("start_time", *RequestRow._fields)
 
 
 def request_values(row: RequestRow) -> Values:
     """The requests column values of a row, in REQUEST_COLUMNS order."""
     # Floor, not round: start_time is the second holding start_us, also for times before 1970.
-    start_s = row.start_us // 1_000_000
-    return (utc_datetime(start_s), row.start_us, *_REQUEST_FIELDS.values(row))
+    return (utc_datetime(row.start_us // 1_000_000), *row)
 
 
 LOSS_COLUMNS: tuple[str, ...] = (

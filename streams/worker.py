@@ -19,6 +19,7 @@ from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.rows import RowBatch, RowSink
 from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.decode import (
+    EdgeMemo,
     InvalidRecordError,
     Record,
     RecordEvents,
@@ -66,6 +67,7 @@ class Worker:
         self._commit = commit
         self._clock = clock
         self._states: dict[int, PartitionState] = {}
+        self._edges = EdgeMemo()
         self._flush_lock = asyncio.Lock()
         self.committed: dict[int, int] = {}
         self.assignments = 0  # partition assignments received so far (rebalances + 1)
@@ -92,7 +94,7 @@ class Worker:
     def decode(self, record: Record) -> RecordEvents | meshpipe_pb2.DeadLetter:
         """The events of a record (valid ones, invalid ones), or the dead letter for all of it."""
         try:
-            return decode_record(record)
+            return decode_record(record, self._edges)
         except InvalidRecordError as exc:
             return dead_letter(record, str(exc), self.core.name, int(self._clock() * NANOS))
 
