@@ -162,13 +162,27 @@ class TableRows:
     rows: list[Values]
 
 
+def _request_rows(rows: Sequence[RequestRow]) -> list[Values]:
+    """request_values of each row; a batch's rows share few start seconds, so each second's
+    datetime is made once."""
+    seconds: dict[int, dt.datetime] = {}
+    out: list[Values] = []
+    for row in rows:
+        second = row.start_us // 1_000_000
+        start_time = seconds.get(second)
+        if start_time is None:
+            start_time = seconds[second] = utc_datetime(second)
+        out.append((start_time, *row))
+    return out
+
+
 def batch_tables(batch: RowBatch) -> list[TableRows]:
     """A batch as per-table inserts (tables without rows left out)."""
     tables = [
         TableRows(
             EDGE_WINDOWS, EDGE_WINDOW_COLUMNS, [edge_window_values(r) for r in batch.edge_windows]
         ),
-        TableRows(REQUESTS, REQUEST_COLUMNS, [request_values(r) for r in batch.requests]),
+        TableRows(REQUESTS, REQUEST_COLUMNS, _request_rows(batch.requests)),
         TableRows(PROXY_LOSSES, LOSS_COLUMNS, [loss_values(r) for r in batch.losses]),
         TableRows(
             TCP_CONNECTIONS,

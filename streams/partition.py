@@ -18,7 +18,7 @@ from meshpipe.streams.connections import ConnectionGauges
 from meshpipe.streams.decode import Decoded, ValidReport
 from meshpipe.streams.loss import LossTracker
 from meshpipe.streams.rawrows import request_row
-from meshpipe.streams.windows import BucketFn, EdgeWindows, WindowSettings
+from meshpipe.streams.windows import BucketFn, EdgeWindows, Placed, WindowSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +86,20 @@ class PartitionState:
         if self._chunker.starts_chunk(offset, timestamp_ms, events) and previous is not None:
             self._end_chunk(previous)
         self._next_offset = offset + 1
+        window_s = self.windows.settings.window_s
+        placed: list[Placed] = []
+        raw = self._raw
         for index, decoded in valid:
             event = decoded.event
             if isinstance(decoded, ValidReport):
                 self.connections.add(offset, event, decoded.edge)
                 continue
-            self.windows.add(offset, event, decoded.edge)
-            self.loss.add(offset, event)
-            self._raw.append(request_row(self.partition, offset, event, index))
+            seconds = event.start.seconds
+            placed.append((event, decoded.edge, seconds - seconds % window_s))
+            raw.append(request_row(self.partition, offset, event, index))
+        if placed:
+            self.windows.add_record(offset, placed)
+            self.loss.add_record(offset, ((event, window) for event, _, window in placed))
 
     def _end_chunk(self, first: int) -> None:
         self._final_windows.extend(self.windows.snapshot(first))

@@ -80,3 +80,11 @@ def test_connection_values_follow_columns_with_bools_as_ints() -> None:
 def test_a_batch_with_connection_rows_inserts_them_into_tcp_connections() -> None:
     [table] = batch_tables(RowBatch(connections=(connections(1), connections(2))))
     assert (table.table, table.columns, len(table.rows)) == (TCP_CONNECTIONS, CONNECTION_COLUMNS, 2)
+
+
+def test_a_batch_converts_each_request_as_request_values_does() -> None:
+    rows = tuple(
+        request(k)._replace(start_us=1_700_000_000_000_000 + k * 400_000) for k in range(6)
+    )
+    [table] = batch_tables(RowBatch(requests=rows))
+    assert table.rows == [request_values(row) for row in rows]
