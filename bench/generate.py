@@ -16,11 +16,12 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
+from meshpipe.proxy.publisher import PublisherSettings, Record, batch_records
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.topics import REQUESTS
@@ -263,18 +264,43 @@ def generate(spec: GeneratorSpec) -> tuple[list[Msg], Truth]:
     return events, truth
 
 
-async def produce(bootstrap: str, topic: str, events: Iterable[Msg]) -> int:
-    """Send the events keyed by edge and wait until the broker acknowledged all; return count."""
+def sidecar_records(events: Iterable[Msg], send_events: int) -> Iterator[Record]:
+    """The records busy sidecars would send for these events: each proxy's events grouped as
+    its publisher groups a send of `send_events` queued events (proxy.publisher)."""
+    settings = PublisherSettings()
+    queued: dict[str, list[Msg]] = {}
+    for event in events:
+        mine = queued.setdefault(event.proxy_id, [])
+        mine.append(event)
+        if len(mine) >= send_events:
+            yield from batch_records(mine, edge_key, settings)
+            mine.clear()
+    for mine in queued.values():
+        yield from batch_records(mine, edge_key, settings)
+
+
+async def produce(bootstrap: str, topic: str, events: Iterable[Msg], send_events: int = 0) -> int:
+    """Send the events keyed by edge and wait until the broker acknowledged all; return count.
+
+    send_events 0: one event per record (the format before batches); else in batch records as
+    sidecars that find that many events queued per send would write them.
+    """
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=262_144
+    )
+    records: Iterable[Record] = (
+        sidecar_records(events, send_events)
+        if send_events
+        else (Record(edge_key(e), e.SerializeToString()) for e in events)
     )
     await producer.start()
     try:
         pending = []
         sent = 0
-        for event in events:
-            sent += 1
-            pending.append(await producer.send(topic, event.SerializeToString(), edge_key(event)))
+        for r in records:
+            sent += r.events
+            headers = list(r.headers)
+            pending.append(await producer.send(topic, r.value, r.key, headers=headers))
             if len(pending) >= 5_000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -300,12 +326,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--windows", type=int, default=6)
     parser.add_argument("--window-s", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--send-events", type=int, default=0, help="batch as sidecars sending this many (0: one)"
+    )
     args = parser.parse_args(argv)
     start = aligned_start_s(args.window_s, args.windows + 1, time.time())
     spec = GeneratorSpec(args.events, start, args.windows, args.window_s, seed=args.seed)
     events, truth = generate(spec)
     began = time.monotonic()
-    asyncio.run(produce(args.kafka, args.topic, events))
+    asyncio.run(produce(args.kafka, args.topic, events, args.send_events))
     took = time.monotonic() - began
     print(f"produced {truth.events} events in {took:.2f} s ({truth.events / took:.0f}/s)")
 

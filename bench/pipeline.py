@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer
@@ -18,7 +18,7 @@ from bench.procs import BenchError, Service
 from bench.report import Figure, ScenarioResult, compared, percentile
 from bench.topics import bench_topics
 from bench.worker import WORKER_CPUS, start_worker
-from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas import eventbatch
 from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.client import ClickHouseClient, NativeClient, parse_url
 
@@ -38,10 +38,18 @@ class PipelineSettings:
     chunk: int  # events generated and produced at a time (memory bound)
     freshness: FreshnessSpec
     timeout_s: float  # longest wait for the worker to store the backlog
+    send_events: int = 64  # events per sidecar send the backlog is batched as (0: one per record)
 
 
 QUICK = PipelineSettings(50_000, 50_000, FreshnessSpec(rate=200, seconds=8), 180)
 FULL = PipelineSettings(2_000_000, 200_000, FreshnessSpec(rate=1_000, seconds=60), 1_800)
+SEND_EVENTS_ENV = "MESHPIPE_BENCH_SEND_EVENTS"  # overrides send_events (0: the old format)
+
+
+def _settings(quick: bool) -> PipelineSettings:
+    settings = QUICK if quick else FULL
+    override = os.environ.get(SEND_EVENTS_ENV)
+    return settings if override is None else replace(settings, send_events=int(override))
 
 
 def _produce_backlog(bootstrap: str, topic: str, settings: PipelineSettings) -> float:
@@ -55,12 +63,12 @@ def _produce_backlog(bootstrap: str, topic: str, settings: PipelineSettings) -> 
             settings.chunk, start + k * windows * 2, windows, 2, late_fraction=0.0, seed=k + 1
         )
         events, _ = generate(spec)
-        asyncio.run(produce(bootstrap, topic, events))
+        asyncio.run(produce(bootstrap, topic, events, settings.send_events))
     return time.monotonic() - began
 
 
 async def _consume_decode(bootstrap: str, topic: str, events: int) -> float:
-    """Seconds a bare aiokafka consumer takes to read and decode `events` records (the peer)."""
+    """Seconds a bare aiokafka consumer takes to read and decode `events` events (the peer)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -71,8 +79,7 @@ async def _consume_decode(bootstrap: str, topic: str, events: int) -> float:
             batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
             for records in batches.values():
                 for record in records:
-                    meshpipe_pb2.RequestEvent.FromString(record.value or b"")
-                seen += len(records)
+                    seen += len(eventbatch.decode_record(record.value, record.headers))
         return time.monotonic() - began
     finally:
         await consumer.stop()
@@ -112,10 +119,11 @@ def _drain(
 
 def pipeline(ctx: RunContext, result: ScenarioResult) -> None:
     """Measure the pipeline scenario (quick or full) into result."""
-    settings = QUICK if ctx.quick else FULL
+    settings = _settings(ctx.quick)
     result.conditions.update(
         {
             "events": settings.events,
+            "send_events": settings.send_events,
             "worker_cpus": WORKER_CPUS,
             "load_average_before": load_average(),
         }
@@ -159,7 +167,12 @@ def _figures(
     wall = t.events / t.seconds
     per_core = t.events / t.cpu_seconds if t.cpu_seconds > 0 else float("inf")
     peer = "kafka consume+decode only (aiokafka, same core)"
-    note = f"{t.events} events measured; worker pinned to CPU {WORKER_CPUS}"
+    batching = (
+        f"batched as sidecars sending {settings.send_events} events at a time"
+        if settings.send_events
+        else "one event per record"
+    )
+    note = f"{t.events} events measured, {batching}; worker pinned to CPU {WORKER_CPUS}"
     result.add(
         compared(
             Figure(

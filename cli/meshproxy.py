@@ -18,7 +18,7 @@ from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings,
 from meshpipe.proxy.server import ProxyServer
 from meshpipe.proxy.settings import ServerSettings, SettingsError, listeners, parse_address
 from meshpipe.schemas.durations import DurationError, parse_duration
-from meshpipe.schemas.edgekey import edge_key
+from meshpipe.schemas.edgekey import EdgeKeys
 from meshpipe.schemas.exits import CliError, ExitStatus, UsageError
 from meshpipe.schemas.identity import IdentityError, WorkloadId, WorkloadInstance
 from meshpipe.schemas.rows import CONNECTION_REPORT_S
@@ -29,7 +29,7 @@ def _run(settings: ServerSettings) -> int:
     """Serve until a signal; return the number of events that could not be flushed."""
     kafka = settings.kafka
     assert kafka is not None
-    publisher = EventPublisher(KafkaSender(kafka), edge_key, settings.publisher)
+    publisher = EventPublisher(KafkaSender(kafka), EdgeKeys(), settings.publisher)
     server = ProxyServer(settings, publisher)
 
     async def serve() -> int:

@@ -4,6 +4,7 @@ of stored requests from a point in time."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -14,6 +15,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from meshpipe.deploy.kafka.topics import TopicSet
+from meshpipe.schemas import eventbatch
 from meshpipe.schemas.clock import WallClock
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.tapfilter import filter_matches, status_matches
@@ -220,9 +222,11 @@ class ReplayTap:
                     break
                 if record.timestamp < self._since_ms:
                     continue  # only if a seek lost a race with the consumer's own offset reset
-                event = _decode_request(record.value)
-                if event is not None and filter_matches(self._filter, event):
-                    found.append((record.timestamp, event))
+                found += (
+                    (record.timestamp, event)
+                    for event in _decode_requests(record.value, record.headers)
+                    if filter_matches(self._filter, event)
+                )
             if records and end is not None and records[-1].offset + 1 >= end:
                 del self._ends[tp]
                 self._consumer.pause(tp)
@@ -230,16 +234,16 @@ class ReplayTap:
         return [event for _, event in found]
 
 
-def _decode_request(value: bytes | None) -> meshpipe_pb2.RequestEvent | None:
-    """The request in a record of the requests topic; None for anything else (a connection
-    report, garbage)."""
-    if value is None:
-        return None
+def _decode_requests(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]] | None
+) -> list[meshpipe_pb2.RequestEvent]:
+    """The requests in a record of the requests topic, one event or a batch (connection reports
+    left out); none for garbage."""
     try:
-        event = meshpipe_pb2.RequestEvent.FromString(value)
-    except DecodeError:
-        return None
-    return None if event.HasField("connections") else event
+        events = eventbatch.decode_record(value, headers)
+    except eventbatch.RecordFormatError:
+        return []
+    return [event for event in events if not event.HasField("connections")]
 
 
 def _timestamp(unix_s: float) -> Timestamp:

@@ -81,6 +81,32 @@ def edge_key(event: meshpipe_pb2.RequestEvent) -> bytes:
     return edge_of(event).to_key()
 
 
+def _peer_fields(workload: meshpipe_pb2.Workload) -> tuple[object, ...]:
+    """What `identity.peer_of` reads of a Workload (so what its part of the edge comes from)."""
+    if workload.namespace or workload.kind or workload.name:
+        return (workload.namespace, workload.kind, workload.name)
+    return (workload.ip, workload.port, workload.authority, None)
+
+
+class EdgeKeys:
+    """`edge_key` remembered by the identity fields an edge depends on: a proxy's events name few
+    edges, so each is parsed once instead of once per event. Cleared when full."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max_entries = max_entries
+        self._keys: dict[tuple[object, ...], bytes] = {}
+
+    def __call__(self, event: meshpipe_pb2.RequestEvent) -> bytes:
+        fields = (event.direction, _peer_fields(event.source), _peer_fields(event.destination))
+        key = self._keys.get(fields)
+        if key is None:
+            key = edge_key(event)  # raises IdentityError as edge_key does; nothing is remembered
+            if len(self._keys) >= self._max_entries:
+                self._keys.clear()
+            self._keys[fields] = key
+        return key
+
+
 def parse_edge_key(key: bytes) -> Edge:
     """The edge a key was made from (for display and debugging)."""
     try:

@@ -7,8 +7,10 @@ Replay safety is in the keys: rebuilding the same rows after a crash must replac
   version `version` (the highest Kafka offset folded in): store in
   `ReplacingMergeTree(version)` and read with `FINAL` or `argMax(..., version)`, then SUM over
   partitions and chunks (see `streams.chunks` for why chunks exist).
-- `RequestRow`: one row per Kafka record; key `(partition, offset)`; a replay writes an
-  identical row, so `ReplacingMergeTree()` without a version collapses it.
+- `RequestRow`: one row per event; key `(partition, offset, batch_index)` (the events of a batch
+  record share its offset); a replay writes an identical row, so `ReplacingMergeTree()` without
+  a version collapses it. A NamedTuple, not a dataclass: workers build one per event, and a
+  tuple in column order is what the ClickHouse client takes, without conversion.
 - `LossRow`: per proxy, window and partition chunk, the distinct `proxy_seq` values seen;
   keyed and versioned like `EdgeWindowRow`. Lost events of a proxy =
   `max(seq_max) - min(seq_min) + 1 - sum(events)` over its rows (see `streams.loss`).
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 WINDOW_S = 10  # seconds: the default length of an edge window (and of a loss row's window)
 # Seconds between a proxy's connection reports, and the fixed window grid of ConnectionRows.
@@ -69,9 +71,9 @@ class EdgeWindowRow:
     duration_counts: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRow:
-    """One RequestEvent with every field flattened into columns; key (partition, offset)."""
+class RequestRow(NamedTuple):
+    """One RequestEvent with every field flattened into columns; key (partition, offset,
+    batch_index)."""
 
     partition: int
     offset: int
@@ -116,6 +118,7 @@ class RequestRow:
     classification_reason: str
     header_names: tuple[str, ...]
     header_values: tuple[str, ...]
+    batch_index: int = 0  # the event's position in its Kafka record (0 for a one-event record)
 
 
 DIRECTION_BITS = {"in": 1, "out": 2}  # LossRow.proxy_directions
@@ -218,7 +221,7 @@ class MemoryRowSink:
 
     hold: bool = False
     edge_windows: dict[tuple[object, ...], EdgeWindowRow] = field(default_factory=dict)
-    requests: dict[tuple[int, int], RequestRow] = field(default_factory=dict)
+    requests: dict[tuple[int, int, int], RequestRow] = field(default_factory=dict)
     losses: dict[tuple[object, ...], LossRow] = field(default_factory=dict)
     connections: dict[tuple[object, ...], ConnectionRow] = field(default_factory=dict)
     batches: int = 0
@@ -247,7 +250,7 @@ class MemoryRowSink:
         for window in batch.edge_windows:
             _replace(self.edge_windows, edge_window_key(window), window)
         for request in batch.requests:
-            self.requests[(request.partition, request.offset)] = request
+            self.requests[(request.partition, request.offset, request.batch_index)] = request
         for loss in batch.losses:
             _replace(self.losses, loss_key(loss), loss)
         for gauge in batch.connections:

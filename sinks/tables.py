@@ -92,18 +92,15 @@ def edge_window_values(row: EdgeWindowRow) -> Values:
     return (utc_datetime(row.window_start_s), *_EDGE_FIELDS.values(row))
 
 
-_REQUEST_NAMES: tuple[str, ...] = tuple(
-    f for f in RequestRow.__dataclass_fields__ if f not in ("start_us",)
-)
-REQUEST_COLUMNS: tuple[str, ...] = ("start_time", "start_us", *_REQUEST_NAMES)
-_REQUEST_FIELDS = _fields(RequestRow, _REQUEST_NAMES)
+# A RequestRow is already a tuple of plain values (both clients take bool for UInt8 and a tuple
+# for an Array): its fields are the columns, after `start_time`.
+REQUEST_COLUMNS: tuple[str, ...] = ("start_time", *RequestRow._fields)
 
 
 def request_values(row: RequestRow) -> Values:
     """The requests column values of a row, in REQUEST_COLUMNS order."""
     # Floor, not round: start_time is the second holding start_us, also for times before 1970.
-    start_s = row.start_us // 1_000_000
-    return (utc_datetime(start_s), row.start_us, *_REQUEST_FIELDS.values(row))
+    return (utc_datetime(row.start_us // 1_000_000), *row)
 
 
 LOSS_COLUMNS: tuple[str, ...] = (
@@ -165,13 +162,27 @@ class TableRows:
     rows: list[Values]
 
 
+def _request_rows(rows: Sequence[RequestRow]) -> list[Values]:
+    """request_values of each row; a batch's rows share few start seconds, so each second's
+    datetime is made once."""
+    seconds: dict[int, dt.datetime] = {}
+    out: list[Values] = []
+    for row in rows:
+        second = row.start_us // 1_000_000
+        start_time = seconds.get(second)
+        if start_time is None:
+            start_time = seconds[second] = utc_datetime(second)
+        out.append((start_time, *row))
+    return out
+
+
 def batch_tables(batch: RowBatch) -> list[TableRows]:
     """A batch as per-table inserts (tables without rows left out)."""
     tables = [
         TableRows(
             EDGE_WINDOWS, EDGE_WINDOW_COLUMNS, [edge_window_values(r) for r in batch.edge_windows]
         ),
-        TableRows(REQUESTS, REQUEST_COLUMNS, [request_values(r) for r in batch.requests]),
+        TableRows(REQUESTS, REQUEST_COLUMNS, _request_rows(batch.requests)),
         TableRows(PROXY_LOSSES, LOSS_COLUMNS, [loss_values(r) for r in batch.losses]),
         TableRows(
             TCP_CONNECTIONS,

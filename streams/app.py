@@ -45,6 +45,14 @@ class _LateSink:
         return await self.sink.submit(batch)
 
 
+def _headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
+    """A message's headers as pairs, whichever shape Faust passed them in."""
+    if not headers:
+        return ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(name), bytes(value)) for name, value in pairs)
+
+
 def build_app(
     settings: WorkerSettings,
     open_sink: SinkFactory,
@@ -111,6 +119,7 @@ def build_app(
             key=message.key,
             value=message.value,
             timestamp_ms=int(message.timestamp * 1000),
+            headers=_headers(message.headers),
         )
         await worker.handle(record, message.generation_id, generation, outputs)
 

@@ -1,8 +1,9 @@
 """Cutting a partition into chunks that a replay from a chunk's first offset rebuilds identically.
 
 A *chunk* is a run of consecutive records of one partition. Whether a record starts a new chunk
-depends only on the records of the current chunk (its count and the Kafka timestamp of its first
-record), never on the wall clock or on flush timing. Every row a worker writes is keyed by the
+depends only on the records of the current chunk (the events they hold and the Kafka timestamp
+of its first record), never on the wall clock or on flush timing; a record, batch or not, is
+never split between chunks. Every row a worker writes is keyed by the
 first offset of the chunk its records came from and versioned by the offset of its latest
 record, and offsets are committed only at chunk starts, after the store acknowledged every row
 of the earlier chunks. A worker that resumes from a commit therefore starts at the first record
@@ -28,7 +29,8 @@ A = TypeVar("A")
 class ChunkSettings:
     """When a chunk ends: the replay length after a crash and how far commits trail the stream."""
 
-    max_records: int = 20_000  # records per chunk (dead-lettered ones included)
+    max_records: int = 20_000  # events per chunk (dead-lettered ones included); a batch record
+    # that starts below the limit ends the chunk whole
     max_age_s: float = 30.0  # Kafka-timestamp span of a chunk, seconds
 
     def __post_init__(self) -> None:
@@ -47,8 +49,9 @@ class Chunker:
         self._first_ms = 0
         self._records = 0
 
-    def starts_chunk(self, offset: int, timestamp_ms: int) -> bool:
-        """Account for the record at offset; True when it is the first of a new chunk."""
+    def starts_chunk(self, offset: int, timestamp_ms: int, events: int = 1) -> bool:
+        """Account for the record at offset holding `events` events; True when it is the first
+        of a new chunk."""
         fresh = (
             self.first is None
             or self._records >= self.settings.max_records
@@ -56,7 +59,7 @@ class Chunker:
         )
         if fresh:
             self.first, self._first_ms, self._records = offset, timestamp_ms, 0
-        self._records += 1
+        self._records += events
         return fresh
 
 

@@ -1,9 +1,13 @@
-"""Decoding and validating one Kafka record into a request or a connection report, or a DeadLetter.
+"""Decoding and validating one Kafka record into requests and connection reports, or DeadLetters.
 
-Both are RequestEvents on the requests topic; a connection report has `connections` set and no
-proxy_seq (an older worker therefore dead-letters it as "missing proxy_seq" instead of counting
-it as a request). Validation is deterministic (it reads only the record, never the wall clock),
-so a replay takes the same decisions and aggregation state rebuilt from a replay is identical.
+A record holds one RequestEvent, or a batch of one edge's events (schemas.eventbatch; its format
+header says which). Both are RequestEvents on the requests topic; a connection report has
+`connections` set and no proxy_seq (an older worker therefore dead-letters it as "missing
+proxy_seq" instead of counting it as a request). A record whose bytes or format are wrong is
+dead-lettered whole; an invalid event inside a good batch is dead-lettered alone, with its index,
+and the batch's other events are kept. Validation is deterministic (it reads only the record,
+never the wall clock), so a replay takes the same decisions and aggregation state rebuilt from
+a replay is identical.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
+from meshpipe.schemas import eventbatch
 from meshpipe.schemas.edgekey import Edge, edge_of
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import IdentityError
@@ -33,6 +38,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int  # the record's Kafka timestamp (create or log-append time), Unix ms
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +64,47 @@ class InvalidRecordError(ValueError):
     """A record that cannot be processed; the message is the dead-letter reason."""
 
 
-def decode_event(record: Record) -> Decoded:
-    """Decode and validate a record; raise InvalidRecordError with the reason otherwise."""
+@dataclass(frozen=True, slots=True)
+class InvalidEvent:
+    """An event of a batch record that failed validation: it is dead-lettered alone."""
+
+    index: int  # its position in the batch
+    event: meshpipe_pb2.RequestEvent
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEvents:
+    """What a decodable record holds: its valid events and its invalid ones, with positions."""
+
+    valid: list[tuple[int, Decoded]]  # (position in the batch, the event)
+    invalid: list[InvalidEvent]
+    count: int  # events in the record
+
+
+def decode_record(record: Record, edges: EdgeMemo | None = None) -> RecordEvents:
+    """Decode a record in its format and validate each event; InvalidRecordError with the reason
+    when the record as a whole cannot be used (so it is dead-lettered whole). A record without
+    the format header holds one event, and an invalid one fails the record, as it always did."""
+    if eventbatch.record_format(record.headers) is None:
+        return RecordEvents([(0, decode_event(record, edges))], [], 1)
+    try:
+        events = eventbatch.decode_record(record.value, record.headers)
+    except eventbatch.RecordFormatError as exc:
+        raise InvalidRecordError(str(exc)) from exc
+    valid: list[tuple[int, Decoded]] = []
+    invalid: list[InvalidEvent] = []
+    for index, event in enumerate(events):
+        try:
+            valid.append((index, validate(event, record.timestamp_ms, edges)))
+        except InvalidRecordError as exc:
+            invalid.append(InvalidEvent(index, event, str(exc)))
+    return RecordEvents(valid, invalid, len(events))
+
+
+def decode_event(record: Record, edges: EdgeMemo | None = None) -> Decoded:
+    """Decode and validate a one-event record; raise InvalidRecordError with the reason
+    otherwise."""
     if not record.value:
         raise InvalidRecordError("empty value")
     event = meshpipe_pb2.RequestEvent()
@@ -67,19 +112,86 @@ def decode_event(record: Record) -> Decoded:
         event.ParseFromString(record.value)
     except DecodeError as exc:
         raise InvalidRecordError(f"undecodable: {exc}") from exc
+    return validate(event, record.timestamp_ms, edges)
+
+
+def validate(
+    event: meshpipe_pb2.RequestEvent, timestamp_ms: int, edges: EdgeMemo | None = None
+) -> Decoded:
+    """The event with its edge when it passes validation; InvalidRecordError otherwise.
+    With `edges`, identities already seen are not parsed again."""
     report = event.HasField("connections")
     _check_sender(event, report)
-    _check_start(event, record.timestamp_ms)
+    _check_start(event, timestamp_ms)
     if not report and event.duration_us and event.latency_us > event.duration_us:
         raise InvalidRecordError(
             f"latency_us {event.latency_us} exceeds duration_us {event.duration_us}"
         )
+    edge = _edge(event) if edges is None else edges.edge(event)
+    return ValidReport(event, edge) if report else ValidEvent(event, edge)
+
+
+def _edge(event: meshpipe_pb2.RequestEvent) -> Edge:
+    """The event's edge, after making its kinds canonical; InvalidRecordError for a bad one."""
     _canonical_kinds(event)
     try:
-        edge = edge_of(event)
+        return edge_of(event)
     except IdentityError as exc:
         raise InvalidRecordError(f"bad workload identity: {exc}") from exc
-    return ValidReport(event, edge) if report else ValidEvent(event, edge)
+
+
+_PeerKey = tuple[str, str, str] | tuple[str, int, str, None]
+_Known = tuple[str, str, Edge] | str  # canonical source and destination kinds, edge; or reason
+
+
+def _peer_key(workload: meshpipe_pb2.Workload) -> _PeerKey:
+    """The fields of a Workload its part of the edge depends on (schemas.identity.peer_of)."""
+    if workload.namespace or workload.kind or workload.name:
+        return (workload.namespace, workload.kind, workload.name)
+    return (workload.ip, workload.port, workload.authority, None)
+
+
+class EdgeMemo:
+    """Edges (and canonical kinds) already computed, by the identity fields they come from.
+
+    The events of an edge, all of a batch record's among them, name the same workloads, so
+    the identity is parsed and checked once per edge instead of once per event. The result is
+    a pure function of those fields, refusals included; the memo is cleared when it is full.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max_entries = max_entries
+        self._known: dict[tuple[int, _PeerKey, _PeerKey], _Known] = {}
+
+    def edge(self, event: meshpipe_pb2.RequestEvent) -> Edge:
+        """What `_edge(event)` returns (kinds made canonical in the event), from the memo."""
+        source, destination = event.source, event.destination
+        key = (event.direction, _peer_key(source), _peer_key(destination))
+        known = self._known.get(key)
+        if known is None:
+            known = self._compute(event)
+            if len(self._known) >= self._max_entries:
+                self._known.clear()
+            self._known[key] = known
+        if isinstance(known, str):
+            raise InvalidRecordError(known)
+        source_kind, destination_kind, edge = known
+        if source.kind != source_kind:
+            source.kind = source_kind
+        if destination.kind != destination_kind:
+            destination.kind = destination_kind
+        return edge
+
+    @staticmethod
+    def _compute(event: meshpipe_pb2.RequestEvent) -> _Known:
+        probe = meshpipe_pb2.RequestEvent(
+            direction=event.direction, source=event.source, destination=event.destination
+        )
+        try:
+            edge = _edge(probe)
+        except InvalidRecordError as exc:
+            return str(exc)
+        return probe.source.kind, probe.destination.kind, edge
 
 
 def _canonical_kinds(event: meshpipe_pb2.RequestEvent) -> None:
@@ -128,4 +240,14 @@ def dead_letter(
         worker=worker,
     )
     letter.failed.FromNanoseconds(failed_ns)
+    return letter
+
+
+def event_dead_letter(
+    record: Record, invalid: InvalidEvent, worker: str, failed_ns: int
+) -> meshpipe_pb2.DeadLetter:
+    """The dead letter for one invalid event of a batch record: that event alone."""
+    letter = dead_letter(record, invalid.reason, worker, failed_ns)
+    letter.value = invalid.event.SerializeToString()
+    letter.batch_index = invalid.index
     return letter

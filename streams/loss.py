@@ -61,13 +61,25 @@ class LossTracker:
     def add(self, offset: int, event: meshpipe_pb2.RequestEvent) -> None:
         """Note the sequence number of the valid event at offset."""
         window = self.settings.window_start_s(start_ns(event))
-        seen = self.table.accumulator((event.proxy_id, window), offset)
-        seen.add(event.proxy_seq)
-        seen.directions |= (
-            _INBOUND_BIT if event.direction == meshpipe_pb2.INBOUND else _OUTBOUND_BIT
-        )
-        if seen.owner is None:
-            seen.owner = _owner(event)
+        self.add_record(offset, ((event, window),))
+
+    def add_record(
+        self, offset: int, events: Iterable[tuple[meshpipe_pb2.RequestEvent, int]]
+    ) -> None:
+        """Note the sequence numbers of the valid events of the record at offset, each with its
+        window; a key is looked up once per run of events that share it."""
+        last: LossKey | None = None
+        seen = SeqSeen()
+        for event, window in events:
+            key = (event.proxy_id, window)
+            if key != last:
+                seen, last = self.table.accumulator(key, offset), key
+            seen.add(event.proxy_seq)
+            seen.directions |= (
+                _INBOUND_BIT if event.direction == meshpipe_pb2.INBOUND else _OUTBOUND_BIT
+            )
+            if seen.owner is None:
+                seen.owner = _owner(event)
 
     def snapshot(self, chunk_first: int) -> list[LossRow]:
         """Rows for every (proxy, window) changed since the last snapshot."""

@@ -9,6 +9,7 @@ the current chunk's first offset (see `streams.chunks` for why that makes totals
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestRow, RowBatch
@@ -17,7 +18,7 @@ from meshpipe.streams.connections import ConnectionGauges
 from meshpipe.streams.decode import Decoded, ValidReport
 from meshpipe.streams.loss import LossTracker
 from meshpipe.streams.rawrows import request_row
-from meshpipe.streams.windows import BucketFn, EdgeWindows, WindowSettings
+from meshpipe.streams.windows import BucketFn, EdgeWindows, Placed, WindowSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +66,15 @@ class PartitionState:
         """The first offset of the current chunk (the offset a flush makes committable)."""
         return self._chunker.first
 
-    def fold(self, offset: int, valid: Decoded | None, timestamp_ms: int = 0) -> None:
-        """Fold the record at offset with its Kafka timestamp; None for a dead-lettered record.
+    def fold(
+        self,
+        offset: int,
+        valid: Sequence[tuple[int, Decoded]],
+        timestamp_ms: int = 0,
+        events: int = 1,
+    ) -> None:
+        """Fold the record at offset with its Kafka timestamp: its valid events with their
+        positions in the record (none for a record dead-lettered whole), out of `events` in all.
 
         A connection report only feeds the gauges: it is no request, and has no proxy_seq.
         """
@@ -75,18 +83,23 @@ class PartitionState:
                 f"partition {self.partition}: offset {offset} after {self._next_offset - 1}"
             )
         previous = self._chunker.first
-        if self._chunker.starts_chunk(offset, timestamp_ms) and previous is not None:
+        if self._chunker.starts_chunk(offset, timestamp_ms, events) and previous is not None:
             self._end_chunk(previous)
         self._next_offset = offset + 1
-        if valid is None:
-            return
-        event = valid.event
-        if isinstance(valid, ValidReport):
-            self.connections.add(offset, event, valid.edge)
-            return
-        self.windows.add(offset, event, valid.edge)
-        self.loss.add(offset, event)
-        self._raw.append(request_row(self.partition, offset, event))
+        window_s = self.windows.settings.window_s
+        placed: list[Placed] = []
+        raw = self._raw
+        for index, decoded in valid:
+            event = decoded.event
+            if isinstance(decoded, ValidReport):
+                self.connections.add(offset, event, decoded.edge)
+                continue
+            seconds = event.start.seconds
+            placed.append((event, decoded.edge, seconds - seconds % window_s))
+            raw.append(request_row(self.partition, offset, event, index))
+        if placed:
+            self.windows.add_record(offset, placed)
+            self.loss.add_record(offset, ((event, window) for event, _, window in placed))
 
     def _end_chunk(self, first: int) -> None:
         self._final_windows.extend(self.windows.snapshot(first))

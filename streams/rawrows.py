@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.rows import RequestRow
-from meshpipe.streams.windows import direction_text, start_ns
+from meshpipe.streams.windows import direction_text
 
 _PROTOCOLS: dict[int, str] = {
     meshpipe_pb2.HTTP1: "http1",
@@ -18,52 +18,60 @@ _CLASSIFICATIONS: dict[int, str] = {
 }
 
 
-def request_row(partition: int, offset: int, event: meshpipe_pb2.RequestEvent) -> RequestRow:
-    """The raw row of the event stored at (partition, offset)."""
+def request_row(
+    partition: int, offset: int, event: meshpipe_pb2.RequestEvent, batch_index: int = 0
+) -> RequestRow:
+    """The raw row of the event stored at (partition, offset), at batch_index in its record."""
     end = event.WhichOneof("end")
     src, dst = event.source, event.destination
+    headers = event.request_headers
+    names = tuple([header.name for header in headers]) if headers else ()
+    values = tuple([header.value for header in headers]) if headers else ()
+    start = event.start
+    # Positional, in the field order of RequestRow: one row per event, so construction counts.
     return RequestRow(
-        partition=partition,
-        offset=offset,
-        id=event.id.hex(),
-        proxy_id=event.proxy_id,
-        proxy_seq=event.proxy_seq,
-        direction=direction_text(event.direction),
-        source_namespace=src.namespace,
-        source_kind=src.kind,
-        source_name=src.name,
-        source_pod=src.pod,
-        source_ip=src.ip,
-        source_port=src.port,
-        source_meshed=src.meshed,
-        source_authority=src.authority,
-        destination_namespace=dst.namespace,
-        destination_kind=dst.kind,
-        destination_name=dst.name,
-        destination_pod=dst.pod,
-        destination_ip=dst.ip,
-        destination_port=dst.port,
-        destination_meshed=dst.meshed,
-        destination_authority=dst.authority,
-        protocol=_PROTOCOLS.get(event.protocol, "unknown"),
-        method=event.method,
-        scheme=event.scheme,
-        authority=event.authority,
-        path=event.path,
-        http_status=event.http_status,
-        grpc_status=event.grpc_status if end == "grpc_status" else -1,
-        reset_code=event.reset_code if end == "reset_code" else -1,
-        error_kind=event.error.kind if end == "error" else "",
-        error_message=event.error.message if end == "error" else "",
-        start_us=start_ns(event) // 1000,
-        latency_us=event.latency_us,
-        duration_us=event.duration_us,
-        request_bytes=event.request_bytes,
-        response_bytes=event.response_bytes,
-        tls=event.tls,
-        trace_id=event.trace_id,
-        classification=_CLASSIFICATIONS.get(event.classification, "unknown"),
-        classification_reason=event.classification_reason,
-        header_names=tuple(header.name for header in event.request_headers),
-        header_values=tuple(header.value for header in event.request_headers),
+        partition,
+        offset,
+        event.id.hex(),
+        event.proxy_id,
+        event.proxy_seq,
+        direction_text(event.direction),
+        src.namespace,
+        src.kind,
+        src.name,
+        src.pod,
+        src.ip,
+        src.port,
+        src.meshed,
+        src.authority,
+        dst.namespace,
+        dst.kind,
+        dst.name,
+        dst.pod,
+        dst.ip,
+        dst.port,
+        dst.meshed,
+        dst.authority,
+        _PROTOCOLS.get(event.protocol, "unknown"),
+        event.method,
+        event.scheme,
+        event.authority,
+        event.path,
+        event.http_status,
+        event.grpc_status if end == "grpc_status" else -1,
+        event.reset_code if end == "reset_code" else -1,
+        event.error.kind if end == "error" else "",
+        event.error.message if end == "error" else "",
+        start.seconds * 1_000_000 + start.nanos // 1000,
+        event.latency_us,
+        event.duration_us,
+        event.request_bytes,
+        event.response_bytes,
+        event.tls,
+        event.trace_id,
+        _CLASSIFICATIONS.get(event.classification, "unknown"),
+        event.classification_reason,
+        names,
+        values,
+        batch_index,
     )

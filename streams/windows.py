@@ -16,7 +16,7 @@ partitions and chunks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from meshpipe.schemas.classify import GRPC_FAILURE_CODES, is_success
@@ -96,6 +96,7 @@ class EdgeCounts:
 
 
 WindowKey = tuple[int, Edge]  # (window_start_s, edge)
+Placed = tuple[meshpipe_pb2.RequestEvent, Edge, int]  # an event, its edge and window_start_s
 
 
 class EdgeWindows:
@@ -111,6 +112,19 @@ class EdgeWindows:
         """Fold the valid event at offset (its edge already computed) into its window."""
         window = self.settings.window_start_s(start_ns(event))
         self.table.accumulator((window, edge), offset).add(event, self._bucket)
+
+    def add_record(self, offset: int, events: Iterable[Placed]) -> None:
+        """Fold the valid events of the record at offset, each with its edge and window: what
+        `add` does for each, looking a key up once per run of events that share it (a batch's
+        events share their edge, and mostly their window)."""
+        bucket = self._bucket
+        last: WindowKey | None = None
+        counts = EdgeCounts()
+        for event, edge, window in events:
+            key = (window, edge)
+            if key != last:
+                counts, last = self.table.accumulator(key, offset), key
+            counts.add(event, bucket)
 
     def snapshot(self, chunk_first: int) -> list[EdgeWindowRow]:
         """Rows for every window changed since the last snapshot, keyed by the chunk's start."""

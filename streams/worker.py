@@ -19,12 +19,14 @@ from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.rows import RowBatch, RowSink
 from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.decode import (
-    Decoded,
+    EdgeMemo,
     InvalidRecordError,
     Record,
+    RecordEvents,
     ValidEvent,
     dead_letter,
-    decode_event,
+    decode_record,
+    event_dead_letter,
 )
 from meshpipe.streams.partition import PartitionState
 from meshpipe.streams.tap import TapSessions
@@ -65,6 +67,7 @@ class Worker:
         self._commit = commit
         self._clock = clock
         self._states: dict[int, PartitionState] = {}
+        self._edges = EdgeMemo()
         self._flush_lock = asyncio.Lock()
         self.committed: dict[int, int] = {}
         self.assignments = 0  # partition assignments received so far (rebalances + 1)
@@ -88,16 +91,22 @@ class Worker:
             self._states.pop(partition, None)
             self.committed.pop(partition, None)
 
-    def decode(self, record: Record) -> Decoded | meshpipe_pb2.DeadLetter:
-        """The valid request or connection report of a record, or the dead letter for it."""
+    def decode(self, record: Record) -> RecordEvents | meshpipe_pb2.DeadLetter:
+        """The events of a record (valid ones, invalid ones), or the dead letter for all of it."""
         try:
-            return decode_event(record)
+            return decode_record(record, self._edges)
         except InvalidRecordError as exc:
             return dead_letter(record, str(exc), self.core.name, int(self._clock() * NANOS))
 
-    def fold(self, record: Record, valid: Decoded | None) -> list[meshpipe_pb2.TapEvent]:
-        """Fold a record (None once its dead letter is delivered); return its tap matches
-        (requests only: a connection report is nothing to tap).
+    def letters(self, record: Record, events: RecordEvents) -> list[meshpipe_pb2.DeadLetter]:
+        """One dead letter per invalid event of a batch record."""
+        failed_ns = int(self._clock() * NANOS)
+        return [event_dead_letter(record, bad, self.core.name, failed_ns) for bad in events.invalid]
+
+    def fold(self, record: Record, events: RecordEvents | None) -> list[meshpipe_pb2.TapEvent]:
+        """Fold a record's valid events (None once the dead letter of the whole record is
+        delivered); return their tap matches (requests only: a connection report is nothing to
+        tap).
 
         Records of partitions this worker does not own, or older than what was folded
         (redelivered around a rebalance), are ignored.
@@ -105,8 +114,17 @@ class Worker:
         state = self._states.get(record.partition)
         if state is None or (state.next_offset is not None and record.offset < state.next_offset):
             return []
-        state.fold(record.offset, valid, record.timestamp_ms)
-        return self.sessions.match(valid.event) if isinstance(valid, ValidEvent) else []
+        if events is None:
+            state.fold(record.offset, (), record.timestamp_ms)
+            return []
+        state.fold(record.offset, events.valid, record.timestamp_ms, events.count)
+        if not len(self.sessions):
+            return []
+        matches: list[meshpipe_pb2.TapEvent] = []
+        for _, valid in events.valid:
+            if isinstance(valid, ValidEvent):
+                matches += self.sessions.match(valid.event)
+        return matches
 
     async def handle(
         self, record: Record, fetched_in: int | None, generation: Callable[[], int], out: Outputs
@@ -117,21 +135,28 @@ class Worker:
         current one. A record fetched before a rebalance is skipped: the new assignment seeks
         to the committed offsets, so it comes again; folding it now could start a fresh
         partition state past the committed offset. The check is repeated after the dead
-        letter's send, right before the fold (no await in between). A rebalance during that
-        send delivers the dead letter again with the redelivered record (at least once).
+        letters' sends, right before the fold (no await in between). A rebalance during those
+        sends delivers them again with the redelivered record (at least once).
         """
         if fetched_in != generation():
             return
         decoded = self.decode(record)
-        valid: Decoded | None = None
-        if isinstance(decoded, meshpipe_pb2.DeadLetter):  # delivered before its offset commits
-            log.warning("dead letter %s/%d: %s", record.topic, record.offset, decoded.reason)
-            await out.dead_letter(record.key, decoded.SerializeToString())
-            if fetched_in != generation():
-                return
+        if isinstance(decoded, meshpipe_pb2.DeadLetter):
+            letters, events = [decoded], None
         else:
-            valid = decoded
-        for tap_event in self.fold(record, valid):
+            letters, events = self.letters(record, decoded), decoded
+        for letter in letters:  # delivered before the record's offset commits
+            log.warning(
+                "dead letter %s/%d%s: %s",
+                record.topic,
+                record.offset,
+                f"[{letter.batch_index}]" if letter.HasField("batch_index") else "",
+                letter.reason,
+            )
+            await out.dead_letter(record.key, letter.SerializeToString())
+        if letters and fetched_in != generation():
+            return
+        for tap_event in self.fold(record, events):
             await out.tap(tap_event.session_id.encode(), tap_event.SerializeToString())
 
     def health(self) -> dict[str, object]:

@@ -136,7 +136,7 @@ def edge(offset: int, **changes: object) -> EdgeWindowRow:
 
 def request(offset: int, **changes: object) -> RequestRow:
     """A request row at offset, with changes applied."""
-    return replace(REQUEST, **{"offset": offset, "proxy_seq": offset + 1, **changes})  # type: ignore[arg-type]
+    return REQUEST._replace(**{"offset": offset, "proxy_seq": offset + 1, **changes})  # type: ignore[arg-type]
 
 
 def loss(offset: int, **changes: object) -> LossRow:

@@ -268,10 +268,24 @@ ORDER BY (window_start, direction, destination, source, proxy_id, partition, fir
     ]
 
 
+def _0006_request_batch_index(d: Dialect, db: str) -> list[str]:
+    """Raw request rows keyed by their position in a batch record too (schemas.eventbatch): the
+    events of one record share (partition, offset). Rows stored before read 0, which is what a
+    one-event record's only event is. No DEFAULT: a column with a default expression may not
+    join the sorting key (18.16 and newer)."""
+    exists = "IF NOT EXISTS " if d.modern else ""
+    return [
+        f"""ALTER TABLE {db}.requests ADD COLUMN {exists}batch_index UInt32,
+MODIFY ORDER BY (toStartOfHour(start_time), destination_namespace, destination_name, start_time,
+                 partition, offset, batch_index)""",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "init", _0001_init),
     Migration(2, "stream_tables", _0002_stream_tables),
     Migration(3, "loss_owners", _0003_loss_owners),
     Migration(4, "rollups", _0004_rollups),
     Migration(5, "tcp_connections", _0005_tcp_connections),
+    Migration(6, "request_batch_index", _0006_request_batch_index),
 )

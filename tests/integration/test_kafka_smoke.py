@@ -1,4 +1,5 @@
-"""The real broker from the dev stack carries a RequestEvent intact, keyed by its edge."""
+"""The real broker from the dev stack carries RequestEvents intact, keyed by their edge, one per
+record or batched by a proxy's publisher (the requests topic's record format)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from meshpipe.deploy.kafka.topics import TopicSet
-from meshpipe.schemas.edgekey import edge_key
+from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
+from meshpipe.schemas.edgekey import EdgeKeys, edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.topics import REQUESTS
 
@@ -65,3 +67,45 @@ async def test_request_event_round_trips_through_kafka(
     assert received == sent
     assert received.WhichOneof("end") == "grpc_status"
     assert record.key == edge_key(sent)
+
+
+async def test_a_proxy_publishes_an_edges_queued_events_as_one_batch_record(
+    kafka_bootstrap: str, topics: TopicSet
+) -> None:
+    """The record format of the requests topic as the sidecar writes it: key = the edge, header
+    `meshpipe-format: request-batch/1`, value = a RequestEventBatch in queue order."""
+    topic = topics.name(REQUESTS)
+    web_to_emoji = [_event() for _ in range(3)]
+    web_to_voting = _event()
+    web_to_voting.destination.name = "voting"
+    for seq, event in enumerate([*web_to_emoji, web_to_voting], start=1):
+        event.proxy_seq = seq
+    publisher = EventPublisher(
+        KafkaSender(KafkaSettings(kafka_bootstrap, topic, linger_ms=5)),
+        EdgeKeys(),
+        PublisherSettings(),
+    )
+    for event in [web_to_emoji[0], web_to_voting, *web_to_emoji[1:]]:
+        publisher.publish(event)  # queued before the first send: one send takes them all
+    await publisher.start()
+    assert await publisher.stop(flush_timeout_s=20) == 0
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records = []
+    try:
+        while len(records) < 2:
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                records += batch
+    finally:
+        await consumer.stop()
+    by_key = {record.key: record for record in records}
+    assert set(by_key) == {edge_key(web_to_emoji[0]), edge_key(web_to_voting)}
+    emoji = by_key[edge_key(web_to_emoji[0])]
+    assert list(emoji.headers) == [("meshpipe-format", b"request-batch/1")]
+    batch = meshpipe_pb2.RequestEventBatch.FromString(emoji.value)
+    assert list(batch.events) == web_to_emoji
+    voting = by_key[edge_key(web_to_voting)]
+    assert list(meshpipe_pb2.RequestEventBatch.FromString(voting.value).events) == [web_to_voting]

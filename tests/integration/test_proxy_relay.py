@@ -19,6 +19,7 @@ from meshpipe.proxy.layer import Address
 from meshpipe.proxy.publisher import EventPublisher, KafkaSender, KafkaSettings, PublisherSettings
 from meshpipe.proxy.server import ProxyServer
 from meshpipe.proxy.settings import Listener, ServerSettings
+from meshpipe.schemas import eventbatch
 from meshpipe.schemas.edgekey import edge_key
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import WorkloadId, WorkloadInstance
@@ -135,8 +136,8 @@ async def meshproxy(
 async def consume(
     bootstrap: str, topic: str, count: int
 ) -> list[tuple[bytes, meshpipe_pb2.RequestEvent]]:
-    """The first count request records of the topic (waits up to 60 s for them); connection
-    reports, which a proxy sends every 10 s while it has connections, are left out."""
+    """The first count request events of the topic, batched or not (waits up to 60 s for them);
+    connection reports, which a proxy sends every 10 s while it has connections, are left out."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     out: list[tuple[bytes, meshpipe_pb2.RequestEvent]] = []
@@ -146,7 +147,9 @@ async def consume(
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     decoded = [
-                        (r.key, meshpipe_pb2.RequestEvent.FromString(r.value)) for r in records
+                        (r.key, event)
+                        for r in records
+                        for event in eventbatch.decode_record(r.value, r.headers)
                     ]
                     out += [(k, e) for k, e in decoded if not e.HasField("connections")]
     finally:

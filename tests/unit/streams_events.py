@@ -102,6 +102,11 @@ def record(
     )
 
 
+def at_zero(valid: Decoded | None) -> list[tuple[int, Decoded]]:
+    """What PartitionState.fold takes for a one-event record (nothing when dead-lettered)."""
+    return [] if valid is None else [(0, valid)]
+
+
 def run_partition(
     new_state: Callable[[], PartitionState],
     records: Sequence[Decoded | None],
@@ -118,7 +123,7 @@ def run_partition(
     state = new_state()
     committed, offset, crashed = 0, 0, set()
     while offset < len(records):
-        state.fold(offset, records[offset])
+        state.fold(offset, at_zero(records[offset]))
         if offset in flush_after:
             flushed = state.flush()
             sink.store(flushed.batch)

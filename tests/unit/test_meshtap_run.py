@@ -11,7 +11,8 @@ from meshtap_events import http_event
 from meshpipe.cli.meshtap import pump
 from meshpipe.cli.tap_options import TapOptions
 from meshpipe.cli.tap_run import IDLE_NOTICE_S, TapRun
-from meshpipe.cli.tapclient import _decode_request, partition_for_key
+from meshpipe.cli.tapclient import _decode_requests, partition_for_key
+from meshpipe.schemas import eventbatch
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 NOW = 1_795_773_600.0
@@ -111,6 +112,16 @@ def test_partition_for_key_is_stable_in_range_and_order_independent() -> None:
 def test_a_replayed_connection_report_is_no_request_to_show() -> None:
     report = meshpipe_pb2.RequestEvent(proxy_id="p", direction=meshpipe_pb2.INBOUND)
     report.connections.open = 2
-    assert _decode_request(report.SerializeToString()) is None
+    assert _decode_requests(report.SerializeToString(), None) == []
     request = http_event()
-    assert _decode_request(request.SerializeToString()) == request
+    assert _decode_requests(request.SerializeToString(), None) == [request]
+
+
+def test_a_replayed_batch_record_shows_each_request_and_no_report() -> None:
+    report = meshpipe_pb2.RequestEvent(proxy_id="p", direction=meshpipe_pb2.INBOUND)
+    report.connections.open = 2
+    first, second = http_event(), http_event()
+    second.path = "/second"
+    value = eventbatch.encode_batch(e.SerializeToString() for e in (first, report, second))
+    assert _decode_requests(value, eventbatch.BATCH_HEADERS) == [first, second]
+    assert _decode_requests(b"\xff", eventbatch.BATCH_HEADERS) == []

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from meshpipe.proxy.publisher import EventPublisher, PublisherSettings, Record, SendError
+from meshpipe.schemas import eventbatch
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 
@@ -37,12 +38,15 @@ class FakeSender:
     async def stop(self) -> None:
         self.stops += 1
 
+    def records(self) -> list[Record]:
+        return [record for batch in self.batches for record in batch]
+
     def seqs(self) -> list[int]:
-        out = []
-        for batch in self.batches:
-            for _, value in batch:
-                out.append(meshpipe_pb2.RequestEvent.FromString(value).proxy_seq)
-        return out
+        return [
+            event.proxy_seq
+            for record in self.records()
+            for event in eventbatch.decode_record(record.value, record.headers)
+        ]
 
 
 def event(seq: int) -> meshpipe_pb2.RequestEvent:
@@ -53,9 +57,16 @@ def key(e: meshpipe_pb2.RequestEvent) -> bytes:
     return f"k{e.proxy_seq}".encode()
 
 
-def settings(max_queue: int = 100, max_batch: int = 10) -> PublisherSettings:
+def settings(
+    max_queue: int = 100, max_batch: int = 10, record_events: int = 256, record_bytes: int = 1 << 18
+) -> PublisherSettings:
     return PublisherSettings(
-        max_queue=max_queue, max_batch=max_batch, retry_backoff_s=0, max_retry_backoff_s=0
+        max_queue=max_queue,
+        max_batch=max_batch,
+        retry_backoff_s=0,
+        max_retry_backoff_s=0,
+        max_record_events=record_events,
+        max_record_bytes=record_bytes,
     )
 
 
@@ -96,7 +107,7 @@ async def test_batches_never_exceed_max_batch() -> None:
         pub.publish(event(seq))
     await pub.start()
     await wait_for(lambda: pub.published == 10)
-    assert [len(b) for b in sender.batches] == [4, 4, 2]
+    assert [sum(r.events for r in b) for b in sender.batches] == [4, 4, 2]
     await pub.stop(flush_timeout_s=1)
 
 
@@ -161,3 +172,53 @@ async def test_stop_gives_up_after_its_timeout_and_reports_what_was_left() -> No
     left = await pub.stop(flush_timeout_s=0.01)
     assert left == 5
     assert pub.published == 0
+
+
+def edge_of_seq(e: meshpipe_pb2.RequestEvent) -> bytes:
+    """Two edges: odd and even sequence numbers."""
+    return b"odd" if e.proxy_seq % 2 else b"even"
+
+
+async def test_queued_events_of_one_edge_travel_in_one_batch_record_per_send() -> None:
+    sender = FakeSender()
+    pub = EventPublisher(sender, edge_of_seq, settings(max_batch=100))
+    for seq in range(1, 11):
+        pub.publish(event(seq))
+    await pub.start()
+    await wait_for(lambda: pub.published == 10)
+    [batch] = sender.batches
+    assert [(r.key, r.events) for r in batch] == [(b"odd", 5), (b"even", 5)]
+    assert all(r.headers == eventbatch.BATCH_HEADERS for r in batch)
+    assert sender.seqs() == [1, 3, 5, 7, 9, 2, 4, 6, 8, 10]  # each edge in queue order
+    assert pub.records == 2
+    await pub.stop(flush_timeout_s=1)
+
+
+async def test_an_event_alone_in_the_queue_leaves_at_once_in_a_record_of_its_own() -> None:
+    sender = FakeSender()
+    pub = EventPublisher(sender, edge_of_seq, settings())
+    await pub.start()
+    pub.publish(event(1))
+    await wait_for(lambda: pub.published == 1)
+    assert [(r.key, r.events) for r in sender.records()] == [(b"odd", 1)]
+    pub.publish(event(3))
+    await wait_for(lambda: pub.published == 2)
+    assert [r.events for r in sender.records()] == [1, 1]
+    await pub.stop(flush_timeout_s=1)
+
+
+async def test_records_stay_within_the_event_and_byte_caps() -> None:
+    sender = FakeSender()
+    size = len(event(1).SerializeToString())
+    pub = EventPublisher(
+        sender,
+        lambda e: b"one-edge",
+        settings(max_batch=100, record_events=4, record_bytes=size * 3),
+    )
+    for seq in range(1, 11):
+        pub.publish(event(seq))
+    await pub.start()
+    await wait_for(lambda: pub.published == 10)
+    assert [r.events for r in sender.records()] == [3, 3, 3, 1]
+    assert sender.seqs() == list(range(1, 11))
+    await pub.stop(flush_timeout_s=1)

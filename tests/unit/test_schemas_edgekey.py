@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshpipe.schemas.edgekey import Edge, EdgeKeyError, edge_key, edge_of, parse_edge_key
+from meshpipe.schemas.edgekey import (
+    Edge,
+    EdgeKeyError,
+    EdgeKeys,
+    edge_key,
+    edge_of,
+    parse_edge_key,
+)
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.identity import UnmeshedPeer, WorkloadId, WorkloadInstance, to_workload
 
@@ -123,3 +130,24 @@ def test_edge_of_event_equals_parsed_key() -> None:
 def test_parse_edge_key_rejects_malformed_keys(key: bytes) -> None:
     with pytest.raises(EdgeKeyError):
         parse_edge_key(key)
+
+
+def test_remembered_edge_keys_equal_edge_key_for_every_event() -> None:
+    keys = EdgeKeys(max_entries=2)
+    events = []
+    for name, ip, port in [
+        ("web", "", 0),
+        ("", "10.0.0.1", 80),
+        ("", "10.0.0.1", 81),
+        ("web", "", 0),
+    ]:
+        event = meshpipe_pb2.RequestEvent(direction=meshpipe_pb2.INBOUND)
+        event.source.CopyFrom(meshpipe_pb2.Workload(ip="10.0.0.9", port=5555))
+        if name:
+            event.destination.CopyFrom(
+                meshpipe_pb2.Workload(namespace="ns", kind="deployment", name=name, pod="p")
+            )
+        else:
+            event.destination.CopyFrom(meshpipe_pb2.Workload(ip=ip, port=port))
+        events.append(event)
+    assert [keys(e) for e in events * 2] == [edge_key(e) for e in events * 2]

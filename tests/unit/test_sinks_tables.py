@@ -35,9 +35,8 @@ def _expected(row: object, columns: tuple[str, ...], skip: int) -> list[object]:
     return plain
 
 
-def test_request_values_follow_columns_with_bools_as_ints_and_arrays_as_lists() -> None:
-    row = dataclasses.replace(
-        request(7),
+def test_request_values_are_the_start_second_then_the_row_as_it_is() -> None:
+    row = request(7)._replace(
         source_meshed=True,
         destination_meshed=False,
         tls=True,
@@ -48,9 +47,8 @@ def test_request_values_follow_columns_with_bools_as_ints_and_arrays_as_lists() 
     values = request_values(row)
     assert len(values) == len(REQUEST_COLUMNS)
     assert values[0] == utc_datetime(1_700_000_000)
-    assert list(values[1:]) == [row.start_us, *_expected(row, REQUEST_COLUMNS, 2)]
-    assert [type(values[REQUEST_COLUMNS.index(c)]) for c in ("source_meshed", "tls")] == [int, int]
-    assert values[REQUEST_COLUMNS.index("header_names")] == ["a", "b"]
+    assert list(values[1:]) == [getattr(row, name) for name in REQUEST_COLUMNS[1:]]
+    assert values[REQUEST_COLUMNS.index("header_names")] == ("a", "b")
 
 
 def test_edge_window_values_follow_columns_with_bools_as_ints_and_arrays_as_lists() -> None:
@@ -82,3 +80,11 @@ def test_connection_values_follow_columns_with_bools_as_ints() -> None:
 def test_a_batch_with_connection_rows_inserts_them_into_tcp_connections() -> None:
     [table] = batch_tables(RowBatch(connections=(connections(1), connections(2))))
     assert (table.table, table.columns, len(table.rows)) == (TCP_CONNECTIONS, CONNECTION_COLUMNS, 2)
+
+
+def test_a_batch_converts_each_request_as_request_values_does() -> None:
+    rows = tuple(
+        request(k)._replace(start_us=1_700_000_000_000_000 + k * 400_000) for k in range(6)
+    )
+    [table] = batch_tables(RowBatch(requests=rows))
+    assert table.rows == [request_values(row) for row in rows]

@@ -79,7 +79,7 @@ def _state() -> PartitionState:
 
 def _fold(state: PartitionState, events: list[meshpipe_pb2.RequestEvent]) -> None:
     for offset, event in enumerate(events):
-        state.fold(offset, _decode(event, offset))
+        state.fold(offset, [(0, _decode(event, offset))])
 
 
 def test_reports_become_connection_rows_and_nothing_else() -> None:

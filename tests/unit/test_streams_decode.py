@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 from streams_events import BASE_S, make_event, record
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
-from meshpipe.streams.decode import InvalidRecordError, dead_letter, decode_event
+from meshpipe.streams.decode import (
+    EdgeMemo,
+    InvalidRecordError,
+    dead_letter,
+    decode_event,
+    validate,
+)
 
 
 def _reason(value: bytes | None, timestamp_ms: int = 0) -> str:
@@ -102,3 +108,37 @@ def test_an_unknown_workload_kind_is_a_dead_letter_reason() -> None:
     event = make_event()
     event.source.kind = "rollout"
     assert "invalid workload kind 'rollout'" in _reason(event.SerializeToString())
+
+
+_KINDS = st.sampled_from(["deployment", "deploy", "Deployments", "sts", "configmap", "", "x/y"])
+_NAMES = st.sampled_from(["web", "emoji", "Bad_Name", ""])
+
+
+@given(
+    st.lists(
+        st.tuples(_KINDS, _NAMES, _KINDS, _NAMES, st.sampled_from(["10.0.0.1", ""])), max_size=12
+    ),
+    st.integers(min_value=1, max_value=3),
+)
+def test_the_edge_memo_gives_what_validating_each_event_alone_gives(
+    peers: list[tuple[str, str, str, str, str]], max_entries: int
+) -> None:
+    memo = EdgeMemo(max_entries)
+    for src_kind, src_name, dst_kind, dst_name, ip in peers * 2:  # seen again: from the memo
+        event = make_event()
+        event.source.kind, event.source.name, event.source.ip = src_kind, src_name, ip
+        event.destination.kind, event.destination.name = dst_kind, dst_name
+        alone, memoised = meshpipe_pb2.RequestEvent(), meshpipe_pb2.RequestEvent()
+        alone.CopyFrom(event)
+        memoised.CopyFrom(event)
+        try:
+            expected: object = validate(alone, 0).edge
+        except InvalidRecordError as exc:
+            expected = str(exc)
+        try:
+            got: object = validate(memoised, 0, memo).edge
+        except InvalidRecordError as exc:
+            got = str(exc)
+        assert got == expected
+        if not isinstance(expected, str):
+            assert memoised == alone  # kinds made canonical in the event alike

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streams_events import BASE_S, make_event, record, run_partition
+from streams_events import BASE_S, at_zero, make_event, record, run_partition
 
 from meshpipe.schemas.latency import bucket_index
 from meshpipe.schemas.rows import MemoryRowSink
@@ -138,7 +138,7 @@ def test_raw_rows_are_every_valid_record_once_whatever_crashes(
     records = _records(specs)
     sink = _run(records, *plan)
     expected = {offset for offset, valid in enumerate(records) if valid is not None}
-    assert set(sink.requests) == {(0, offset) for offset in expected}
+    assert set(sink.requests) == {(0, offset, 0) for offset in expected}
 
 
 @settings(max_examples=100, deadline=None)
@@ -159,7 +159,7 @@ def test_loss_counts_exactly_the_missing_sequence_numbers(
 
 def _fold_all(state: PartitionState, specs: list[Spec]) -> None:
     for offset, valid in enumerate(_records(specs)):
-        state.fold(offset, valid)
+        state.fold(offset, at_zero(valid))
 
 
 def test_commit_offset_stays_at_the_chunk_start_until_the_chunk_ends() -> None:
@@ -185,7 +185,7 @@ def test_commit_offset_advances_although_event_times_interleave() -> None:
 def test_chunk_ends_when_kafka_timestamps_span_its_age() -> None:
     state = PartitionState(0, SETTINGS, bucket_index, ChunkSettings(100, max_age_s=30))
     for offset, timestamp_ms in enumerate([1_000, 20_000, 30_999, 31_000, 40_000]):
-        state.fold(offset, None, timestamp_ms)
+        state.fold(offset, [], timestamp_ms)
     assert state.flush().commit_offset == 3
 
 
@@ -202,15 +202,15 @@ def test_final_rows_of_an_ended_chunk_are_flushed_with_its_key() -> None:
 def test_dead_lettered_records_count_towards_the_chunk_length() -> None:
     state = PartitionState(0, SETTINGS, bucket_index, ChunkSettings(max_records=2))
     for offset in range(3):
-        state.fold(offset, None)
+        state.fold(offset, [])
     assert state.flush().commit_offset == 2
 
 
 def test_offsets_going_backwards_are_rejected() -> None:
     state = PartitionState(0, SETTINGS, bucket_index, CHUNKS)
-    state.fold(5, None)
+    state.fold(5, [])
     try:
-        state.fold(4, None)
+        state.fold(4, [])
     except ValueError:
         return
     raise AssertionError("fold accepted an earlier offset")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 
 from streams_events import BASE_S, make_event, record
 
+from meshpipe.schemas import eventbatch
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.latency import bucket_index
 from meshpipe.schemas.rows import MemoryRowSink
 from meshpipe.streams.chunks import ChunkSettings
-from meshpipe.streams.decode import ValidEvent
+from meshpipe.streams.decode import Record, RecordEvents
 from meshpipe.streams.windows import WindowSettings
 from meshpipe.streams.worker import Outputs, Worker, WorkerCore
 
@@ -40,7 +42,7 @@ def _feed(worker: Worker, partition: int, offsets: range, step_s: int = 20) -> N
         event = make_event(start_ns=(BASE_S + offset * step_s) * 1_000_000_000, seq=offset + 1)
         rec = record(event.SerializeToString(), offset=offset, partition=partition)
         decoded = worker.decode(rec)
-        assert isinstance(decoded, ValidEvent)
+        assert isinstance(decoded, RecordEvents)
         worker.fold(rec, decoded)
 
 
@@ -111,7 +113,7 @@ async def test_tap_matches_are_returned_from_fold() -> None:
     worker.sessions.apply(b"s1", session.SerializeToString())
     rec = record(make_event().SerializeToString(), offset=0, partition=0)
     decoded = worker.decode(rec)
-    assert isinstance(decoded, ValidEvent)
+    assert isinstance(decoded, RecordEvents)
     assert [tap.session_id for tap in worker.fold(rec, decoded)] == ["s1"]
 
 
@@ -183,3 +185,52 @@ async def test_a_rebalance_during_the_dead_letter_send_leaves_the_record_to_its_
     await worker.handle(bad, 3, lambda: generation[0], sent.outputs)
     assert len(sent.dead_letters) == 2  # at least once
     assert worker.health()["positions"] == {"0": 1}
+
+
+def _batch_record(events: list[meshpipe_pb2.RequestEvent], offset: int) -> Record:
+    value = eventbatch.encode_batch(e.SerializeToString() for e in events)
+    plain = record(value, offset=offset, partition=0)
+    return dataclasses.replace(plain, headers=eventbatch.BATCH_HEADERS)
+
+
+async def test_an_invalid_event_in_a_batch_is_dead_lettered_alone_and_the_rest_stored() -> None:
+    sink = MemoryRowSink()
+    worker = _worker(sink, Commits())
+    generation = [1]
+    sent = Sent(generation)
+    events = [make_event(seq=seq) for seq in (1, 2, 3)]
+    events[1].proxy_id = ""
+    await worker.handle(_batch_record(events, 0), 1, lambda: generation[0], sent.outputs)
+    [letter] = [meshpipe_pb2.DeadLetter.FromString(v) for v in sent.dead_letters]
+    assert (letter.batch_index, letter.reason, letter.offset) == (1, "missing proxy_id", 0)
+    assert meshpipe_pb2.RequestEvent.FromString(letter.value) == events[1]
+    await worker.flush()
+    assert sorted((row.batch_index, row.proxy_seq) for row in sink.requests.values()) == [
+        (0, 1),
+        (2, 3),
+    ]
+
+
+async def test_a_batch_that_does_not_decode_is_dead_lettered_whole() -> None:
+    worker = _worker(MemoryRowSink(), Commits())
+    generation = [1]
+    sent = Sent(generation)
+    bad = dataclasses.replace(record(b"\x0a\x09broken", offset=0, partition=0))
+    bad = dataclasses.replace(bad, headers=eventbatch.BATCH_HEADERS)
+    await worker.handle(bad, 1, lambda: generation[0], sent.outputs)
+    [letter] = [meshpipe_pb2.DeadLetter.FromString(v) for v in sent.dead_letters]
+    assert not letter.HasField("batch_index")
+    assert (letter.value, letter.reason.startswith("undecodable batch")) == (bad.value, True)
+    assert worker.health()["positions"] == {"0": 1}
+
+
+async def test_a_batch_record_counts_its_events_towards_the_chunk_length() -> None:
+    sink, commits = MemoryRowSink(), Commits()
+    worker = _worker(sink, commits)  # chunks of two events
+    generation = [1]
+    sent = Sent(generation)
+    for offset in range(3):
+        events = [make_event(seq=offset * 2 + k + 1) for k in range(2)]
+        await worker.handle(_batch_record(events, offset), 1, lambda: generation[0], sent.outputs)
+    assert await worker.flush() == {0: 2}  # each record filled a chunk of its own
+    assert len(sink.requests) == 6

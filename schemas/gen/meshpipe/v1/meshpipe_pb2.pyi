@@ -330,6 +330,31 @@ class RequestEvent(_message.Message):
 Global___RequestEvent: _TypeAlias = RequestEvent  # noqa: Y015
 
 @_typing.final
+class RequestEventBatch(_message.Message):
+    """The value of a requests-topic record whose header `meshpipe-format` is `request-batch/1`
+    (schemas/eventbatch.py): at least one event, all of the record's key (one edge), in the order
+    the proxy queued them. A record without that header holds one RequestEvent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___RequestEvent]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___RequestEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestEventBatch: _TypeAlias = RequestEventBatch  # noqa: Y015
+
+@_typing.final
 class ConnectionReport(_message.Message):
     """The TCP connections one proxy has on one edge, reported every 10 s while the edge has any and
     for a minute after its last one closed. A connection counts on the edge its addresses show
@@ -562,6 +587,7 @@ class DeadLetter(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     WORKER_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
+    BATCH_INDEX_FIELD_NUMBER: _builtins.int
     topic: _builtins.str
     partition: _builtins.int
     offset: _builtins.int
@@ -569,6 +595,10 @@ class DeadLetter(_message.Message):
     value: _builtins.bytes
     reason: _builtins.str
     worker: _builtins.str
+    batch_index: _builtins.int
+    """Set when one event of a batch record was invalid: value is that event alone and this its
+    index in the batch (the batch's other events were stored). Unset: value is the whole record.
+    """
     @_builtins.property
     def failed(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -582,11 +612,14 @@ class DeadLetter(_message.Message):
         reason: _builtins.str = ...,
         worker: _builtins.str = ...,
         failed: _timestamp_pb2.Timestamp | None = ...,
+        batch_index: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["failed", b"failed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_batch_index", b"_batch_index", "batch_index", b"batch_index", "failed", b"failed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed", b"failed", "key", b"key", "offset", b"offset", "partition", b"partition", "reason", b"reason", "topic", b"topic", "value", b"value", "worker", b"worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_batch_index", b"_batch_index", "batch_index", b"batch_index", "failed", b"failed", "key", b"key", "offset", b"offset", "partition", b"partition", "reason", b"reason", "topic", b"topic", "value", b"value", "worker", b"worker"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__batch_index: _TypeAlias = _typing.Literal["batch_index"]  # noqa: Y015
+    _WhichOneofArgType__batch_index: _TypeAlias = _typing.Literal["_batch_index", b"_batch_index"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__batch_index) -> _WhichOneofReturnType__batch_index | None: ...
 
 Global___DeadLetter: _TypeAlias = DeadLetter  # noqa: Y015
