@@ -21,7 +21,7 @@ from meshpipe.deploy.dev.images import (
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
 from meshpipe.deploy.dev.stack import ComponentStatus, DevStack, DevStackSettings
 from meshpipe.deploy.operators import STRIMZI
-from meshpipe.schemas.exits import ExitStatus
+from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.topics import REQUESTS
 
 
@@ -163,6 +163,24 @@ def cluster_down(node: Cluster) -> None:
     stopped = node.down(click.echo)
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     click.echo("host restored")
+
+
+@cluster.command("load")
+@click.option("--build", "build_first", is_flag=True, help="First `meshctl dev images` (cached).")
+@click.pass_context
+def cluster_load(ctx: click.Context, build_first: bool) -> None:
+    """Import the project's images (build/images/*.tar) into the node's containerd; each build
+    of an image is imported once (`up` does this too). Pods then use them with IfNotPresent."""
+    node: Cluster = ctx.obj
+    if build_first:
+        stack: DevStack = DevStack(DevStackSettings.from_env())
+        settings = ImageBuildSettings(cache_dir=stack.settings.cache_dir, out_dir=node.s.images_dir)
+        for image in build_images(settings, click.echo):
+            click.echo(image.summary())
+    if not list(node.s.images_dir.glob("*.tar")):
+        raise CliError(f"no images in {node.s.images_dir}: run `make images`", ExitStatus.USAGE)
+    imported = node.load_images(click.echo)
+    click.echo(f"{len(imported)} images imported" if imported else "all images were there")
 
 
 @cluster.command("build")

@@ -27,6 +27,7 @@ from meshpipe.deploy.dev.hoststate import (
 )
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
 from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, write_archive
+from meshpipe.deploy.dev.nodestore import import_archives, volumes_manifest
 from meshpipe.deploy.dev.nsforward import connects_in
 from meshpipe.deploy.dev.pki import ensure_pki, identities
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, signal_group, wait_until
@@ -34,6 +35,7 @@ from meshpipe.deploy.dev.stack import ComponentStatus
 
 Say = Callable[[str], None]
 COMMAND_TIMEOUT_S = 60.0
+IMPORT_TIMEOUT_S = 600.0  # one image of a few hundred MB into containerd, on a busy machine
 # Debian package of each tool the node runs.
 TOOLS = {
     "etcd": "etcd-server",
@@ -206,6 +208,8 @@ class Cluster:
             if comp.name == "containerd":
                 self._import_images(say)
         self._wait_node_ready()
+        self._volumes()
+        self.load_images(say)
         took = time.monotonic() - started_at
         what = f"started {', '.join(started)}" if started else "all were running"
         say(f"cluster     ready in {took:.0f}s ({what})")
@@ -312,9 +316,11 @@ class Cluster:
             log_file=api.log_file,
         )
 
-    def _ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _ctr(
+        self, *args: str, timeout_s: float = COMMAND_TIMEOUT_S
+    ) -> subprocess.CompletedProcess[str]:
         argv = ["ctr", "--address", str(self.s.containerd_socket), "-n", "k8s.io", *args]
-        return _run(argv, COMMAND_TIMEOUT_S)
+        return _run(argv, timeout_s)
 
     def _import_images(self, say: Say) -> None:
         present = self._ctr("images", "ls", "-q").stdout.split()
@@ -329,6 +335,24 @@ class Cluster:
             if done.returncode != 0:
                 raise DevStackError(f"importing {spec.name} failed: {done.stderr.strip()}")
             say(f"image       {spec.name} imported")
+
+    def load_images(self, say: Say, archives: list[Path] | None = None) -> list[Path]:
+        """Imports the project's images (default: every docker-archive in the settings'
+        images_dir, as `make images` leaves them) unless this build of each is there already."""
+        if archives is None:
+            archives = sorted(self.s.images_dir.glob("*.tar"))
+        state = self.s.dir / "images" / "project.json"
+
+        def ctr(args: list[str]) -> subprocess.CompletedProcess[str]:
+            return self._ctr(*args, timeout_s=IMPORT_TIMEOUT_S)
+
+        return import_archives(archives, state, ctr, say)
+
+    def _volumes(self) -> None:
+        """hostPath PersistentVolumes for the claims of StatefulSets (no provisioner here)."""
+        manifest = self.s.dir / "volumes.json"
+        manifest.write_text(volumes_manifest(self.s.dir / "volumes"))
+        self.kubectl("apply", "-f", str(manifest))
 
     def _wait_node_ready(self) -> None:
         kubelet = self.daemon("kubelet")
