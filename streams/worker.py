@@ -68,6 +68,7 @@ class Worker:
         self._flush_lock = asyncio.Lock()
         self.committed: dict[int, int] = {}
         self.assignments = 0  # partition assignments received so far (rebalances + 1)
+        self.dead_letters = 0  # records dead-lettered since this worker started
 
     def assign(self, partitions: Iterable[int], total: int) -> None:
         """Own exactly these partitions; newly owned ones start fresh from the committed offset."""
@@ -127,6 +128,7 @@ class Worker:
         if isinstance(decoded, meshpipe_pb2.DeadLetter):  # delivered before its offset commits
             log.warning("dead letter %s/%d: %s", record.topic, record.offset, decoded.reason)
             await out.dead_letter(record.key, decoded.SerializeToString())
+            self.dead_letters += 1
             if fetched_in != generation():
                 return
         else:
@@ -147,6 +149,7 @@ class Worker:
             "committed": {str(p): o for p, o in sorted(self.committed.items())},
             "backlog": self.backlog(),
             "tap_sessions": len(self.sessions),
+            "dead_letters": self.dead_letters,
         }
 
     def backlog(self) -> int:
