@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -27,7 +28,13 @@ from meshpipe.deploy.dev.hoststate import (
 )
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
 from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, write_archive
-from meshpipe.deploy.dev.nodestore import import_archives, volumes_manifest
+from meshpipe.deploy.dev.nodestore import (
+    VOLUME_LABEL,
+    empty_dir,
+    import_archives,
+    released,
+    volumes_manifest,
+)
 from meshpipe.deploy.dev.nsforward import connects_in
 from meshpipe.deploy.dev.pki import ensure_pki, identities
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, signal_group, wait_until
@@ -35,6 +42,7 @@ from meshpipe.deploy.dev.stack import ComponentStatus
 
 Say = Callable[[str], None]
 COMMAND_TIMEOUT_S = 60.0
+_FREE_CLAIM = '[{"op": "remove", "path": "/spec/claimRef"}]'
 IMPORT_TIMEOUT_S = 600.0  # one image of a few hundred MB into containerd, on a busy machine
 # Debian package of each tool the node runs.
 TOOLS = {
@@ -353,6 +361,12 @@ class Cluster:
         manifest = self.s.dir / "volumes.json"
         manifest.write_text(volumes_manifest(self.s.dir / "volumes"))
         self.kubectl("apply", "-f", str(manifest))
+        listing = json.loads(self.kubectl("get", "pv", "-l", VOLUME_LABEL, "-o", "json"))
+        for name, path in released(listing):  # a deleted install's: emptied, bound again
+            empty_dir(path)
+            self.kubectl(
+                "patch", "pv", name, "--type=json", '-p=[{"op":"remove","path":"/spec/claimRef"}]'
+            )
 
     def _wait_node_ready(self) -> None:
         kubelet = self.daemon("kubelet")

@@ -6,6 +6,7 @@ removes them with it."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -71,3 +72,23 @@ def volumes_manifest(root: Path, count: int = VOLUMES) -> str:
             }
         )
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
+
+
+def released(volumes: dict[str, object]) -> list[tuple[str, Path]]:
+    """(name, directory) of our volumes whose claim was deleted (`kubectl get pv -o json`):
+    a reinstall can use them again once emptied and freed of the old claim."""
+    found = []
+    for item in volumes.get("items") or []:  # type: ignore[attr-defined]
+        labels = item.get("metadata", {}).get("labels") or {}
+        if labels.get(VOLUME_LABEL) == "true" and item.get("status", {}).get("phase") == "Released":
+            found.append((item["metadata"]["name"], Path(item["spec"]["hostPath"]["path"])))
+    return found
+
+
+def empty_dir(path: Path) -> None:
+    """Removes what a previous claim left in a volume's directory, keeping the directory."""
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

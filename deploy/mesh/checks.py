@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from meshpipe.deploy.mesh.cluster import INJECT_ANNOTATION, Facts, pod_ready
+from meshpipe.deploy.mesh.cluster import INJECT_ANNOTATION, TOPICS_JOB, Facts, pod_ready
 from meshpipe.deploy.mesh.datapath import (
     LOSS_WINDOW_S,
     MAX_EVENT_AGE_S,
@@ -50,6 +50,8 @@ def evaluate(facts: Facts, namespace: str, topics: Iterable[str]) -> list[CheckR
     if facts.settings.get("kafka-topics") == "strimzi":
         results.append(_kafka(facts, namespace))
         results.append(_topics(facts, namespace, set(topics)))
+    elif facts.settings.get("kafka-topics") == "job":
+        results.append(_topics_job(facts, namespace))
     results.extend(_clickhouse(facts, namespace))
     results.append(_injection(facts))
     if facts.clickhouse_ping == "ok":
@@ -100,6 +102,20 @@ def _kafka(facts: Facts, namespace: str) -> CheckResult:
             f"kubectl -n {namespace} describe kafka {cluster}",
         )
     return CheckResult(name, True, (facts.settings or {}).get("kafka-bootstrap", ""))
+
+
+def _topics_job(facts: Facts, namespace: str) -> CheckResult:
+    name = "Kafka topics created"
+    hint = f"kubectl -n {namespace} logs job/{TOPICS_JOB}"
+    if facts.topics_job is None:
+        return CheckResult(
+            name, False, facts.errors.get("topics-job", f"no Job {TOPICS_JOB}"), hint
+        )
+    status = facts.topics_job.get("status") or {}
+    if status.get("succeeded"):
+        return CheckResult(name, True, f"by Job {TOPICS_JOB}")
+    tries = status.get("failed", 0)
+    return CheckResult(name, False, f"Job {TOPICS_JOB} not done ({tries} failed tries)", hint)
 
 
 def _condition(obj: dict[str, Any], kind: str) -> bool:

@@ -97,6 +97,7 @@ class Facts:
     errors: dict[str, str]
     data_path: DataPath = field(default_factory=DataPath)
     pod_problems: dict[str, str] = field(default_factory=dict)  # unready pod -> why, in a line
+    topics_job: dict[str, Any] | None = None  # --kafka-broker's topic-creating Job
 
 
 STRIMZI = f"/apis/{STRIMZI_OPERATOR.api_version}/namespaces"
@@ -130,6 +131,10 @@ def gather(kube: Kube, namespace: str) -> Facts:
         "pods", [], lambda: _items(kube, f"{ns}/pods", {"labelSelector": PART_OF_SELECTOR})
     )
     cluster = settings.get("kafka-cluster", "")
+    topics_job = None
+    if settings.get("kafka-topics") == "job":
+        jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+        topics_job = attempt("topics-job", None, lambda: kube.get(f"{jobs}/{TOPICS_JOB}"))
     kafka = None
     topics: list[dict[str, Any]] = []
     if cluster:
@@ -159,6 +164,7 @@ def gather(kube: Kube, namespace: str) -> Facts:
         errors=errors,
         data_path=data_path,
         pod_problems=problems,
+        topics_job=topics_job,
     )
 
 
@@ -220,6 +226,7 @@ def why_unready(kube: Kube, namespace: str, pod: dict[str, Any], log_lines: int 
     return "; ".join(parts)
 
 
+TOPICS_JOB = "kafka-topics"
 WORKER_COMPONENT = "meshstreams"
 WORKER_ADMIN_PORT = 6066
 

@@ -50,6 +50,7 @@ def rbac(namespace: str, clickhouse_service: str, credentials_secret: str) -> li
             _rule([""], ["pods/proxy"], ["get"]),
             _rule([""], ["pods/portforward"], ["create"]),
             _rule(["apps"], ["statefulsets"], ["get"]),
+            _rule(["batch"], ["jobs"], ["get"]),
             _rule(["kafka.strimzi.io"], ["kafkas", "kafkatopics"], ["get", "list"]),
         ],
     }

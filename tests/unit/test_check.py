@@ -217,3 +217,20 @@ def _kubeconfig(tmp_path: Path, server: str) -> str:
         "contexts: [{name: t, context: {cluster: t, user: t}}]\ncurrent-context: t\n"
     )
     return str(path)
+
+
+def _job_install(facts: Facts, job: dict[str, Any] | None) -> Facts:
+    settings = {**(facts.settings or {}), "kafka-topics": "job", "kafka-cluster": ""}
+    return dataclasses.replace(facts, settings=settings, kafka=None, topics_job=job)
+
+
+def test_a_finished_topics_job_passes_instead_of_the_strimzi_checks() -> None:
+    lines = _lines(_job_install(healthy(), {"status": {"succeeded": 1}}))
+    assert "✔ Kafka topics created (by Job kafka-topics)" in lines
+    assert not [line for line in lines if "Kafka reachable" in line]
+
+
+def test_an_unfinished_topics_job_fails_with_its_log_as_hint() -> None:
+    lines = _lines(_job_install(healthy(), {"status": {"failed": 2}}))
+    assert "× Kafka topics created (Job kafka-topics not done (2 failed tries))" in lines
+    assert "    hint: kubectl -n meshpipe logs job/kafka-topics" in lines
