@@ -173,6 +173,18 @@ def test_meshtap_replays_the_pods_requests_through_the_port_forward(
     assert event["destination"]["pod"] == app_traffic
 
 
+def test_meshtap_shows_live_requests_through_the_port_forward(
+    kube: KubeTarget, app_traffic: str
+) -> None:
+    """The tap session goes to the in-cluster topic, the worker matches, meshtap reads the
+    matches from the broker's forwarded listener."""
+    argv = ("meshtap", "deploy/web", "-n", APP_NS, f"--kubeconfig={kube.kubeconfig}")
+    done = _cli(kube, *argv, "--count=2", "--duration=60s", "-o", "json", timeout_s=90)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["path"] for e in events] == ["/hello", "/hello"]
+
+
 def test_check_passes_with_events_arriving(kube: KubeTarget, app_traffic: str) -> None:
     checked = _check(kube, 120)
     print(checked.stdout)
