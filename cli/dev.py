@@ -1,9 +1,10 @@
 """`meshctl dev up|status|down`: the local Kafka + ClickHouse stack shared by dev, demo, tests;
-`meshctl dev cluster up|status|down|build`: a local single-node Kubernetes cluster."""
+`meshctl dev cluster up|status|down|load|build`: a local single-node Kubernetes cluster."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -163,6 +164,15 @@ def cluster_down(node: Cluster) -> None:
     stopped = node.down(click.echo)
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     click.echo("host restored")
+
+
+@cluster.command("load")
+@click.argument("archives", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def cluster_load(node: Cluster, archives: tuple[str, ...]) -> None:
+    """Import image docker-archives (e.g. build/images/*.tar from `make images`) into the
+    node's containerd; an image already there with the same id is skipped."""
+    node.load_images([Path(a) for a in archives], click.echo)
 
 
 @cluster.command("build")

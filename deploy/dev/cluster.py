@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from meshpipe.deploy.dev.hoststate import (
     take_snapshot,
 )
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
-from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, write_archive
+from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, read_archive, write_archive
 from meshpipe.deploy.dev.nsforward import connects_in
 from meshpipe.deploy.dev.pki import ensure_pki, identities
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, signal_group, wait_until
@@ -329,6 +329,30 @@ class Cluster:
             if done.returncode != 0:
                 raise DevStackError(f"importing {spec.name} failed: {done.stderr.strip()}")
             say(f"image       {spec.name} imported")
+
+    def load_images(self, archives: Sequence[Path], say: Say) -> list[str]:
+        """Import docker-archives (build/images/*.tar) into the node's containerd unless the
+        same image (by id) is already there under each of its tags; the tags imported."""
+        if not self.s.containerd_socket.exists():
+            raise DevStackError("the cluster's containerd is not running (meshctl dev cluster up)")
+        listed = self._ctr("images", "ls").stdout.splitlines()[1:]
+        digests = {row.split()[0]: row.split()[2] for row in listed if len(row.split()) > 2}
+        imported: list[str] = []
+        for archive in archives:
+            try:
+                image = read_archive(archive)
+            except ValueError as exc:
+                raise DevStackError(str(exc)) from exc
+            have = digests.get(image.image_id)
+            if have is not None and all(digests.get(tag) == have for tag in image.tags):
+                say(f"image       {', '.join(image.tags)} already loaded")
+                continue
+            done = self._ctr("images", "import", "--no-unpack=false", str(archive))
+            if done.returncode != 0:
+                raise DevStackError(f"importing {archive} failed: {done.stderr.strip()}")
+            say(f"image       {', '.join(image.tags)} imported ({image.image_id[:19]})")
+            imported.extend(image.tags)
+        return imported
 
     def _wait_node_ready(self) -> None:
         kubelet = self.daemon("kubelet")
