@@ -125,9 +125,8 @@ def _skip_reason(workload: _Workload) -> str | None:
 
 
 def _is_injected(spec: dict[str, Any]) -> bool:
-    names = {c.get("name") for c in spec.get("containers") or []}
-    init_names = {c.get("name") for c in spec.get("initContainers") or []}
-    return PROXY_CONTAINER in names or INIT_CONTAINER in init_names
+    names = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or []}
+    return PROXY_CONTAINER in names or INIT_CONTAINER in names
 
 
 def _inject(workload: _Workload, config: ProxyConfig) -> Outcome:
@@ -135,8 +134,10 @@ def _inject(workload: _Workload, config: ProxyConfig) -> Outcome:
     if reason is not None:
         return workload.outcome("skipped", reason)
     spec = workload.pod["spec"]
-    spec.setdefault("initContainers", []).append(init_container(config))
-    spec.setdefault("containers", []).append(proxy_container(config, workload.kind, workload.name))
+    # First the redirect, then the proxy, then the app's own init containers: those already
+    # run behind the redirect, so the proxy must be up before them.
+    proxy = proxy_container(config, workload.kind, workload.name)
+    spec["initContainers"] = [init_container(config), proxy, *(spec.get("initContainers") or [])]
     metadata = workload.pod.setdefault("metadata", {})
     annotations = metadata.get("annotations")
     if not isinstance(annotations, dict):
@@ -149,7 +150,8 @@ def _uninject(workload: _Workload) -> Outcome:
     spec = workload.pod["spec"]
     if not _is_injected(spec):
         return workload.outcome("skipped", "not injected")
-    _remove_named(spec, "containers", PROXY_CONTAINER)
+    _remove_named(spec, "containers", PROXY_CONTAINER)  # injected by an older meshctl
+    _remove_named(spec, "initContainers", PROXY_CONTAINER)
     _remove_named(spec, "initContainers", INIT_CONTAINER)
     metadata = workload.pod.get("metadata")
     if isinstance(metadata, dict):

@@ -301,3 +301,18 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_pod_with_the_proxy_as_native_sidecar_counts_as_injected(
+    tmp_path: Path, api: ApiServer
+) -> None:
+    pod = _pod("vote-bot-1", None)
+    pod["spec"]["initContainers"] = [{"name": "meshproxy-init"}, {"name": "meshproxy"}]
+    pod["status"]["initContainerStatuses"] = [
+        {"name": "meshproxy-init", "ready": False},
+        {"name": "meshproxy", "ready": True},
+    ]
+    api.routes["/api/v1/namespaces/emojivoto/pods"]["items"].append(pod)
+    status, lines = _check(tmp_path, api)
+    assert status is ExitStatus.OK, lines
+    assert not [line for line in lines if line.startswith("× proxies")]
