@@ -9,6 +9,7 @@ docker-archives under build/images/, tagged as `meshctl install`/`inject` refere
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -92,6 +93,32 @@ def build_images(settings: ImageBuildSettings, log: Log) -> list[BuiltImage]:
             log(image.summary())
             built.append(image)
     return built
+
+
+def ensure_images(settings: ImageBuildSettings, log: Log) -> list[Path]:
+    """The targets' docker-archives, built only when the sources, the recipe or the pinned
+    dependencies changed since the archives in out_dir were made (tests call it every run)."""
+    digest = source_digest(settings)
+    stamp = settings.out_dir / "source.sha256"
+    archives = [settings.out_dir / f"{target}.tar" for target in settings.targets]
+    if stamp.exists() and stamp.read_text() == digest and all(a.exists() for a in archives):
+        log(f"images up to date in {settings.out_dir} ({digest[:12]})")
+        return archives
+    stamp.unlink(missing_ok=True)
+    built = build_images(settings, log)
+    stamp.write_text(digest)
+    return [image.archive for image in built]
+
+
+def source_digest(settings: ImageBuildSettings) -> str:
+    """sha256 over what an image is made of: every file git knows, the pins, the targets."""
+    digest = hashlib.sha256()
+    for name in sorted(_source_files(settings.repo)):
+        digest.update(f"{name}\0".encode())
+        digest.update(hashlib.sha256((settings.repo / name).read_bytes()).digest())
+    digest.update(_pins(settings).encode())
+    digest.update(repr((settings.targets, settings.base)).encode())
+    return digest.hexdigest()
 
 
 def containerfile_epoch(settings: ImageBuildSettings) -> int:
@@ -204,11 +231,15 @@ def _pins(settings: ImageBuildSettings, only: str | None = None) -> str:
 def copy_source(repo: Path, dest: Path) -> None:
     """The files git knows (tracked, or new and not ignored) copied to dest, as a clean clone
     would have them: builds from the copy leave nothing in the work tree."""
+    for name in _source_files(repo):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / name, dest / name)
+
+
+def _source_files(repo: Path) -> list[str]:
+    """The files git knows (tracked, or new and not ignored) that exist in the work tree."""
     listing = ["git", "-C", str(repo), "ls-files", "--cached", "--others", "--exclude-standard"]
     result = subprocess.run(listing, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise DevStackError(f"images are built from a git checkout of meshpipe; {repo} is not one")
-    for name in result.stdout.splitlines():
-        if (repo / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(repo / name, dest / name)
+    return [name for name in result.stdout.splitlines() if (repo / name).is_file()]
