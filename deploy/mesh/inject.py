@@ -65,6 +65,18 @@ def inject_documents(docs: Iterable[Any], config: ProxyConfig) -> tuple[list[Any
     return _apply(docs, lambda workload: _inject(workload, config))
 
 
+def inject_pod(
+    pod: dict[str, Any], config: ProxyConfig, kind: str, name: str | None
+) -> tuple[dict[str, Any], Outcome]:
+    """A copy of one pod, injected unless skipped, with the sidecar's identity given by its
+    owning workload (kind, name; name None: the pod's own name from the Downward API)."""
+    copied = copy.deepcopy(pod)
+    workload = _Workload(kind, name, name or "pod", {}, copied)
+    if not isinstance(copied.get("spec"), dict):
+        return copied, workload.outcome("skipped", "no pod spec")
+    return copied, _inject(workload, config)
+
+
 def uninject_documents(docs: Iterable[Any]) -> tuple[list[Any], list[Outcome]]:
     """Copies of docs with exactly what inject added removed again."""
     return _apply(docs, _uninject)

@@ -14,6 +14,7 @@ from meshpipe.deploy.mesh.clickhouse import (
     clickhouse,
 )
 from meshpipe.deploy.mesh.grafana import GrafanaConfig, grafana
+from meshpipe.deploy.mesh.injector import InjectorConfig, InjectorTls, injector
 from meshpipe.deploy.mesh.k8s import (
     PART_OF,
     config_map,
@@ -58,6 +59,11 @@ class InstallConfig:
     clickhouse_image: str = "clickhouse/clickhouse-server:25.8"
     grafana_image: str = "grafana/grafana:12.2.0"
     streams_replicas: int = 2
+    injector_tls: InjectorTls | None = None  # None: no proxy injector
+
+    @property
+    def proxy_image(self) -> str:
+        return f"{self.image_repository}/meshproxy:{self.image_tag}"
 
     @property
     def kafka(self) -> KafkaClusterConfig:
@@ -92,6 +98,11 @@ def render(config: InstallConfig, topics: TopicSet | None = None) -> list[dict[s
     objects.extend(clickhouse(ch))
     objects.extend(_streams(config))
     objects.extend(grafana(GrafanaConfig(config.namespace, config.grafana_image, ch.host)))
+    if config.injector_tls is not None:
+        tls = config.injector_tls
+        objects.extend(
+            injector(InjectorConfig(config.namespace, config.proxy_image, config.bootstrap, tls))
+        )
     return objects
 
 

@@ -7,16 +7,20 @@ import yaml
 from click.testing import CliRunner
 from golden import GOLDEN, INSTALL_VARIANTS, check_golden
 
-from meshpipe.cli.install import install
+from meshpipe.cli.install import SecretFactories, install
 from meshpipe.deploy.kafka.strimzi import GENERATED_DIR, generated_files
 from meshpipe.deploy.kafka.topics import load_spec
+from meshpipe.deploy.mesh.injector import InjectorTls
 from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.users import READER_USER
 
+FIXED_TLS = InjectorTls("-- ca certificate --\n", "-- serving certificate --\n", "-- key --\n")
+FIXED = SecretFactories(lambda: "secret", lambda _namespace: FIXED_TLS)
+
 
 def _install(*args: str) -> str:
-    result = CliRunner().invoke(install, ["--image-tag", "golden", *args], obj=lambda: "secret")
+    result = CliRunner().invoke(install, ["--image-tag", "golden", *args], obj=FIXED)
     assert result.exit_code == 0, result.output
     return result.stdout
 
