@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from meshpipe.cli.injector_tls import TlsFactory, generate_injector_tls
 from meshpipe.deploy.kafka.topics import TopicSet, load_spec
 from meshpipe.deploy.mesh.install import InstallConfig, Passwords, operators, render
 from meshpipe.deploy.mesh.proxyspec import IMAGE_REPOSITORY, package_version
@@ -28,6 +29,20 @@ DEFAULT_REPLICAS = 2
 
 def random_password() -> str:
     return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class SecretFactories:
+    """What makes install's secrets: fresh ones by default, fixed ones in tests (click's obj)."""
+
+    passwords: PasswordFactory = random_password
+    tls: TlsFactory = generate_injector_tls
+
+    @classmethod
+    def of(cls, obj: object) -> SecretFactories:
+        if isinstance(obj, SecretFactories):
+            return obj
+        return cls(obj) if callable(obj) else cls()
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,7 @@ class InstallOptions:
             return spec
         return spec.with_partitions(REQUESTS, self.requests_partitions)
 
-    def validate(self, passwords: PasswordFactory) -> InstallConfig:
+    def validate(self, factories: SecretFactories) -> InstallConfig:
         if not _DNS_LABEL.fullmatch(self.namespace):
             raise CliError(
                 f"--namespace {self.namespace!r}: want a DNS label (lower-case, digits, '-')",
@@ -99,7 +114,7 @@ class InstallOptions:
         if self.streams_replicas < 1:
             raise CliError("--streams-replicas must be at least 1", ExitStatus.USAGE)
         return InstallConfig(
-            passwords=Passwords(passwords(), passwords(), passwords()),
+            passwords=Passwords(*(factories.passwords() for _ in range(3))),
             namespace=self.namespace,
             image_tag=self.image_tag,
             kafka_bootstrap=self.kafka_bootstrap,
@@ -110,6 +125,7 @@ class InstallOptions:
             streams_replicas=self.streams_replicas,
             kafka_broker=self.kafka_broker,
             with_grafana=self.grafana,
+            injector_tls=factories.tls(self.namespace),
         )
 
 
@@ -177,14 +193,14 @@ def install(ctx: click.Context, /, **flags: Any) -> None:
     """Write the control plane to stdout: meshstreams, ClickHouse, Kafka topics, Grafana, RBAC.
 
     Fresh passwords for ClickHouse and Grafana are generated on every run (they land in the
-    clickhouse-credentials Secret).
+    clickhouse-credentials Secret), and so are the proxy injector's CA and serving certificate
+    (the meshpipe-injector-tls Secret and the webhook's caBundle).
 
     \b
       meshctl install | kubectl apply -f -
     """
     options = InstallOptions(**flags).resolved()
-    factory: PasswordFactory = ctx.obj if callable(ctx.obj) else random_password
-    config = options.validate(factory)
+    config = options.validate(SecretFactories.of(ctx.obj))
     click.echo(render_yaml(config, options.topics()), nl=False)
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +27,10 @@ from meshpipe.deploy.dev.hoststate import (
     take_snapshot,
 )
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
-from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, write_archive
+from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, read_archive, write_archive
 from meshpipe.deploy.dev.nodestore import (
     VOLUME_LABEL,
     empty_dir,
-    import_archives,
     released,
     volumes_manifest,
 )
@@ -217,7 +216,7 @@ class Cluster:
                 self._import_images(say)
         self._wait_node_ready()
         self._volumes()
-        self.load_images(say)
+        self.load_images(sorted(self.s.images_dir.glob("*.tar")), say)
         took = time.monotonic() - started_at
         what = f"started {', '.join(started)}" if started else "all were running"
         say(f"cluster     ready in {took:.0f}s ({what})")
@@ -344,17 +343,31 @@ class Cluster:
                 raise DevStackError(f"importing {spec.name} failed: {done.stderr.strip()}")
             say(f"image       {spec.name} imported")
 
-    def load_images(self, say: Say, archives: list[Path] | None = None) -> list[Path]:
-        """Imports the project's images (default: every docker-archive in the settings'
-        images_dir, as `make images` leaves them) unless this build of each is there already."""
-        if archives is None:
-            archives = sorted(self.s.images_dir.glob("*.tar"))
-        state = self.s.dir / "images" / "project.json"
-
-        def ctr(args: list[str]) -> subprocess.CompletedProcess[str]:
-            return self._ctr(*args, timeout_s=IMPORT_TIMEOUT_S)
-
-        return import_archives(archives, state, ctr, say)
+    def load_images(self, archives: Sequence[Path], say: Say) -> list[str]:
+        """Import docker-archives (build/images/*.tar) into the node's containerd unless the
+        same image (by id) is already there under each of its tags; the tags imported."""
+        if not self.s.containerd_socket.exists():
+            raise DevStackError("the cluster's containerd is not running (meshctl dev cluster up)")
+        listed = self._ctr("images", "ls").stdout.splitlines()[1:]
+        digests = {row.split()[0]: row.split()[2] for row in listed if len(row.split()) > 2}
+        imported: list[str] = []
+        for archive in archives:
+            try:
+                image = read_archive(archive)
+            except ValueError as exc:
+                raise DevStackError(str(exc)) from exc
+            have = digests.get(image.image_id)
+            if have is not None and all(digests.get(tag) == have for tag in image.tags):
+                say(f"image       {', '.join(image.tags)} already loaded")
+                continue
+            done = self._ctr(
+                "images", "import", "--no-unpack=false", str(archive), timeout_s=IMPORT_TIMEOUT_S
+            )
+            if done.returncode != 0:
+                raise DevStackError(f"importing {archive} failed: {done.stderr.strip()}")
+            say(f"image       {', '.join(image.tags)} imported ({image.image_id[:19]})")
+            imported.extend(image.tags)
+        return imported
 
     def _volumes(self) -> None:
         """hostPath PersistentVolumes for the claims of StatefulSets (no provisioner here)."""

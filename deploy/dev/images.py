@@ -146,6 +146,11 @@ def inputs_digest(settings: ImageBuildSettings, target: str) -> str:
     return digest.hexdigest()
 
 
+def ensure_images(settings: ImageBuildSettings, log: Log) -> list[Path]:
+    """The targets' docker-archives; build_images rebuilds only targets whose inputs changed."""
+    return [image.archive for image in build_images(settings, log)]
+
+
 def containerfile_epoch(settings: ImageBuildSettings) -> int:
     """The recipe's SOURCE_DATE_EPOCH: the time of every file and of the images' configs."""
     text = (settings.repo / CONTAINERFILE).read_text()

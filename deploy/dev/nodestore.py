@@ -1,53 +1,20 @@
-"""What the local node keeps besides its processes: the project's images imported into its
-containerd, and hostPath PersistentVolumes for the claims of `meshctl install`'s StatefulSets
-(the node has no storage provisioner). Both live under the cluster's directory, so `down`
-removes them with it."""
+"""hostPath PersistentVolumes for the claims of `meshctl install`'s StatefulSets on the local
+node (it has no storage provisioner): made under the cluster's directory, so `down` removes
+them, and made usable again when an install that claimed them was deleted."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-
-from meshpipe.deploy.dev.procs import DevStackError
 
 Say = Callable[[str], None]
 Run = Callable[[list[str]], subprocess.CompletedProcess[str]]
 VOLUMES = 6  # claims a control plane makes: ClickHouse, Kafka, and room for a second install
 VOLUME_SIZE = "100Gi"  # what each volume claims to hold (hostPath enforces no size)
 VOLUME_LABEL = "meshpipe.io/dev-volume"
-
-
-def _stamp(archive: Path) -> str:
-    """What identifies one build of an archive: its build inputs when known, else size and
-    modification time."""
-    inputs = archive.with_suffix(".inputs")
-    if inputs.exists():
-        return inputs.read_text().strip()
-    stat = archive.stat()
-    return f"{stat.st_size} {stat.st_mtime_ns}"
-
-
-def import_archives(archives: Iterable[Path], state: Path, ctr: Run, say: Say) -> list[Path]:
-    """Imports each docker-archive into the node's containerd (k8s.io namespace) unless this
-    build of it was imported before; the archives imported. state remembers what was."""
-    loaded: dict[str, str] = json.loads(state.read_text()) if state.exists() else {}
-    imported = []
-    for archive in archives:
-        stamp = _stamp(archive)
-        if loaded.get(archive.name) == stamp:
-            continue
-        done = ctr(["images", "import", "--no-unpack=false", str(archive)])
-        if done.returncode != 0:
-            raise DevStackError(f"importing {archive} failed: {done.stderr.strip()[-300:]}")
-        loaded[archive.name] = stamp
-        state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps(loaded, indent=1))
-        say(f"image       {archive.name} imported")
-        imported.append(archive)
-    return imported
 
 
 def volumes_manifest(root: Path, count: int = VOLUMES) -> str:

@@ -172,11 +172,15 @@ def _injection(facts: Facts) -> CheckResult:
     unready: list[str] = []
     for pod in filter(_expects_proxy, facts.meshed_pods):
         pod_name = f"{pod['metadata'].get('namespace', '')}/{pod['metadata']['name']}"
-        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        # The proxy is a native sidecar (an init container); older injections had it beside the app.
+        kinds = ("initContainers", "containers")
+        containers = [c.get("name") for key in kinds for c in spec.get(key) or []]
         if PROXY_CONTAINER not in containers:
             missing.append(pod_name)
             continue
-        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        kinds = ("initContainerStatuses", "containerStatuses")
+        statuses = [s for key in kinds for s in status.get(key) or []]
         if not any(s.get("name") == PROXY_CONTAINER and s.get("ready") for s in statuses):
             unready.append(pod_name)
     errors = [v for k, v in facts.errors.items() if k == "namespaces" or k.startswith("pods/")]

@@ -14,6 +14,7 @@ from meshpipe.deploy.mesh.clickhouse import (
     clickhouse,
 )
 from meshpipe.deploy.mesh.grafana import GrafanaConfig, grafana
+from meshpipe.deploy.mesh.injector import INJECTOR, InjectorConfig, InjectorTls, injector
 from meshpipe.deploy.mesh.k8s import (
     PART_OF,
     config_map,
@@ -62,6 +63,11 @@ class InstallConfig:
     streams_replicas: int = 2
     kafka_broker: bool = False
     with_grafana: bool = True
+    injector_tls: InjectorTls | None = None  # None: no proxy injector
+
+    @property
+    def proxy_image(self) -> str:
+        return f"{self.image_repository}/meshproxy:{self.image_tag}"
 
     @property
     def kafka(self) -> KafkaClusterConfig:
@@ -93,7 +99,9 @@ class InstallConfig:
     def components(self) -> tuple[str, ...]:
         """The control plane's long-running components, as their pods' name label."""
         kafka = ("kafka",) if self.topics_by == "job" else ()
-        return (STREAMS, "clickhouse", *kafka, *(("grafana",) if self.with_grafana else ()))
+        injector = (INJECTOR,) if self.injector_tls is not None else ()
+        grafana = ("grafana",) if self.with_grafana else ()
+        return (STREAMS, "clickhouse", *kafka, *grafana, *injector)
 
     @property
     def clickhouse(self) -> ClickHouseConfig:
@@ -123,6 +131,11 @@ def render(config: InstallConfig, topics: TopicSet | None = None) -> list[dict[s
     objects.extend(_streams(config))
     if config.with_grafana:
         objects.extend(grafana(GrafanaConfig(config.namespace, config.grafana_image, ch.host)))
+    if config.injector_tls is not None:
+        tls = config.injector_tls
+        objects.extend(
+            injector(InjectorConfig(config.namespace, config.proxy_image, config.bootstrap, tls))
+        )
     return objects
 
 

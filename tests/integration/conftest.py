@@ -119,5 +119,5 @@ def kube_images(kube: KubeTarget) -> list[BuiltImage]:
     if missing := missing_tools():
         pytest.skip(f"building images needs {', '.join(missing)} (make system)")
     built = build_images(ImageBuildSettings(out_dir=kube.cluster.s.images_dir), print)
-    kube.cluster.load_images(print, [image.archive for image in built])
+    kube.cluster.load_images([image.archive for image in built], print)
     return built

@@ -234,3 +234,16 @@ def test_an_unfinished_topics_job_fails_with_its_log_as_hint() -> None:
     lines = _lines(_job_install(healthy(), {"status": {"failed": 2}}))
     assert "× Kafka topics created (Job kafka-topics not done (2 failed tries))" in lines
     assert "    hint: kubectl -n meshpipe logs job/kafka-topics" in lines
+
+
+def test_pod_with_the_proxy_as_native_sidecar_counts_as_injected() -> None:
+    facts = healthy()
+    pod = _pod("vote-bot-1", None)
+    pod["spec"]["initContainers"] = [{"name": "meshproxy-init"}, {"name": "meshproxy"}]
+    pod["status"]["initContainerStatuses"] = [
+        {"name": "meshproxy-init", "ready": False},
+        {"name": "meshproxy", "ready": True},
+    ]
+    facts.meshed_pods.append(pod)
+    lines = _lines(facts)
+    assert not [line for line in lines if line.startswith("× proxies")], lines

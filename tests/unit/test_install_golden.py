@@ -7,16 +7,20 @@ import yaml
 from click.testing import CliRunner
 from golden import GOLDEN, INSTALL_VARIANTS, check_golden
 
-from meshpipe.cli.install import install
+from meshpipe.cli.install import SecretFactories, install
 from meshpipe.deploy.kafka.strimzi import GENERATED_DIR, generated_files
 from meshpipe.deploy.kafka.topics import load_spec
+from meshpipe.deploy.mesh.injector import InjectorTls
 from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.users import READER_USER
 
+FIXED_TLS = InjectorTls("-- ca certificate --\n", "-- serving certificate --\n", "-- key --\n")
+FIXED = SecretFactories(lambda: "secret", lambda _namespace: FIXED_TLS)
+
 
 def _install(*args: str) -> str:
-    result = CliRunner().invoke(install, ["--image-tag", "golden", *args], obj=lambda: "secret")
+    result = CliRunner().invoke(install, ["--image-tag", "golden", *args], obj=FIXED)
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -124,7 +128,7 @@ def test_dev_cluster_writes_our_broker_and_debian_clickhouse_and_no_strimzi_or_g
     assert not [name for _, name in kinds if name.startswith("grafana")]
     [config] = [d for d in docs if d["metadata"]["name"] == "meshpipe-config"]
     assert config["data"]["kafka-bootstrap"] == "kafka.meshpipe.svc:9092"
-    assert config["data"]["components"] == "meshstreams,clickhouse,kafka"
+    assert config["data"]["components"] == "meshstreams,clickhouse,kafka,meshpipe-injector"
     images = {c["image"] for d in docs for c in _containers(d)}
     assert "ghcr.io/meshpipe/clickhouse-debian:golden" in images
 
