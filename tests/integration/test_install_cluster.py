@@ -64,8 +64,9 @@ def installed(
         print(f"apply to check passing: {time.monotonic() - started:.0f} s")
         assert checked.returncode == 0, checked.stdout + checked.stderr
         yield checked
-    finally:
-        kube.run("delete", "-f", str(manifest), "--wait=false", "--ignore-not-found")
+    finally:  # waited for: later modules may install again
+        kube.run("delete", "-f", str(manifest), "--ignore-not-found", "--wait=true",
+                 "--timeout=180s", timeout_s=200)  # fmt: skip
 
 
 def test_the_control_plane_becomes_ready_from_the_projects_images(
