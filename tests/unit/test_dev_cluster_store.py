@@ -4,8 +4,13 @@ again."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from meshpipe.deploy.dev.hoststate import cgroup_procs, remove_cgroup_tree
 from meshpipe.deploy.dev.nodestore import (
     VOLUME_LABEL,
     empty_dir,
@@ -45,3 +50,25 @@ def test_released_volumes_are_found_and_emptied(tmp_path: Path) -> None:
     empty_dir(path)
     assert path.is_dir()
     assert list(path.iterdir()) == []
+
+
+def test_cgroups_that_vanish_during_teardown_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kubelet removes pod cgroups while `down` walks them: that must not be an error."""
+    root = tmp_path / "kubepods"
+    (root / "burstable" / "pod1" / "gone").mkdir(parents=True)
+    (root / "burstable" / "pod1" / "cgroup.procs").write_text("4242\n")
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if str(path).endswith("gone"):
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert cgroup_procs(root) == [4242]
+    # A real cgroup directory goes with rmdir; here files keep some, and that is reported.
+    problems = remove_cgroup_tree(root)
+    assert problems
+    assert all(p.endswith("Directory not empty") for p in problems)
