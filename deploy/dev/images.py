@@ -110,10 +110,16 @@ def ensure_images(settings: ImageBuildSettings, log: Log) -> list[Path]:
     return [image.archive for image in built]
 
 
+# Folders no wheel carries: editing tests or docs does not rebuild the images.
+_NOT_IN_IMAGES = ("tests/", "docs/", "bench/")
+
+
 def source_digest(settings: ImageBuildSettings) -> str:
-    """sha256 over what an image is made of: every file git knows, the pins, the targets."""
+    """sha256 over what an image is made of: every file git knows that a wheel may carry, the
+    pins, the targets."""
     digest = hashlib.sha256()
-    for name in sorted(_source_files(settings.repo)):
+    names = [n for n in _source_files(settings.repo) if not n.startswith(_NOT_IN_IMAGES)]
+    for name in sorted(names):
         digest.update(f"{name}\0".encode())
         digest.update(hashlib.sha256((settings.repo / name).read_bytes()).digest())
     digest.update(_pins(settings).encode())

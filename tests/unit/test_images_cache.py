@@ -31,3 +31,12 @@ def test_the_digest_names_the_targets(tmp_path: Path) -> None:
     one = ImageBuildSettings(repo=repo, targets=("meshproxy",))
     two = ImageBuildSettings(repo=repo, targets=("meshproxy", "meshpipe-demo"))
     assert source_digest(one) != source_digest(two)
+
+
+def test_tests_and_docs_do_not_rebuild_the_images(tmp_path: Path) -> None:
+    settings = ImageBuildSettings(repo=_repo(tmp_path / "repo"), out_dir=tmp_path / "out")
+    first = source_digest(settings)
+    for folder in ("tests", "docs", "bench"):
+        (settings.repo / folder).mkdir()
+        (settings.repo / folder / "x.py").write_text("changed = True\n")
+    assert source_digest(settings) == first
