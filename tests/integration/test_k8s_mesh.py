@@ -30,11 +30,11 @@ from integration.kube_target import KubeTarget
 from meshpipe.cli.inject import inject
 from meshpipe.cli.injector_tls import generate_injector_tls
 from meshpipe.deploy.dev.clusterconf import BUSYBOX_IMAGE
-from meshpipe.deploy.dev.images import ImageBuildSettings, ensure_images
+from meshpipe.deploy.dev.images import ImageBuildSettings, ensure_images, missing_tools
 from meshpipe.deploy.mesh.injector import INJECTOR, InjectorConfig, injector
 from meshpipe.deploy.mesh.proxyspec import default_proxy_image
 
-pytestmark = [pytest.mark.root, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.root, pytest.mark.images, pytest.mark.timeout(3600)]
 REPO = Path(__file__).resolve().parents[2]
 EMOJIVOTO = REPO / "demo" / "k8s" / "emojivoto.yml"
 READY_S = 240
@@ -58,8 +58,8 @@ def images(kube: KubeTarget) -> None:
     """The sidecar and demo images in the node's containerd (another cluster must pull them)."""
     if kube.cluster is None:
         return
-    if os.geteuid() != 0:
-        pytest.skip("building images needs root")
+    if missing := missing_tools():
+        pytest.skip(f"building images needs {', '.join(missing)} (make system)")
     settings = ImageBuildSettings(targets=("meshproxy", "meshpipe-demo"))
     kube.cluster.load_images(ensure_images(settings, print), print)
 
