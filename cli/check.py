@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import click
@@ -10,6 +11,8 @@ from meshpipe.deploy.kafka.topics import load_spec
 from meshpipe.deploy.mesh.checks import CheckResult, evaluate
 from meshpipe.deploy.mesh.cluster import Facts, Kube, KubeSettings, NoClusterError, gather
 from meshpipe.schemas.exits import CliError, ExitStatus
+
+WAIT_INTERVAL_S = 3.0  # between rounds of --wait
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,29 @@ class CheckOptions:
     "--kubeconfig", type=click.Path(dir_okay=False), help="[env KUBECONFIG; ~/.kube/config]"
 )
 @click.option("--context", help="kubeconfig context (default: the current one).")
-def check(namespace: str, kubeconfig: str | None, context: str | None) -> ExitStatus:
-    """Check the cluster: API, control-plane pods, Kafka, topics, ClickHouse, schema, proxies.
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Seconds to keep checking until every check passes (e.g. right after an install); "
+    "the last round is printed. Unready pods are named with their events and log.",
+)
+def check(namespace: str, kubeconfig: str | None, context: str | None, wait_s: float) -> ExitStatus:
+    """Check the cluster: API, control-plane pods, Kafka, topics, ClickHouse, schema, proxies,
+    and the data path: events arriving, worker lag, dead letters, proxies dropping events.
 
     One line per check; exit 0 only when every check passes (3 otherwise).
     """
     options = CheckOptions(namespace, kubeconfig, context)
-    facts = fetch(options.validate(), options.namespace)
-    results = evaluate(facts, options.namespace, (t.name for t in load_spec().resolved()))
+    settings = options.validate()
+    topics = [t.name for t in load_spec().resolved()]
+    deadline = time.monotonic() + wait_s
+    while True:
+        results = evaluate(fetch(settings, options.namespace), options.namespace, topics)
+        if all(r.ok for r in results) or time.monotonic() >= deadline:
+            break
+        time.sleep(min(WAIT_INTERVAL_S, max(0.0, deadline - time.monotonic())))
     click.echo(render(results), nl=False)
     return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.CHECK_FAILED
 

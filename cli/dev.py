@@ -1,9 +1,10 @@
 """`meshctl dev up|status|down`: the local Kafka + ClickHouse stack shared by dev, demo, tests;
-`meshctl dev cluster up|status|down|build`: a local single-node Kubernetes cluster."""
+`meshctl dev cluster up|status|down|load|build`: a local single-node Kubernetes cluster."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -21,7 +22,7 @@ from meshpipe.deploy.dev.images import (
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
 from meshpipe.deploy.dev.stack import ComponentStatus, DevStack, DevStackSettings
 from meshpipe.deploy.operators import STRIMZI
-from meshpipe.schemas.exits import ExitStatus
+from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.topics import REQUESTS
 
 
@@ -163,6 +164,26 @@ def cluster_down(node: Cluster) -> None:
     stopped = node.down(click.echo)
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     click.echo("host restored")
+
+
+@cluster.command("load")
+@click.argument("archives", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--build", "build_first", is_flag=True, help="First `meshctl dev images` (cached).")
+@click.pass_obj
+def cluster_load(node: Cluster, archives: tuple[str, ...], build_first: bool) -> None:
+    """Import image docker-archives (default: build/images/*.tar from `make images`) into the
+    node's containerd; an image already there with the same id is skipped (`up` does this too).
+    Pods then use them with IfNotPresent."""
+    if build_first:
+        stack: DevStack = DevStack(DevStackSettings.from_env())
+        settings = ImageBuildSettings(cache_dir=stack.settings.cache_dir, out_dir=node.s.images_dir)
+        for image in build_images(settings, click.echo):
+            click.echo(image.summary())
+    paths = [Path(a) for a in archives] or sorted(node.s.images_dir.glob("*.tar"))
+    if not paths:
+        raise CliError(f"no images in {node.s.images_dir}: run `make images`", ExitStatus.USAGE)
+    imported = node.load_images(paths, click.echo)
+    click.echo(f"{len(imported)} images imported" if imported else "all images were there")
 
 
 @cluster.command("build")

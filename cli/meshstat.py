@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import click
 
+from meshpipe.cli.cluster_flags import clickhouse, pop_access
 from meshpipe.cli.completion import (
     complete_resource,
     complete_resources,
@@ -23,7 +24,7 @@ from meshpipe.cli.stat_render import NO_TRAFFIC, StatView, aggregate, render
 from meshpipe.cli.terminal import CLEAR_SCREEN, Terminal
 from meshpipe.schemas.exits import ExitStatus, UsageError
 from meshpipe.schemas.kinds import canonical
-from meshpipe.sinks.client import ClickHouseUrl, UrlError, parse_url
+from meshpipe.sinks.client import ClickHouseUrl
 
 __all__ = ["Fetch", "StatEnv", "clickhouse_failure", "fetch_clickhouse", "meshstat"]
 
@@ -135,17 +136,15 @@ def meshstat(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     env = ctx.obj if isinstance(ctx.obj, StatEnv) else StatEnv()
     params = dict(ctx.params)
     clickhouse_url = str(params.pop("clickhouse_url"))
+    access = pop_access(params)
     params["resources"] = tuple(params["resources"])
     options = StatOptions(**params)
     plan = options.validate(env.clock.time())
-    try:
-        url = parse_url(clickhouse_url)
-    except UrlError as exc:
-        raise UsageError(str(exc)) from None
-    if options.watch:
-        watch(plan, url, env)
-    else:
-        show(*run_once(plan, url, env), env.terminal)
+    with clickhouse(access, clickhouse_url) as url:
+        if options.watch:
+            watch(plan, url, env)
+        else:
+            show(*run_once(plan, url, env), env.terminal)
     return ExitStatus.OK
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import click
 
+from meshpipe.cli.cluster_flags import clickhouse, pop_access
 from meshpipe.cli.stat_env import StatEnv
 from meshpipe.cli.stat_flags import clickhouse_url, stored_range
 from meshpipe.cli.stat_options import DEFAULT_WINDOW, OUTPUTS, TimeRange, parse_range
@@ -25,7 +26,6 @@ from meshpipe.schemas.durations import format_time
 from meshpipe.schemas.exits import ExitStatus, UsageError
 from meshpipe.schemas.kinds import ALL, WORKLOAD_KINDS
 from meshpipe.schemas.resources import ResourceError, canonical_kind
-from meshpipe.sinks.client import UrlError, parse_url
 from meshpipe.sinks.edges import EdgeQuery, EdgeRow
 
 _HEADERS = ("SRC", "DST", "SRC_NS", "DST_NS", "SECURED", "SUCCESS", "RPS", "LATENCY_P99")
@@ -146,12 +146,11 @@ def edges_command(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     """
     env = ctx.obj if isinstance(ctx.obj, StatEnv) else StatEnv()
     now_s = env.clock.time()
-    plan = edges_plan(dict(ctx.params), now_s)
-    try:
-        url = parse_url(str(ctx.params["clickhouse_url"]))
-    except UrlError as exc:
-        raise UsageError(str(exc)) from None
-    rows = env.fetch_edges(url, plan.query(now_s))
+    params = dict(ctx.params)
+    access = pop_access(params)
+    plan = edges_plan(params, now_s)
+    with clickhouse(access, str(params["clickhouse_url"])) as url:
+        rows = env.fetch_edges(url, plan.query(now_s))
     click.echo(
         render_edges(rows, plan.output, env.terminal, plan.kind == ALL),
         nl=False,

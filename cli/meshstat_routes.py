@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import click
 
+from meshpipe.cli.cluster_flags import clickhouse, pop_access
 from meshpipe.cli.completion import complete_resource
 from meshpipe.cli.stat_env import StatEnv
 from meshpipe.cli.stat_flags import clickhouse_url, stored_range
@@ -27,7 +28,6 @@ from meshpipe.schemas.durations import format_time
 from meshpipe.schemas.exits import ExitStatus, UsageError
 from meshpipe.schemas.kinds import ALL
 from meshpipe.schemas.resources import ResourceError, parse_resource, parse_resources
-from meshpipe.sinks.client import UrlError, parse_url
 from meshpipe.sinks.query import EdgeMode, Peer, Selection
 from meshpipe.sinks.routes import RouteQuery, RouteRow
 
@@ -161,14 +161,12 @@ def routes_command(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     env = ctx.obj if isinstance(ctx.obj, StatEnv) else StatEnv()
     params = dict(ctx.params)
     clickhouse_url = str(params.pop("clickhouse_url"))
+    access = pop_access(params)
     params["resource"] = tuple(params["resource"])
     now_s = env.clock.time()
     plan = RoutesOptions(**params).validate(now_s)
-    try:
-        url = parse_url(clickhouse_url)
-    except UrlError as exc:
-        raise UsageError(str(exc)) from None
-    rows = env.fetch_routes(url, plan.query(now_s))
+    with clickhouse(access, clickhouse_url) as url:
+        rows = env.fetch_routes(url, plan.query(now_s))
     click.echo(render_routes(rows, plan.output, env.terminal), nl=False, color=env.terminal.color)
     if not rows and plan.output != "json":
         click.echo(NO_TRAFFIC, err=True)

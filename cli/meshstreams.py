@@ -14,6 +14,7 @@ from typing import NoReturn
 import click
 import faust
 import uvloop
+from aiokafka.errors import KafkaError
 
 from meshpipe.cli.exit import quiet_library_logs, run_cli
 from meshpipe.schemas import clickhouse_codes as codes
@@ -288,6 +289,31 @@ def migrate(clickhouse: str) -> None:
     applied = migrate_schema(target)
     done = f"{len(applied)} migrations applied ({', '.join(map(str, applied))})"
     click.echo(f"schema {target.render()}: {done if applied else 'up to date'}")
+
+
+@meshstreams.command()
+@click.option(
+    "--kafka", envvar="MESHPIPE_KAFKA", required=True, help="Kafka bootstrap [env MESHPIPE_KAFKA]"
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="seconds to wait for the broker",
+)
+def topics(kafka: str, timeout_s: float) -> None:
+    """Create the topics of deploy/kafka/topics.yaml that the broker lacks (the install's topic
+    Job where no Strimzi operator runs). Safe to run again."""
+    from meshpipe.deploy.kafka.topics import ensure_topics, load_spec  # pyyaml, aiokafka admin
+
+    quiet_library_logs("aiokafka")
+    try:
+        created = asyncio.run(ensure_topics(kafka, load_spec(), timeout_s=timeout_s))
+    except (KafkaError, OSError) as exc:
+        raise CliError(f"cannot create topics on {kafka}: {exc}", ExitStatus.UNAVAILABLE) from exc
+    click.echo(f"topics on {kafka}: {', '.join(created) if created else 'all present'}")
 
 
 def main() -> NoReturn:

@@ -13,6 +13,7 @@ from typing import NoReturn
 import click
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from meshpipe.cli.cluster_flags import cluster_flags, kafka, pop_access
 from meshpipe.cli.exit import quiet_library_logs, run_cli
 from meshpipe.cli.tap_flags import kafka_flags, tap_selection
 from meshpipe.cli.tap_options import TapOptions, TapPlan
@@ -150,6 +151,7 @@ def run_on_kafka(work: Coroutine[object, object, None], bootstrap: str) -> None:
 @click.option("--count", type=int, help="Stop after this many requests.")
 @click.option("--duration", help="Stop after this long, e.g. 30s.")
 @kafka_flags
+@cluster_flags
 @click.pass_context
 def meshtap(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     """Watch live requests of a resource as they end (Linkerd's `tap`), or replay stored ones.
@@ -170,17 +172,19 @@ def meshtap(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     params = dict(ctx.params)
     bootstrap = str(params.pop("bootstrap"))
     prefix = str(params.pop("topic_prefix"))
+    access = pop_access(params)
     params["resources"] = tuple(params["resources"])
     params["status"] = tuple(params["status"])
     params["grpc_status"] = tuple(params["grpc_status"])
     plan = TapOptions(**params).validate(env.wall_clock())
-    settings = KafkaSettings(
-        bootstrap=bootstrap,
-        topics=env.topics.with_prefix(prefix) if prefix else env.topics,
-        session_ttl_s=env.session_ttl_s,
-        renew_every_s=env.renew_every_s,
-    )
-    run_tap(plan, settings, env)
+    with kafka(access, bootstrap) as reachable:
+        settings = KafkaSettings(
+            bootstrap=reachable,
+            topics=env.topics.with_prefix(prefix) if prefix else env.topics,
+            session_ttl_s=env.session_ttl_s,
+            renew_every_s=env.renew_every_s,
+        )
+        run_tap(plan, settings, env)
     return ExitStatus.OK
 
 

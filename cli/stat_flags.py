@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import click
 
+from meshpipe.cli.cluster_flags import cluster_flags
 from meshpipe.cli.completion import CLICKHOUSE_ENV, DEFAULT_CLICKHOUSE_URL
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -23,7 +24,9 @@ def stored_range(command: F) -> F:
 
 
 def clickhouse_url(command: F) -> F:
-    """--clickhouse (MESHPIPE_CLICKHOUSE): where the history is read, as the read-only user."""
+    """--clickhouse (MESHPIPE_CLICKHOUSE): where the history is read, as the read-only user;
+    or --kubeconfig/--context: an installed control plane's, through the API server."""
+    command = cluster_flags(command)
     return click.option(
         "--clickhouse",
         "clickhouse_url",

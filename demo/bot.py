@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import random
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,15 @@ async def run(settings: BotSettings) -> None:
         await vote_steadily(shortcodes, settings.rate_rps, client.vote, clock)
 
 
+async def run_until_terminated(settings: BotSettings) -> None:
+    """run(), cancelled by SIGTERM: as a container's PID 1 the bot would otherwise ignore it and
+    hold its pod in Terminating for the whole grace period."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    await run(settings)
+
+
 def main() -> int:
     configure_logging()
     try:
@@ -133,8 +143,9 @@ def main() -> int:
     except ConfigError as exc:
         sys.stderr.write(f"vote-bot: {exc}\n")
         return 2
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop the bot
-        asyncio.run(run(settings))
+    # Ctrl-C is the normal way to stop the bot; SIGTERM is Kubernetes'.
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(run_until_terminated(settings))
     return 0
 
 

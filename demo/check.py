@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from meshpipe.demo.story import STEPS, Rows, Step, by_name
 
-if TYPE_CHECKING:
-    from meshpipe.demo.runner import DemoRun
+
+class _Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class _Processes(Protocol):
+    def check_alive(self) -> None: ...
+
+
+class _Settings(Protocol):
+    @property
+    def check_timeout_s(self) -> float: ...
+
+
+class DemoRun(Protocol):
+    """What the check needs of a run: the local one (demo.runner) or a cluster's (k8s_story)."""
+
+    @property
+    def settings(self) -> _Settings: ...
+    @property
+    def clock(self) -> _Clock: ...
+    @property
+    def procs(self) -> _Processes: ...
+    def say(self, text: str) -> None: ...
+    def run_step(self, step: Step) -> tuple[Rows | None, str]: ...
+
 
 RETRY_INTERVAL_S = 3.0
 MIN_REQUESTS = 20  # per deployment before the story is judged

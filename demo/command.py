@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
+from meshpipe.demo.k8s_story import K8sDemoSettings, run_k8s_demo
 from meshpipe.demo.netns import NetnsError, NetnsUnavailable
 from meshpipe.demo.plan import DEFAULT_PORT_BASE, PlanError
 from meshpipe.demo.runner import DemoSettings, default_run_dir, run_demo
+from meshpipe.deploy.dev.clusterconf import ClusterSettings
 from meshpipe.deploy.dev.procs import ProcessFailed
 from meshpipe.deploy.dev.stack import DevStackSettings
 from meshpipe.schemas.exits import CliError, ExitStatus
@@ -53,6 +56,15 @@ from meshpipe.schemas.exits import CliError, ExitStatus
     help="Root only: run each service and its sidecar in its own network namespace pod, "
     "proxied transparently by iptables REDIRECT (the apps use no http_proxy).",
 )
+@click.option(
+    "--k8s",
+    is_flag=True,
+    help="On a Kubernetes cluster: install the control plane unless there (--dev-cluster), "
+    "inject and apply demo/k8s/emojivoto.yml, then the story from this machine through the API "
+    "server (with --check: PASS/FAIL per step).",
+)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="With --k8s [env KUBECONFIG].")
+@click.option("--context", "kube_context", help="With --k8s: the kubeconfig context.")
 def demo(
     check: bool,
     run_dir: Path | None,
@@ -61,6 +73,9 @@ def demo(
     keep_stack: bool,
     check_timeout: float,
     netns: bool,
+    k8s: bool,
+    kubeconfig: str | None,
+    kube_context: str | None,
 ) -> ExitStatus:
     """Run the emoji-voting demo: the dev stack, a meshstreams worker, web, emoji, voting and
     vote-bot each behind its own meshproxy; print the story's commands; stop all on Ctrl-C.
@@ -68,6 +83,8 @@ def demo(
     \b
     Exit codes: 0 ok, 3 a --check step failed, 4 something could not start, 130 interrupted.
     """
+    if k8s:
+        return _k8s(check, check_timeout, kubeconfig, kube_context)
     settings = DemoSettings(
         run_dir=run_dir or default_run_dir(),
         port_base=port_base,
@@ -83,3 +100,23 @@ def demo(
     if not passed:
         raise CliError("the demo's story check failed (see FAIL above)", ExitStatus.CHECK_FAILED)
     return ExitStatus.OK
+
+
+def _k8s(
+    check: bool, check_timeout: float, kubeconfig: str | None, context: str | None
+) -> ExitStatus:
+    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or _dev_cluster_kubeconfig()
+    settings = K8sDemoSettings(
+        kubeconfig=kubeconfig, context=context, check_timeout_s=check_timeout
+    )
+    if not run_k8s_demo(settings, click.echo, check):
+        raise CliError(
+            "the demo's story on Kubernetes failed (see FAIL above)", ExitStatus.CHECK_FAILED
+        )
+    return ExitStatus.OK
+
+
+def _dev_cluster_kubeconfig() -> str | None:
+    """`meshctl dev cluster`'s kubeconfig when that cluster was brought up here."""
+    path = ClusterSettings.from_env().kubeconfig
+    return str(path) if path.exists() else None

@@ -152,9 +152,21 @@ def build_app(
     def ready() -> bool:
         return sink.sink is not None and worker.assignments > 0
 
+    def lag() -> dict[str, int]:
+        """Records each owned partition holds beyond the worker's position (the consumer's
+        last seen high-water mark minus the next offset to fold); `meshctl check` reads it."""
+        health = worker.health()
+        positions = cast(dict[str, int], health["positions"])
+        found = {}
+        for partition, position in positions.items():
+            highwater = app.consumer.highwater(TP(topics.requests, int(partition)))
+            if highwater is not None:
+                found[partition] = max(0, int(highwater) - position)
+        return found
+
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        return web.json({"ready": ready(), **worker.health()})
+        return web.json({"ready": ready(), **worker.health(), "lag": lag()})
 
     @app.page("/ready")  # Kubernetes readiness: the sink is open and partitions were assigned
     async def readiness(web: Any, request: Any) -> Any:

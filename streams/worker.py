@@ -71,6 +71,7 @@ class Worker:
         self._flush_lock = asyncio.Lock()
         self.committed: dict[int, int] = {}
         self.assignments = 0  # partition assignments received so far (rebalances + 1)
+        self.dead_letters = 0  # dead letters sent since this worker started (records or events)
 
     def assign(self, partitions: Iterable[int], total: int) -> None:
         """Own exactly these partitions; newly owned ones start fresh from the committed offset."""
@@ -154,6 +155,7 @@ class Worker:
                 letter.reason,
             )
             await out.dead_letter(record.key, letter.SerializeToString())
+            self.dead_letters += 1
         if letters and fetched_in != generation():
             return
         for tap_event in self.fold(record, events):
@@ -172,6 +174,7 @@ class Worker:
             "committed": {str(p): o for p, o in sorted(self.committed.items())},
             "backlog": self.backlog(),
             "tap_sessions": len(self.sessions),
+            "dead_letters": self.dead_letters,
         }
 
     def backlog(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,13 @@ from meshpipe.deploy.dev.hoststate import (
     take_snapshot,
 )
 from meshpipe.deploy.dev.kubebuild import ensure_coredns, ensure_kubernetes
-from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, write_archive
+from meshpipe.deploy.dev.nodeimages import PAUSE_CMD, ImageSpec, read_archive, write_archive
+from meshpipe.deploy.dev.nodestore import (
+    VOLUME_LABEL,
+    empty_dir,
+    released,
+    volumes_manifest,
+)
 from meshpipe.deploy.dev.nsforward import connects_in
 from meshpipe.deploy.dev.pki import ensure_pki, identities
 from meshpipe.deploy.dev.procs import Daemon, DevStackError, port_open, signal_group, wait_until
@@ -34,6 +41,8 @@ from meshpipe.deploy.dev.stack import ComponentStatus
 
 Say = Callable[[str], None]
 COMMAND_TIMEOUT_S = 60.0
+_FREE_CLAIM = '[{"op": "remove", "path": "/spec/claimRef"}]'
+IMPORT_TIMEOUT_S = 600.0  # one image of a few hundred MB into containerd, on a busy machine
 # Debian package of each tool the node runs.
 TOOLS = {
     "etcd": "etcd-server",
@@ -206,6 +215,8 @@ class Cluster:
             if comp.name == "containerd":
                 self._import_images(say)
         self._wait_node_ready()
+        self._volumes()
+        self.load_images(sorted(self.s.images_dir.glob("*.tar")), say)
         took = time.monotonic() - started_at
         what = f"started {', '.join(started)}" if started else "all were running"
         say(f"cluster     ready in {took:.0f}s ({what})")
@@ -312,9 +323,11 @@ class Cluster:
             log_file=api.log_file,
         )
 
-    def _ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _ctr(
+        self, *args: str, timeout_s: float = COMMAND_TIMEOUT_S
+    ) -> subprocess.CompletedProcess[str]:
         argv = ["ctr", "--address", str(self.s.containerd_socket), "-n", "k8s.io", *args]
-        return _run(argv, COMMAND_TIMEOUT_S)
+        return _run(argv, timeout_s)
 
     def _import_images(self, say: Say) -> None:
         present = self._ctr("images", "ls", "-q").stdout.split()
@@ -329,6 +342,44 @@ class Cluster:
             if done.returncode != 0:
                 raise DevStackError(f"importing {spec.name} failed: {done.stderr.strip()}")
             say(f"image       {spec.name} imported")
+
+    def load_images(self, archives: Sequence[Path], say: Say) -> list[str]:
+        """Import docker-archives (build/images/*.tar) into the node's containerd unless the
+        same image (by id) is already there under each of its tags; the tags imported."""
+        if not self.s.containerd_socket.exists():
+            raise DevStackError("the cluster's containerd is not running (meshctl dev cluster up)")
+        listed = self._ctr("images", "ls").stdout.splitlines()[1:]
+        digests = {row.split()[0]: row.split()[2] for row in listed if len(row.split()) > 2}
+        imported: list[str] = []
+        for archive in archives:
+            try:
+                image = read_archive(archive)
+            except ValueError as exc:
+                raise DevStackError(str(exc)) from exc
+            have = digests.get(image.image_id)
+            if have is not None and all(digests.get(tag) == have for tag in image.tags):
+                say(f"image       {', '.join(image.tags)} already loaded")
+                continue
+            done = self._ctr(
+                "images", "import", "--no-unpack=false", str(archive), timeout_s=IMPORT_TIMEOUT_S
+            )
+            if done.returncode != 0:
+                raise DevStackError(f"importing {archive} failed: {done.stderr.strip()}")
+            say(f"image       {', '.join(image.tags)} imported ({image.image_id[:19]})")
+            imported.extend(image.tags)
+        return imported
+
+    def _volumes(self) -> None:
+        """hostPath PersistentVolumes for the claims of StatefulSets (no provisioner here)."""
+        manifest = self.s.dir / "volumes.json"
+        manifest.write_text(volumes_manifest(self.s.dir / "volumes"))
+        self.kubectl("apply", "-f", str(manifest))
+        listing = json.loads(self.kubectl("get", "pv", "-l", VOLUME_LABEL, "-o", "json"))
+        for name, path in released(listing):  # a deleted install's: emptied, bound again
+            empty_dir(path)
+            self.kubectl(
+                "patch", "pv", name, "--type=json", '-p=[{"op":"remove","path":"/spec/claimRef"}]'
+            )
 
     def _wait_node_ready(self) -> None:
         kubelet = self.daemon("kubelet")

@@ -14,6 +14,8 @@ from meshpipe.deploy.dev.kubebuild import KubeBuild
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # the name the CRI asks for; built locally
 BUSYBOX_IMAGE = "meshpipe.local/busybox:1.35"
+# Where `make images` leaves the project's docker-archives; `up` imports what is there.
+IMAGES_DIR = Path(__file__).resolve().parents[2] / "build" / "images"
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class ClusterSettings:
     service_cidr: str = "10.254.76.0/24"
     api_port: int = 16443  # on the host's loopback, forwarded into the node's namespace
     start_timeout_s: float = 120.0
+    images_dir: Path = IMAGES_DIR
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterSettings:

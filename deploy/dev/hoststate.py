@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -202,15 +203,28 @@ def _remove_tree(path: Path) -> list[str]:
 def cgroup_procs(root: Path) -> list[int]:
     """Every pid in the cgroup tree under root."""
     pids: list[int] = []
-    for procs in root.rglob("cgroup.procs"):
+    for procs in _tree(root, "cgroup.procs"):
         with contextlib.suppress(OSError):
             pids += [int(p) for p in procs.read_text().split()]
     return pids
 
 
+def _tree(root: Path, file_name: str | None = None) -> list[Path]:
+    """The directories under root (or their files named file_name), walked so that a cgroup
+    the kernel or the kubelet removes meanwhile is skipped, not an error (os.walk ignores
+    directories it can no longer list; Path.rglob raises)."""
+    found = []
+    for directory, dirs, files in os.walk(root):
+        if file_name is None:
+            found += [Path(directory, d) for d in dirs]
+        elif file_name in files:
+            found.append(Path(directory, file_name))
+    return found
+
+
 def remove_cgroup_tree(root: Path) -> list[str]:
     """rmdir the (emptied) cgroup tree under root, deepest first."""
-    dirs = sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: len(d.parts))
+    dirs = sorted(_tree(root), key=lambda d: len(d.parts))
     problems = []
     for directory in [*reversed(dirs), root]:
         try:

@@ -9,6 +9,7 @@ docker-archives under build/images/, tagged as `meshctl install`/`inject` refere
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshpipe.deploy.dev.containerfile import Copy, Run, StagePlan, global_args, plan
-from meshpipe.deploy.dev.kafka import default_cache_dir
-from meshpipe.deploy.dev.oci import BuiltImage, PackRequest, pack
+from meshpipe.deploy.dev.kafka import DEFAULT_VERSION as DEFAULT_KAFKA_VERSION
+from meshpipe.deploy.dev.kafka import KafkaRunner, KafkaSettings, default_cache_dir
+from meshpipe.deploy.dev.oci import BuiltImage, PackRequest, built_image, pack
 from meshpipe.deploy.dev.procs import DevStackError
 from meshpipe.deploy.dev.rootfs import (
     BaseSpec,
@@ -36,10 +38,16 @@ Log = Callable[[str], None]
 REPO = Path(__file__).resolve().parents[2]
 CONTAINERFILE = Path("deploy/images/Containerfile")
 # Image name = the Containerfile target; the references are IMAGE_REPOSITORY/NAME:VERSION.
-TARGETS = ("meshproxy", "meshstreams", "meshpipe-demo")
+TARGETS = ("meshproxy", "meshstreams", "meshpipe-demo", "clickhouse-debian", "kafka")
+# The local cluster's data services: images a user's cluster takes from elsewhere.
+DATA_TARGETS = ("clickhouse-debian", "kafka")
 # The extras the context holds wheels for: every image's, and what meshpipe-demo requires.
 _CONTEXT_EXTRAS = "[proxy,streams,cli]"
 _TOOLS = ("debootstrap", "umoci", "skopeo", "unshare", "chroot")
+# Files of deploy/images/ that the context carries (the data images' configs and scripts).
+_CONTEXT_DIRS = ("clickhouse", "kafka")
+# What a source change must touch to change an image: not tests, benchmarks or documents.
+_NOT_IN_IMAGES = ("tests/", "bench/", "docs/", ".github/")
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class ImageBuildSettings:
     base: BaseSpec = field(default_factory=BaseSpec)
     python: str = sys.executable  # its pip makes the wheels; its installed versions pin them
     out_dir: Path = REPO / "build" / "images"
+    kafka_version: str = DEFAULT_KAFKA_VERSION  # the jars in the kafka image
 
     @property
     def context(self) -> Path:
@@ -64,19 +73,28 @@ def missing_tools() -> list[str]:
 
 
 def build_images(settings: ImageBuildSettings, log: Log) -> list[BuiltImage]:
-    """Every target of settings, built from the context and the cached Debian root."""
+    """Every target of settings, built from the context and the cached Debian root; a target
+    whose inputs (recipe, sources, pinned versions, base, jars) are those of its last build in
+    out_dir is taken as it is."""
     if os.geteuid() != 0:
         raise DevStackError("building images needs root (debootstrap, chroot)")
     if missing := missing_tools():
         raise DevStackError(f"building images needs {', '.join(missing)} (make system)")
+    digests = {t: inputs_digest(settings, t) for t in settings.targets}
+    cached = {t: image for t in settings.targets if (image := _cached(settings, t, digests[t]))}
+    for image in cached.values():
+        log(f"{image.name}: unchanged since its last build ({image.reference})")
+    todo = [t for t in settings.targets if t not in cached]
+    if not todo:
+        return [cached[t] for t in settings.targets]
     text = (settings.repo / CONTAINERFILE).read_text()
     epoch = containerfile_epoch(settings)
     version = make_context(settings, epoch, log)
     base = base_root(settings.base, settings.cache_dir, epoch, log)
-    built = []
+    built = dict(cached)
     with work_dir(settings.out_dir / "work") as work:
         roots: dict[str, Path] = {}
-        for target in settings.targets:
+        for target in todo:
             stages = plan(text, target, {"BASE": str(base)})
             for stage in stages:
                 if stage.name not in roots:
@@ -89,9 +107,49 @@ def build_images(settings: ImageBuildSettings, log: Log) -> list[BuiltImage]:
                     target, reference, base, roots[target], config, settings.out_dir, work, epoch
                 )
             )
+            _stamp(settings, target).write_text(f"{digests[target]} {reference}\n")
             log(image.summary())
-            built.append(image)
-    return built
+            built[target] = image
+    return [built[t] for t in settings.targets]
+
+
+def _stamp(settings: ImageBuildSettings, target: str) -> Path:
+    return settings.out_dir / f"{target}.inputs"
+
+
+def _cached(settings: ImageBuildSettings, target: str, digest: str) -> BuiltImage | None:
+    """The image of target in out_dir when it was built from these inputs, else None."""
+    stamp = _stamp(settings, target)
+    layout, archive = settings.out_dir / f"{target}.oci", settings.out_dir / f"{target}.tar"
+    if not (stamp.exists() and layout.exists() and archive.exists()):
+        return None
+    got, _, reference = stamp.read_text().strip().partition(" ")
+    return built_image(target, reference, layout, archive) if got == digest else None
+
+
+def inputs_digest(settings: ImageBuildSettings, target: str) -> str:
+    """sha256 over everything target is made from: the recipe, the base's key and the Kafka
+    jars' version; for the meshpipe images also the sources the wheels are built from and the
+    pinned versions, for the data images their context folders."""
+    digest = hashlib.sha256()
+    names = source_files(settings.repo)
+    if target in DATA_TARGETS:
+        folders = tuple(f"{CONTAINERFILE.parent}/{name}/" for name in _CONTEXT_DIRS)
+        names = [n for n in names if n.startswith(folders) or n == str(CONTAINERFILE)]
+    else:
+        names = [n for n in names if not n.startswith(_NOT_IN_IMAGES) and not n.endswith(".md")]
+        names += built_package_files(settings.repo)
+        digest.update(_pins(settings).encode())
+    for name in sorted(names):
+        digest.update(f"{name}\0".encode())
+        digest.update(hashlib.sha256((settings.repo / name).read_bytes()).digest())
+    digest.update(f"{settings.base.key} {settings.kafka_version}".encode())
+    return digest.hexdigest()
+
+
+def ensure_images(settings: ImageBuildSettings, log: Log) -> list[Path]:
+    """The targets' docker-archives; build_images rebuilds only targets whose inputs changed."""
+    return [image.archive for image in build_images(settings, log)]
 
 
 def containerfile_epoch(settings: ImageBuildSettings) -> int:
@@ -182,6 +240,7 @@ def make_context(settings: ImageBuildSettings, epoch: int, log: Log) -> str:
         *requirements,
     ]
     run_tool([*pip, *wheel], "pip wheel", env)
+    _data_context(settings, context)
     pip_version = _pins(settings, only="pip").strip().split("==")[1]
     with tempfile.TemporaryDirectory(prefix="meshpipe-pip-") as tmp:
         download = ["download", "-q", "--no-deps", "--dest", tmp, f"pip=={pip_version}"]
@@ -189,6 +248,17 @@ def make_context(settings: ImageBuildSettings, epoch: int, log: Log) -> str:
         [pip_wheel] = Path(tmp).glob("pip-*.whl")
         shutil.copy2(pip_wheel, context / "pip.whl")
     return meshpipe.name.split("-")[1]
+
+
+def _data_context(settings: ImageBuildSettings, context: Path) -> None:
+    """clickhouse/ and kafka/ of deploy/images, and kafka/libs: the broker's jars (fetched from
+    Maven Central into the cache once) with its log4j2 configuration."""
+    for name in _CONTEXT_DIRS:
+        shutil.copytree(settings.repo / CONTAINERFILE.parent / name, context / name)
+    kafka = KafkaSettings(version=settings.kafka_version, cache_dir=settings.cache_dir)
+    libs = KafkaRunner(kafka).fetch()
+    shutil.copytree(libs, context / "kafka" / "libs", ignore=shutil.ignore_patterns(".*"))
+    shutil.copy2(settings.repo / "deploy/kafka/log4j2.properties", context / "kafka")
 
 
 def _pins(settings: ImageBuildSettings, only: str | None = None) -> str:
@@ -206,20 +276,29 @@ def _pins(settings: ImageBuildSettings, only: str | None = None) -> str:
 BUILT_PACKAGE_DATA = ("dashboard/static/vendor",)
 
 
-def copy_source(repo: Path, dest: Path) -> None:
-    """The files git knows (tracked, or new and not ignored) copied to dest, as a clean clone
-    would have them, plus the built package data (BUILT_PACKAGE_DATA): builds from the copy
-    leave nothing in the work tree."""
+def source_files(repo: Path) -> list[str]:
+    """The files git knows in repo (tracked, or new and not ignored), relative names."""
     listing = ["git", "-C", str(repo), "ls-files", "--cached", "--others", "--exclude-standard"]
     result = subprocess.run(listing, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise DevStackError(f"images are built from a git checkout of meshpipe; {repo} is not one")
-    for name in result.stdout.splitlines():
-        if (repo / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(repo / name, dest / name)
+    return [name for name in result.stdout.splitlines() if (repo / name).is_file()]
+
+
+def built_package_files(repo: Path) -> list[str]:
+    """The files of BUILT_PACKAGE_DATA, relative names; refuses when one folder is empty."""
+    names: list[str] = []
     for folder in BUILT_PACKAGE_DATA:
-        built = repo / folder
-        if not built.is_dir() or not any(p.is_file() for p in built.iterdir()):
+        built = sorted(p for p in (repo / folder).glob("**/*") if p.is_file())
+        if not built:
             raise DevStackError(f"{folder} is empty: run `make assets` (the wheel carries it)")
-        shutil.copytree(built, dest / folder, dirs_exist_ok=True)
+        names.extend(str(p.relative_to(repo)) for p in built)
+    return names
+
+
+def copy_source(repo: Path, dest: Path) -> None:
+    """The files git knows copied to dest, as a clean clone would have them, plus the built
+    package data (BUILT_PACKAGE_DATA): builds from the copy leave nothing in the work tree."""
+    for name in [*source_files(repo), *built_package_files(repo)]:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / name, dest / name)

@@ -77,3 +77,25 @@ def write_archive(spec: ImageSpec, target: Path, busybox: Path = BUSYBOX) -> Pat
             info.size, info.mode = len(payload), 0o644
             tar.addfile(info, io.BytesIO(payload))
     return target
+
+
+@dataclass(frozen=True)
+class ArchiveImage:
+    """What a docker-archive holds: its tags and its image id (the config's digest)."""
+
+    tags: tuple[str, ...]
+    image_id: str  # sha256:..., the id containerd's CRI also lists as a reference
+
+
+def read_archive(path: Path) -> ArchiveImage:
+    """The tags and image id of the (single-image) docker-archive at path; ValueError if none."""
+    try:
+        with tarfile.open(path) as tar:
+            member = tar.extractfile("manifest.json")
+            manifest = json.load(member) if member is not None else None
+    except (OSError, KeyError, tarfile.TarError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a docker-archive ({exc})") from exc
+    if not isinstance(manifest, list) or len(manifest) != 1 or "Config" not in manifest[0]:
+        raise ValueError(f"{path}: want a docker-archive holding exactly one image")
+    config = str(manifest[0]["Config"]).removesuffix(".json").rpartition("/")[2]
+    return ArchiveImage(tuple(manifest[0].get("RepoTags") or ()), f"sha256:{config}")

@@ -110,8 +110,13 @@ def pack(request: PackRequest) -> BuiltImage:
         ],
         "skopeo copy",
     )
-    digest, layers = _layers(layout, tag)
-    return BuiltImage(request.name, request.reference, layout, archive, digest, layers)
+    return built_image(request.name, request.reference, layout, archive)
+
+
+def built_image(name: str, reference: str, layout: Path, archive: Path) -> BuiltImage:
+    """What an image packed earlier (its layout and archive on disk) weighs."""
+    digest, layers = _layers(layout, reference.rsplit(":", 1)[1])
+    return BuiltImage(name, reference, layout, archive, digest, layers)
 
 
 def _config_flags(request: PackRequest) -> list[str]:

@@ -6,7 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from meshpipe.deploy.mesh.cluster import INJECT_ANNOTATION, Facts
+from meshpipe.deploy.mesh.cluster import INJECT_ANNOTATION, TOPICS_JOB, Facts, pod_ready
+from meshpipe.deploy.mesh.datapath import (
+    LOSS_WINDOW_S,
+    MAX_EVENT_AGE_S,
+    MAX_LAG_RECORDS,
+)
 from meshpipe.deploy.mesh.proxyspec import PROXY_CONTAINER
 from meshpipe.sinks.migrations import MIGRATIONS_TABLE
 from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
@@ -14,6 +19,7 @@ from meshpipe.sinks.tables import EDGE_WINDOWS, PROXY_LOSSES, REQUESTS
 # The tables meshstreams writes and the query layer reads, and the migrations record.
 SCHEMA_TABLES = (EDGE_WINDOWS, REQUESTS, PROXY_LOSSES, MIGRATIONS_TABLE)
 
+# What an install that does not list its components (older meshpipe-config) runs.
 CONTROL_COMPONENTS = ("meshstreams", "clickhouse", "grafana")
 
 
@@ -44,14 +50,13 @@ def evaluate(facts: Facts, namespace: str, topics: Iterable[str]) -> list[CheckR
     if facts.settings.get("kafka-topics") == "strimzi":
         results.append(_kafka(facts, namespace))
         results.append(_topics(facts, namespace, set(topics)))
+    elif facts.settings.get("kafka-topics") == "job":
+        results.append(_topics_job(facts, namespace))
     results.extend(_clickhouse(facts, namespace))
     results.append(_injection(facts))
+    if facts.clickhouse_ping == "ok":
+        results.extend(data_path_checks(facts, namespace))
     return results
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _labels(obj: dict[str, Any]) -> dict[str, str]:
@@ -62,13 +67,18 @@ def _labels(obj: dict[str, Any]) -> dict[str, str]:
 def _control_pods(facts: Facts, namespace: str) -> CheckResult:
     name = "control-plane pods ready"
     problems: list[str] = []
-    for component in CONTROL_COMPONENTS:
+    listed = (facts.settings or {}).get("components")
+    for component in listed.split(",") if listed else CONTROL_COMPONENTS:
         pods = [
             p for p in facts.control_pods if _labels(p).get("app.kubernetes.io/name") == component
         ]
         if not pods:
             problems.append(f"no {component} pod")
-        problems += [f"{p['metadata']['name']} not ready" for p in pods if not _ready(p)]
+        problems += [
+            facts.pod_problems.get(p["metadata"]["name"]) or f"{p['metadata']['name']} not ready"
+            for p in pods
+            if not pod_ready(p)
+        ]
     if "pods" in facts.errors:
         problems = [facts.errors["pods"]]
     if problems:
@@ -92,6 +102,20 @@ def _kafka(facts: Facts, namespace: str) -> CheckResult:
             f"kubectl -n {namespace} describe kafka {cluster}",
         )
     return CheckResult(name, True, (facts.settings or {}).get("kafka-bootstrap", ""))
+
+
+def _topics_job(facts: Facts, namespace: str) -> CheckResult:
+    name = "Kafka topics created"
+    hint = f"kubectl -n {namespace} logs job/{TOPICS_JOB}"
+    if facts.topics_job is None:
+        return CheckResult(
+            name, False, facts.errors.get("topics-job", f"no Job {TOPICS_JOB}"), hint
+        )
+    status = facts.topics_job.get("status") or {}
+    if status.get("succeeded"):
+        return CheckResult(name, True, f"by Job {TOPICS_JOB}")
+    tries = status.get("failed", 0)
+    return CheckResult(name, False, f"Job {TOPICS_JOB} not done ({tries} failed tries)", hint)
 
 
 def _condition(obj: dict[str, Any], kind: str) -> bool:
@@ -148,11 +172,15 @@ def _injection(facts: Facts) -> CheckResult:
     unready: list[str] = []
     for pod in filter(_expects_proxy, facts.meshed_pods):
         pod_name = f"{pod['metadata'].get('namespace', '')}/{pod['metadata']['name']}"
-        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        # The proxy is a native sidecar (an init container); older injections had it beside the app.
+        kinds = ("initContainers", "containers")
+        containers = [c.get("name") for key in kinds for c in spec.get(key) or []]
         if PROXY_CONTAINER not in containers:
             missing.append(pod_name)
             continue
-        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        kinds = ("initContainerStatuses", "containerStatuses")
+        statuses = [s for key in kinds for s in status.get(key) or []]
         if not any(s.get("name") == PROXY_CONTAINER and s.get("ready") for s in statuses):
             unready.append(pod_name)
     errors = [v for k, v in facts.errors.items() if k == "namespaces" or k.startswith("pods/")]
@@ -166,3 +194,64 @@ def _injection(facts: Facts) -> CheckResult:
         return CheckResult(name, False, "; ".join(parts), hint)
     meshed = len([p for p in facts.meshed_pods if _expects_proxy(p)])
     return CheckResult(name, True, f"{meshed} pods in {len(facts.meshed_namespaces)} namespaces")
+
+
+def data_path_checks(facts: Facts, namespace: str) -> list[CheckResult]:
+    """Events arriving, workers keeping up, no dead letters, no proxy dropping events."""
+    data = facts.data_path
+    logs = f"kubectl -n {namespace} logs deploy/meshstreams"
+    results = []
+    name = "events arriving"
+    if "events" in data.errors:
+        results.append(CheckResult(name, False, data.errors["events"], logs))
+    elif data.newest_event_age_s is None:
+        meshed = any(_expects_proxy(p) for p in facts.meshed_pods)
+        detail = "no event stored in the last day" + ("" if meshed else " (nothing meshed)")
+        hint = "are the proxies' pods sending? kubectl logs <pod> -c meshproxy"
+        results.append(CheckResult(name, not meshed, detail, hint))
+    elif data.newest_event_age_s > MAX_EVENT_AGE_S:
+        detail = f"newest event {data.newest_event_age_s} s old (limit {MAX_EVENT_AGE_S} s)"
+        results.append(CheckResult(name, False, detail, logs))
+    else:
+        detail = f"newest {data.newest_event_age_s} s old, {data.events_last_day} in the last day"
+        results.append(CheckResult(name, True, detail))
+    results.append(_workers(facts, logs))
+    results.append(_dead_letters(facts))
+    results.append(_losses(facts))
+    return results
+
+
+def _workers(facts: Facts, logs: str) -> CheckResult:
+    name = "workers keeping up"
+    data = facts.data_path
+    problems = [v for k, v in data.errors.items() if k.startswith("worker/")]
+    lags = {pod: sum((health.get("lag") or {}).values()) for pod, health in data.workers.items()}
+    problems += [
+        f"{pod} {lag} records behind" for pod, lag in sorted(lags.items()) if lag > MAX_LAG_RECORDS
+    ]
+    if problems or not data.workers:
+        return CheckResult(name, False, "; ".join(problems) or "no worker answered", logs)
+    behind = ", ".join(f"{pod} {lag}" for pod, lag in sorted(lags.items()))
+    return CheckResult(name, True, f"records behind: {behind}")
+
+
+def _dead_letters(facts: Facts) -> CheckResult:
+    name = "no dead letters"
+    count = sum(int(h.get("dead_letters") or 0) for h in facts.data_path.workers.values())
+    if count:
+        detail = f"{count} records dead-lettered since the workers started"
+        hint = "read meshpipe.deadletter.v1: each letter says why its record was refused"
+        return CheckResult(name, False, detail, hint)
+    return CheckResult(name, True, f"{len(facts.data_path.workers)} workers")
+
+
+def _losses(facts: Facts) -> CheckResult:
+    name = "proxies not dropping events"
+    data = facts.data_path
+    if data.losses is None:
+        return CheckResult(name, False, data.errors.get("losses", "not read"))
+    if data.losses:
+        lost = ", ".join(f"{proxy} {n}" for proxy, n in sorted(data.losses.items()))
+        hint = "a proxy drops its oldest events when Kafka is slow or away: see its log"
+        return CheckResult(name, False, f"lost in the last {LOSS_WINDOW_S // 60} min: {lost}", hint)
+    return CheckResult(name, True, f"none lost in the last {LOSS_WINDOW_S // 60} min")

@@ -83,6 +83,7 @@ def _container(config: ClickHouseConfig) -> dict[str, Any]:
     return {
         "name": COMPONENT,
         "image": config.image,
+        "imagePullPolicy": "IfNotPresent",
         "env": [
             {"name": "CLICKHOUSE_SKIP_USER_SETUP", "value": "1"},
             secret_env("CLICKHOUSE_READER_PASSWORD", CREDENTIALS_SECRET, "reader-password"),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from meshpipe.deploy.mesh.datapath import DataPath, parse_health, read_clickhouse
 from meshpipe.deploy.operators import STRIMZI as STRIMZI_OPERATOR
 from meshpipe.sinks.users import READER_USER
 
@@ -94,6 +95,9 @@ class Facts:
     meshed_namespaces: list[str]
     meshed_pods: list[dict[str, Any]]
     errors: dict[str, str]
+    data_path: DataPath = field(default_factory=DataPath)
+    pod_problems: dict[str, str] = field(default_factory=dict)  # unready pod -> why, in a line
+    topics_job: dict[str, Any] | None = None  # --kafka-broker's topic-creating Job
 
 
 STRIMZI = f"/apis/{STRIMZI_OPERATOR.api_version}/namespaces"
@@ -127,12 +131,20 @@ def gather(kube: Kube, namespace: str) -> Facts:
         "pods", [], lambda: _items(kube, f"{ns}/pods", {"labelSelector": PART_OF_SELECTOR})
     )
     cluster = settings.get("kafka-cluster", "")
+    topics_job = None
+    if settings.get("kafka-topics") == "job":
+        jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+        topics_job = attempt("topics-job", None, lambda: kube.get(f"{jobs}/{TOPICS_JOB}"))
     kafka = None
     topics: list[dict[str, Any]] = []
     if cluster:
         kafka = attempt("kafka", None, lambda: kube.get(f"{STRIMZI}/{namespace}/kafkas/{cluster}"))
         topics = attempt("topics", [], lambda: _items(kube, f"{STRIMZI}/{namespace}/kafkatopics"))
-    ping, tables = _clickhouse(kube, namespace, settings, errors)
+    ping, tables, data_path = _clickhouse(kube, namespace, settings, errors)
+    data_path.workers.update(_worker_health(kube, namespace, pods, data_path.errors))
+    problems = {
+        p["metadata"]["name"]: why_unready(kube, namespace, p) for p in pods if not pod_ready(p)
+    }
     meshed = attempt("namespaces", [], lambda: _meshed_namespaces(kube))
     meshed_pods: list[dict[str, Any]] = []
     for name in meshed:
@@ -150,7 +162,95 @@ def gather(kube: Kube, namespace: str) -> Facts:
         meshed_namespaces=meshed,
         meshed_pods=meshed_pods,
         errors=errors,
+        data_path=data_path,
+        pod_problems=problems,
+        topics_job=topics_job,
     )
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    """Ready, or a Job's pod that finished its work."""
+    status = pod.get("status") or {}
+    conditions = status.get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return ready or status.get("phase") == "Succeeded"
+
+
+def why_unready(kube: Kube, namespace: str, pod: dict[str, Any], log_lines: int = 3) -> str:
+    """One line on a pod that is not ready: its phase, each unready container's state, its
+    latest events and the last lines of the log of the container that is failing."""
+    name = pod["metadata"]["name"]
+    status = pod.get("status") or {}
+    parts = [f"{name} {status.get('phase', 'Unknown')}"]
+    failing = None
+    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+    for container in statuses:
+        if container.get("ready"):
+            continue
+        for state, detail in (container.get("state") or {}).items():
+            if state == "terminated" and detail.get("exitCode") == 0:
+                continue
+            reason = detail.get("reason") or state
+            message = (detail.get("message") or "").strip().replace("\n", " ")[:160]
+            parts.append(f"{container['name']} {reason}" + (f": {message}" if message else ""))
+            restarted = container.get("restartCount", 0) > 0 or state == "terminated"
+            if failing is None and (restarted or state == "running"):
+                failing = (container["name"], restarted)
+    ns = f"/api/v1/namespaces/{namespace}"
+    try:
+        events = kube.get(f"{ns}/events", {"fieldSelector": f"involvedObject.name={name}"})
+        latest = sorted(
+            events.get("items") or [],
+            key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "",
+        )[-2:]
+        said = [f"{e.get('reason')}: {(e.get('message') or '').strip()[:160]}" for e in latest]
+        if said:
+            parts.append("events: " + " / ".join(said))
+    except ApiError as exc:
+        parts.append(f"events unreadable ({exc.status})")
+    if failing is not None:
+        container, previous = failing
+        query = {"container": container, "tailLines": str(log_lines)}
+        if previous:
+            query["previous"] = "true"
+        try:
+            tail = kube.get_text(f"{ns}/pods/{name}/log", query).strip().splitlines()
+        except ApiError:
+            query.pop("previous", None)
+            try:
+                tail = kube.get_text(f"{ns}/pods/{name}/log", query).strip().splitlines()
+            except ApiError:
+                tail = []
+        if tail:
+            parts.append(f"log of {container}: " + " | ".join(line[:200] for line in tail))
+    return "; ".join(parts)
+
+
+TOPICS_JOB = "kafka-topics"
+WORKER_COMPONENT = "meshstreams"
+WORKER_ADMIN_PORT = 6066
+
+
+def _worker_health(
+    kube: Kube, namespace: str, pods: list[dict[str, Any]], errors: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Each running worker's /health page, through the API server's pods proxy."""
+    found = {}
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        running = (pod.get("status") or {}).get("phase") == "Running"
+        if (meta.get("labels") or {}).get("app.kubernetes.io/name") != WORKER_COMPONENT:
+            continue
+        name = meta["name"]
+        if not running:
+            errors[f"worker/{name}"] = f"{name} is not running"
+            continue
+        path = f"/api/v1/namespaces/{namespace}/pods/{name}:{WORKER_ADMIN_PORT}/proxy/health"
+        try:
+            found[name] = parse_health(kube.get_text(path))
+        except (ApiError, ValueError) as exc:
+            errors[f"worker/{name}"] = str(exc)
+    return found
 
 
 def _meshed_namespaces(kube: Kube) -> list[str]:
@@ -163,22 +263,37 @@ def _meshed_namespaces(kube: Kube) -> list[str]:
 
 def _clickhouse(
     kube: Kube, namespace: str, settings: dict[str, str], errors: dict[str, str]
-) -> tuple[str | None, list[str] | None]:
-    """Query ClickHouse's HTTP port through the API server's service proxy, as the reader."""
+) -> tuple[str | None, list[str] | None, DataPath]:
+    """Query ClickHouse's HTTP port through the API server's service proxy, as the reader:
+    ping, the database's tables, and the data path's stored half."""
     service = settings.get("clickhouse-service")
     database = settings.get("clickhouse-database", "meshpipe")
     if not service:
-        return None, None
+        return None, None, DataPath()
     ns = f"/api/v1/namespaces/{namespace}"
     try:
         secret = kube.get(f"{ns}/secrets/clickhouse-credentials")
         password = base64.b64decode(secret["data"]["reader-password"]).decode()
         headers = {"X-ClickHouse-User": READER_USER, "X-ClickHouse-Key": password}
         proxy = f"{ns}/services/{service}:http/proxy/"
-        ping = kube.get_text(proxy, {"query": "SELECT 'ok'"}, headers).strip()
-        sql = "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name"
-        tables = kube.get_text(proxy, {"query": sql, "param_db": database}, headers).split()
+
+        def query(sql: str) -> str:
+            try:
+                return kube.get_text(proxy, {"query": sql}, headers)
+            except ApiError as exc:
+                raise ValueError(str(exc)) from exc
+
+        ping = query("SELECT 'ok'").strip()
+        # Literal, not a query parameter: 18.16 has none; the name is checked as an identifier.
+        sql = f"SELECT name FROM system.tables WHERE database = '{_identifier(database)}'"  # noqa: S608
+        tables = query(f"{sql} ORDER BY name").split()
     except (ApiError, KeyError, ValueError) as exc:
         errors["clickhouse"] = str(exc)
-        return None, None
-    return ping, tables
+        return None, None, DataPath()
+    return ping, tables, read_clickhouse(query, database, {})
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "a").isalnum():
+        raise ValueError(f"not a database name: {name!r}")
+    return name

@@ -65,6 +65,18 @@ def inject_documents(docs: Iterable[Any], config: ProxyConfig) -> tuple[list[Any
     return _apply(docs, lambda workload: _inject(workload, config))
 
 
+def inject_pod(
+    pod: dict[str, Any], config: ProxyConfig, kind: str, name: str | None
+) -> tuple[dict[str, Any], Outcome]:
+    """A copy of one pod, injected unless skipped, with the sidecar's identity given by its
+    owning workload (kind, name; name None: the pod's own name from the Downward API)."""
+    copied = copy.deepcopy(pod)
+    workload = _Workload(kind, name, name or "pod", {}, copied)
+    if not isinstance(copied.get("spec"), dict):
+        return copied, workload.outcome("skipped", "no pod spec")
+    return copied, _inject(workload, config)
+
+
 def uninject_documents(docs: Iterable[Any]) -> tuple[list[Any], list[Outcome]]:
     """Copies of docs with exactly what inject added removed again."""
     return _apply(docs, _uninject)
@@ -125,9 +137,8 @@ def _skip_reason(workload: _Workload) -> str | None:
 
 
 def _is_injected(spec: dict[str, Any]) -> bool:
-    names = {c.get("name") for c in spec.get("containers") or []}
-    init_names = {c.get("name") for c in spec.get("initContainers") or []}
-    return PROXY_CONTAINER in names or INIT_CONTAINER in init_names
+    names = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or []}
+    return PROXY_CONTAINER in names or INIT_CONTAINER in names
 
 
 def _inject(workload: _Workload, config: ProxyConfig) -> Outcome:
@@ -135,8 +146,10 @@ def _inject(workload: _Workload, config: ProxyConfig) -> Outcome:
     if reason is not None:
         return workload.outcome("skipped", reason)
     spec = workload.pod["spec"]
-    spec.setdefault("initContainers", []).append(init_container(config))
-    spec.setdefault("containers", []).append(proxy_container(config, workload.kind, workload.name))
+    # First the redirect, then the proxy, then the app's own init containers: those already
+    # run behind the redirect, so the proxy must be up before them.
+    proxy = proxy_container(config, workload.kind, workload.name)
+    spec["initContainers"] = [init_container(config), proxy, *(spec.get("initContainers") or [])]
     metadata = workload.pod.setdefault("metadata", {})
     annotations = metadata.get("annotations")
     if not isinstance(annotations, dict):
@@ -149,7 +162,8 @@ def _uninject(workload: _Workload) -> Outcome:
     spec = workload.pod["spec"]
     if not _is_injected(spec):
         return workload.outcome("skipped", "not injected")
-    _remove_named(spec, "containers", PROXY_CONTAINER)
+    _remove_named(spec, "containers", PROXY_CONTAINER)  # injected by an older meshctl
+    _remove_named(spec, "initContainers", PROXY_CONTAINER)
     _remove_named(spec, "initContainers", INIT_CONTAINER)
     metadata = workload.pod.get("metadata")
     if isinstance(metadata, dict):

@@ -14,6 +14,7 @@ from meshpipe.deploy.mesh.clickhouse import (
     clickhouse,
 )
 from meshpipe.deploy.mesh.grafana import GrafanaConfig, grafana
+from meshpipe.deploy.mesh.injector import INJECTOR, InjectorConfig, InjectorTls, injector
 from meshpipe.deploy.mesh.k8s import (
     PART_OF,
     config_map,
@@ -24,6 +25,7 @@ from meshpipe.deploy.mesh.k8s import (
     service_account,
     workload,
 )
+from meshpipe.deploy.mesh.kafkabroker import BrokerConfig, kafka_broker
 from meshpipe.deploy.mesh.proxyspec import IMAGE_REPOSITORY
 from meshpipe.deploy.mesh.rbac import rbac
 from meshpipe.deploy.operators import ALTINITY, STRIMZI, Operator
@@ -46,7 +48,8 @@ class Passwords:
 
 @dataclass(frozen=True)
 class InstallConfig:
-    """What `meshctl install` renders; kafka_bootstrap None means Strimzi in the namespace."""
+    """What `meshctl install` renders. Kafka: kafka_bootstrap (an existing cluster), else one
+    broker of our own (kafka_broker), else Strimzi custom resources in the namespace."""
 
     passwords: Passwords
     namespace: str = "meshpipe"
@@ -58,14 +61,47 @@ class InstallConfig:
     clickhouse_image: str = "clickhouse/clickhouse-server:25.8"
     grafana_image: str = "grafana/grafana:12.2.0"
     streams_replicas: int = 2
+    kafka_broker: bool = False
+    with_grafana: bool = True
+    injector_tls: InjectorTls | None = None  # None: no proxy injector
+
+    @property
+    def proxy_image(self) -> str:
+        return f"{self.image_repository}/meshproxy:{self.image_tag}"
 
     @property
     def kafka(self) -> KafkaClusterConfig:
         return KafkaClusterConfig(namespace=self.namespace)
 
     @property
+    def broker(self) -> BrokerConfig:
+        repository, tag = self.image_repository, self.image_tag
+        return BrokerConfig(
+            namespace=self.namespace,
+            image=f"{repository}/kafka:{tag}",
+            streams_image=f"{repository}/{STREAMS}:{tag}",
+        )
+
+    @property
     def bootstrap(self) -> str:
-        return self.kafka_bootstrap or self.kafka.bootstrap
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        return self.broker.bootstrap if self.kafka_broker else self.kafka.bootstrap
+
+    @property
+    def topics_by(self) -> str:
+        """Who creates the topics: `external` (the user), `job` (ours) or `strimzi`."""
+        if self.kafka_bootstrap:
+            return "external"
+        return "job" if self.kafka_broker else "strimzi"
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The control plane's long-running components, as their pods' name label."""
+        kafka = ("kafka",) if self.topics_by == "job" else ()
+        injector = (INJECTOR,) if self.injector_tls is not None else ()
+        grafana = ("grafana",) if self.with_grafana else ()
+        return (STREAMS, "clickhouse", *kafka, *grafana, *injector)
 
     @property
     def clickhouse(self) -> ClickHouseConfig:
@@ -85,19 +121,27 @@ def render(config: InstallConfig, topics: TopicSet | None = None) -> list[dict[s
         _settings(config),
         _secret(config),
     ]
-    if config.kafka_bootstrap is None:
+    if config.topics_by == "job":
+        objects.extend(kafka_broker(config.broker))
+    elif config.topics_by == "strimzi":
         if config.with_kafka_cluster:
             objects.extend(kafka_cluster(config.kafka))
         objects.extend(kafka_topics(topics if topics is not None else load_spec(), config.kafka))
     objects.extend(clickhouse(ch))
     objects.extend(_streams(config))
-    objects.extend(grafana(GrafanaConfig(config.namespace, config.grafana_image, ch.host)))
+    if config.with_grafana:
+        objects.extend(grafana(GrafanaConfig(config.namespace, config.grafana_image, ch.host)))
+    if config.injector_tls is not None:
+        tls = config.injector_tls
+        objects.extend(
+            injector(InjectorConfig(config.namespace, config.proxy_image, config.bootstrap, tls))
+        )
     return objects
 
 
 def operators(config: InstallConfig) -> list[Operator]:
     """The operator releases whose custom resources render(config) writes (they must run)."""
-    needed = [STRIMZI] if config.kafka_bootstrap is None else []
+    needed = [STRIMZI] if config.topics_by == "strimzi" else []
     return [*needed, ALTINITY] if config.clickhouse_operator else needed
 
 
@@ -126,8 +170,9 @@ def _settings(config: InstallConfig) -> dict[str, Any]:
         "config",
         {
             "kafka-bootstrap": config.bootstrap,
-            "kafka-topics": "external" if config.kafka_bootstrap else "strimzi",
-            "kafka-cluster": "" if config.kafka_bootstrap else config.kafka.name,
+            "kafka-topics": config.topics_by,
+            "kafka-cluster": config.kafka.name if config.topics_by == "strimzi" else "",
+            "components": ",".join(config.components),
             "clickhouse-service": ch.service_name,
             "clickhouse-database": DATABASE,
             "image-tag": config.image_tag,
@@ -169,6 +214,7 @@ def _migrate(config: InstallConfig, image: str) -> dict[str, Any]:
     return {
         "name": "migrate",
         "image": image,
+        "imagePullPolicy": "IfNotPresent",
         "args": ["migrate"],
         "env": _clickhouse_env(config),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
@@ -183,6 +229,7 @@ def _streams(config: InstallConfig) -> list[dict[str, Any]]:
     container = {
         "name": STREAMS,
         "image": image,
+        "imagePullPolicy": "IfNotPresent",
         "args": ["worker"],
         "env": [
             {"name": "MESHPIPE_KAFKA", "value": config.bootstrap},

@@ -100,19 +100,30 @@ def init_container(config: ProxyConfig) -> dict[str, Any]:
 
 
 def proxy_container(config: ProxyConfig, kind: str, name: str | None) -> dict[str, Any]:
-    """The sidecar for one workload; name None means a bare pod whose name comes from the API."""
+    """The sidecar for one workload; name None means a bare pod whose name comes from the API.
+
+    A native sidecar (an init container with restartPolicy Always, Kubernetes 1.29+): the
+    kubelet starts the app only once the startup probe passed, so the app's first connections,
+    which the iptables redirect already sends to the proxy, are never refused; it stops the
+    proxy after the app, and a Job's pod completes when its app does. The app's containers
+    stay as they were (kubectl logs/exec still pick the app)."""
     return {
         "name": PROXY_CONTAINER,
         "image": config.image,
+        "restartPolicy": "Always",
         "args": ["--transparent"] if config.transparent else [],
         "env": _env(config, kind, name),
         "ports": [
             {"name": "meshproxy-in", "containerPort": config.inbound_port, "protocol": "TCP"},
             {"name": "meshproxy-admin", "containerPort": config.admin_port, "protocol": "TCP"},
         ],
+        "startupProbe": {
+            "httpGet": {"path": "/ready", "port": config.admin_port},
+            "periodSeconds": 1,
+            "failureThreshold": 120,
+        },
         "readinessProbe": {
             "httpGet": {"path": "/ready", "port": config.admin_port},
-            "initialDelaySeconds": 2,
             "periodSeconds": 10,
         },
         "livenessProbe": {

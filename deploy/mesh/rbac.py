@@ -46,6 +46,11 @@ def rbac(namespace: str, clickhouse_service: str, credentials_secret: str) -> li
             _rule([""], ["configmaps"], ["get"], ["meshpipe-config"]),
             _rule([""], ["secrets"], ["get"], [credentials_secret]),
             _rule([""], ["services/proxy"], ["get"], [f"{clickhouse_service}:http"]),
+            # The workers' /health (lag, dead letters); the CLIs' port-forwards.
+            _rule([""], ["pods/proxy"], ["get"]),
+            _rule([""], ["pods/portforward"], ["create"]),
+            _rule(["apps"], ["statefulsets"], ["get"]),
+            _rule(["batch"], ["jobs"], ["get"]),
             _rule(["kafka.strimzi.io"], ["kafkas", "kafkatopics"], ["get", "list"]),
         ],
     }

@@ -15,6 +15,8 @@ from meshpipe.deploy.dev.clickhouse import ClickHouseSettings
 from meshpipe.deploy.dev.cluster import Cluster
 from meshpipe.deploy.dev.clusterconf import ClusterSettings
 from meshpipe.deploy.dev.hoststate import take_snapshot
+from meshpipe.deploy.dev.images import ImageBuildSettings, build_images, missing_tools
+from meshpipe.deploy.dev.oci import BuiltImage
 from meshpipe.deploy.dev.procs import DevStackError
 from meshpipe.deploy.dev.stack import DevStack
 from meshpipe.sinks.client import ChdbClient, ClickHouseUrl, NativeClient
@@ -106,3 +108,16 @@ def kube() -> Iterator[KubeTarget]:
         pytest.skip(f"meshctl dev cluster up failed here (MESHPIPE_REQUIRE_CLUSTER=1 fails): {exc}")
     yield KubeTarget(settings.kubeconfig, str(settings.build.binary("kubectl")), node, before)
     node.down(lambda _line: None)
+
+
+@pytest.fixture(scope="session")
+def kube_images(kube: KubeTarget) -> list[BuiltImage]:
+    """The project's images in the cluster's containerd: built into build/images when their
+    inputs changed since the last build (else taken as they are), imported once per build."""
+    if kube.cluster is None:
+        pytest.skip("the project's images are loaded only into the cluster it runs itself")
+    if missing := missing_tools():
+        pytest.skip(f"building images needs {', '.join(missing)} (make system)")
+    built = build_images(ImageBuildSettings(out_dir=kube.cluster.s.images_dir), print)
+    kube.cluster.load_images([image.archive for image in built], print)
+    return built

@@ -120,4 +120,9 @@ def test_the_sidecar_from_the_image_gets_ready_within_seconds(
 
 def test_the_build_left_no_work_tree_behind(sidecar: BuiltImage) -> None:
     out = sidecar.layout.parent
-    assert sorted(p.name for p in out.iterdir()) == ["context", "meshproxy.oci", "meshproxy.tar"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "context",
+        "meshproxy.inputs",
+        "meshproxy.oci",
+        "meshproxy.tar",
+    ]

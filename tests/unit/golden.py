@@ -13,6 +13,7 @@ INSTALL_VARIANTS = {
     "clickhouse-operator": ["--clickhouse-operator", "--namespace", "observability"],
     "external-kafka": ["--kafka-bootstrap", "kafka-0.kafka:9092,kafka-1.kafka:9092"],
     "with-kafka-cluster": ["--with-kafka-cluster", "--streams-replicas", "3"],
+    "dev-cluster": ["--dev-cluster"],
 }
 
 

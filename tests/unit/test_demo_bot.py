@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Sequence
 
 import aiohttp
@@ -83,3 +88,21 @@ async def test_bot_votes_through_web_via_its_http_proxy() -> None:
             status = await client.vote(codes[0])
     assert (len(codes), status) == (len(EMOJIS), 200)
     assert proxy.seen[0] == f"GET http://127.0.0.1:{demo.web.port}/api/list HTTP/1.1"
+
+
+def test_sigterm_stops_the_bot_cleanly() -> None:
+    """As a container's PID 1 an unhandled SIGTERM is ignored; the bot must handle it itself."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens: the bot keeps waiting for web
+    env = {**os.environ, "WEB_ADDR": f"127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meshpipe.demo.bot"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    assert "waiting for web" in proc.stderr.readline()  # the loop runs: signal handlers are set
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0

@@ -16,7 +16,7 @@ from meshpipe.deploy.dev import cluster as cluster_mod
 from meshpipe.deploy.dev.cluster import Cluster
 from meshpipe.deploy.dev.clusterconf import ClusterSettings, cni_config, kubelet_config
 from meshpipe.deploy.dev.hoststate import HostSnapshot, normalize_save
-from meshpipe.deploy.dev.nodeimages import ImageSpec, write_archive
+from meshpipe.deploy.dev.nodeimages import ImageSpec, read_archive, write_archive
 from meshpipe.deploy.dev.procs import DevStackError
 
 
@@ -53,6 +53,30 @@ def test_image_archive_has_a_manifest_config_and_layer(tmp_path: Path) -> None:
     assert config["config"]["Cmd"] == ["sh"]
     assert "bin/busybox" in names
     assert "bin/sh" in names
+
+
+def test_an_archive_names_its_tags_and_image_id(tmp_path: Path) -> None:
+    fake = tmp_path / "busybox"
+    fake.write_bytes(b"\x7fELF fake")
+    archive = write_archive(ImageSpec("x.local/y:1", ("sh",)), tmp_path / "y.tar", fake)
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    image = read_archive(archive)
+    assert image.tags == ("x.local/y:1",)
+    assert image.image_id == f"sha256:{manifest[0]['Config'].removesuffix('.json')}"
+
+
+def test_a_file_that_is_no_archive_is_named(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar")
+    with pytest.raises(ValueError, match=r"junk\.tar: not a docker-archive"):
+        read_archive(junk)
+
+
+def test_loading_images_without_a_running_containerd_is_one_line(tmp_path: Path) -> None:
+    node = Cluster(ClusterSettings(dir=tmp_path, netns="mp-test-none"))
+    with pytest.raises(DevStackError, match="containerd is not running"):
+        node.load_images([tmp_path / "x.tar"], lambda _line: None)
 
 
 def test_node_config_keeps_paths_under_the_cluster_dir(tmp_path: Path) -> None:

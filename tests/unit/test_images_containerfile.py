@@ -3,6 +3,9 @@ variables, and the image configs the manifests rely on."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,7 +20,13 @@ from meshpipe.deploy.dev.containerfile import (
     plan,
     substitute,
 )
-from meshpipe.deploy.dev.images import CONTAINERFILE, REPO, TARGETS
+from meshpipe.deploy.dev.images import (
+    CONTAINERFILE,
+    REPO,
+    TARGETS,
+    ImageBuildSettings,
+    inputs_digest,
+)
 from meshpipe.deploy.mesh.install import STREAMS
 from meshpipe.deploy.mesh.proxyspec import IMAGE_REPOSITORY, default_proxy_image
 
@@ -151,3 +160,44 @@ def test_an_unknown_target_names_the_stages() -> None:
 @given(st.text(alphabet=st.characters(blacklist_characters="$")))
 def test_text_without_a_dollar_is_left_alone(text: str) -> None:
     assert substitute(text, {"A": "x"}) == text
+
+
+def test_the_data_images_run_debians_clickhouse_and_the_kafka_script() -> None:
+    clickhouse = plan(RECIPE, "clickhouse-debian", BASE)[-1]
+    assert clickhouse.config.entrypoint[0] == "/usr/sbin/clickhouse-server"
+    assert clickhouse.config.user == "101"
+    kafka = plan(RECIPE, "kafka", BASE)[-1]
+    assert kafka.config.entrypoint == ("/opt/kafka/kafka-run",)
+    assert Copy(("kafka",), "/opt/kafka", None) in kafka.steps
+    assert "openjdk-17-jre-headless" in " ".join(kafka.steps[0].argv)  # type: ignore[union-attr]
+
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    for name, text in {
+        "deploy/images/Containerfile": "FROM x AS y\n",
+        "deploy/images/kafka/kafka-run": "#!/bin/sh\n",
+        "deploy/images/clickhouse/config.xml": "<yandex/>\n",
+        "proxy/relay.py": "x = 1\n",
+        "tests/unit/test_x.py": "y = 1\n",
+        "dashboard/static/vendor/lib.min.js": "var a;\n",  # `make assets`: built, not tracked
+    }.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return repo
+
+
+def test_an_image_is_rebuilt_only_when_its_own_inputs_change(tmp_path: Path) -> None:
+    settings = ImageBuildSettings(repo=_repo(tmp_path), out_dir=tmp_path / "out")
+    before = {t: inputs_digest(settings, t) for t in ("meshproxy", "kafka")}
+    (settings.repo / "tests/unit/test_x.py").write_text("y = 2\n")
+    assert {t: inputs_digest(settings, t) for t in before} == before
+    (settings.repo / "proxy/relay.py").write_text("x = 2\n")
+    assert inputs_digest(settings, "meshproxy") != before["meshproxy"]
+    assert inputs_digest(settings, "kafka") == before["kafka"]
+    (settings.repo / "deploy/images/kafka/kafka-run").write_text("#!/bin/sh\nexit 1\n")
+    assert inputs_digest(settings, "kafka") != before["kafka"]
+    after_source = inputs_digest(settings, "meshproxy")
+    (settings.repo / "dashboard/static/vendor/lib.min.js").write_text("var b;\n")
+    assert inputs_digest(settings, "meshproxy") != after_source  # the wheel carries the assets

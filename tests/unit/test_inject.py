@@ -41,9 +41,14 @@ def _pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _proxy(doc: dict[str, Any]) -> dict[str, Any]:
+    [proxy] = [c for c in _pod_spec(doc)["initContainers"] if c["name"] == "meshproxy"]
+    return proxy
+
+
 def test_sidecar_identity_comes_from_downward_api_and_owner() -> None:
     [doc], _ = inject_documents([_deployment()], CONFIG)
-    env = _env(_pod_spec(doc)["containers"][-1])
+    env = _env(_proxy(doc))
     assert env["MESHPIPE_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["MESHPIPE_WORKLOAD_KIND"] == "deployment"
     assert env["MESHPIPE_WORKLOAD_NAME"] == "web"
@@ -57,21 +62,21 @@ def test_sidecar_identity_comes_from_downward_api_and_owner() -> None:
 
 def test_workload_variable_is_defined_after_the_variables_it_expands() -> None:
     [doc], _ = inject_documents([_deployment()], CONFIG)
-    names = [e["name"] for e in _pod_spec(doc)["containers"][-1]["env"]]
+    names = [e["name"] for e in _proxy(doc)["env"]]
     assert names.index("MESHPIPE_WORKLOAD") > names.index("MESHPIPE_WORKLOAD_NAME")
     assert names.index("MESHPIPE_WORKLOAD") > names.index("MESHPIPE_NAMESPACE")
 
 
 def test_probes_use_the_admin_port() -> None:
     [doc], _ = inject_documents([_deployment()], CONFIG)
-    proxy = _pod_spec(doc)["containers"][-1]
+    proxy = _proxy(doc)
     assert proxy["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 4191}
     assert proxy["livenessProbe"]["httpGet"] == {"path": "/live", "port": 4191}
 
 
 def test_init_container_has_only_the_network_capabilities_it_needs() -> None:
     [doc], _ = inject_documents([_deployment()], CONFIG)
-    init = _pod_spec(doc)["initContainers"][-1]
+    init = _pod_spec(doc)["initContainers"][0]
     assert init["securityContext"]["capabilities"] == {
         "add": ["NET_ADMIN", "NET_RAW"],
         "drop": ["ALL"],
@@ -156,7 +161,7 @@ def test_cli_explicit_mode_drops_the_transparent_flag() -> None:
     text = yaml.safe_dump(_deployment())
     result = CliRunner().invoke(inject, ["--explicit", "-"], input=text)
     doc = yaml.safe_load(result.stdout)
-    assert _pod_spec(doc)["containers"][-1]["args"] == []
+    assert _proxy(doc)["args"] == []
 
 
 def test_cli_default_image_is_tagged_with_the_package_version() -> None:
@@ -164,7 +169,7 @@ def test_cli_default_image_is_tagged_with_the_package_version() -> None:
 
     result = CliRunner().invoke(inject, ["-"], input=yaml.safe_dump(_deployment()))
     doc = yaml.safe_load(result.stdout)
-    image = _pod_spec(doc)["containers"][-1]["image"]
+    image = _proxy(doc)["image"]
     assert image == f"ghcr.io/meshpipe/meshproxy:{package_version()}"
 
 
@@ -172,9 +177,20 @@ def test_sidecar_sets_only_variables_meshproxy_reads_besides_expansion_inputs() 
     from meshpipe.cli.meshproxy import meshproxy
 
     [doc], _ = inject_documents([_deployment()], CONFIG)
-    names = set(_env(_pod_spec(doc)["containers"][-1]))
+    names = set(_env(_proxy(doc)))
     read = {p.envvar for p in meshproxy.params if isinstance(p.envvar, str)}
     # Inputs of the $(VAR) expansion of MESHPIPE_WORKLOAD, and the pod IP kept for people.
     helpers = {"MESHPIPE_NAMESPACE", "MESHPIPE_WORKLOAD_KIND", "MESHPIPE_WORKLOAD_NAME"}
     assert names - read == helpers | {"MESHPIPE_POD_IP"}
     assert {"MESHPIPE_WORKLOAD", "MESHPIPE_KAFKA", "MESHPIPE_OUTBOUND"} <= names
+
+
+def test_proxy_is_a_native_sidecar_between_the_redirect_and_the_apps_init_containers() -> None:
+    [doc], _ = inject_documents(
+        [_deployment(initContainers=[{"name": "setup", "image": "busybox"}])], CONFIG
+    )
+    spec = _pod_spec(doc)
+    assert [c["name"] for c in spec["initContainers"]] == ["meshproxy-init", "meshproxy", "setup"]
+    assert [c["name"] for c in spec["containers"]] == ["web"]
+    assert _proxy(doc)["restartPolicy"] == "Always"
+    assert _proxy(doc)["startupProbe"]["httpGet"] == {"path": "/ready", "port": 4191}

@@ -7,16 +7,20 @@ import yaml
 from click.testing import CliRunner
 from golden import GOLDEN, INSTALL_VARIANTS, check_golden
 
-from meshpipe.cli.install import install
+from meshpipe.cli.install import SecretFactories, install
 from meshpipe.deploy.kafka.strimzi import GENERATED_DIR, generated_files
 from meshpipe.deploy.kafka.topics import load_spec
+from meshpipe.deploy.mesh.injector import InjectorTls
 from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.users import READER_USER
 
+FIXED_TLS = InjectorTls("-- ca certificate --\n", "-- serving certificate --\n", "-- key --\n")
+FIXED = SecretFactories(lambda: "secret", lambda _namespace: FIXED_TLS)
+
 
 def _install(*args: str) -> str:
-    result = CliRunner().invoke(install, ["--image-tag", "golden", *args], obj=lambda: "secret")
+    result = CliRunner().invoke(install, ["--image-tag", "golden", *args], obj=FIXED)
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -110,3 +114,38 @@ def test_checked_in_strimzi_file_is_up_to_date(name: str) -> None:
     assert path.read_text() == generated_files()[name], (
         "run: python -m meshpipe.deploy.kafka.strimzi"
     )
+
+
+def test_dev_cluster_writes_our_broker_and_debian_clickhouse_and_no_strimzi_or_grafana() -> None:
+    docs = list(yaml.safe_load_all(_install("--dev-cluster")))
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert {
+        ("StatefulSet", "kafka"),
+        ("Job", "kafka-topics"),
+        ("StatefulSet", "clickhouse"),
+    } <= kinds
+    assert not [d for d in docs if d["kind"] in ("KafkaTopic", "Kafka")]
+    assert not [name for _, name in kinds if name.startswith("grafana")]
+    [config] = [d for d in docs if d["metadata"]["name"] == "meshpipe-config"]
+    assert config["data"]["kafka-bootstrap"] == "kafka.meshpipe.svc:9092"
+    assert config["data"]["components"] == "meshstreams,clickhouse,kafka,meshpipe-injector"
+    images = {c["image"] for d in docs for c in _containers(d)}
+    assert "ghcr.io/meshpipe/clickhouse-debian:golden" in images
+
+
+def test_dev_cluster_keeps_an_explicit_clickhouse_image() -> None:
+    docs = yaml.safe_load_all(_install("--dev-cluster", "--clickhouse-image", "ch:1"))
+    assert "ch:1" in {c["image"] for d in docs for c in _containers(d)}
+
+
+def test_kafka_broker_excludes_an_external_kafka() -> None:
+    result = CliRunner().invoke(install, ["--kafka-broker", "--kafka-bootstrap", "k:9092"])
+    assert isinstance(result.exception, CliError)
+    assert result.exception.status is ExitStatus.USAGE
+
+
+def _containers(doc: dict[str, object]) -> list[dict[str, str]]:
+    spec = doc.get("spec") or {}
+    template = spec.get("template") if isinstance(spec, dict) else None
+    pod = (template or {}).get("spec") or {}
+    return [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
