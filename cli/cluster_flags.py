@@ -97,7 +97,7 @@ def kafka(access: ClusterAccess | None, bootstrap: str) -> Iterator[str]:
         forward = kafka_forward(access).__enter__()
     except ClusterAccessError as exc:
         raise CliError(
-            f"{exc} (meshtap reaches a cluster's Kafka only when installed with --kafka-broker)",
+            f"{exc} (tap reaches a cluster's Kafka only when installed with --kafka-broker)",
             ExitStatus.UNAVAILABLE,
         ) from None
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import click
 
+from meshpipe.cli.cluster_flags import cluster_flags, kafka, pop_access
 from meshpipe.cli.meshtap import run_on_kafka
 from meshpipe.cli.stat_render import NO_TRAFFIC
 from meshpipe.cli.tap_flags import kafka_flags, tap_selection
@@ -94,6 +95,7 @@ async def top(plan: TopPlan, settings: KafkaSettings, env: TopEnv) -> TopTable:
 @click.option("--count", type=int, help="Stop after this many requests and print the table.")
 @click.option("--duration", help="Stop after this long (e.g. 30s) and print the table.")
 @kafka_flags
+@cluster_flags
 @click.pass_context
 def top_command(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     """Show the busiest routes of a resource from live tap (Linkerd's `viz top`).
@@ -101,6 +103,7 @@ def top_command(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     RESOURCE as in meshtap (deploy/web, ns/emojivoto, ...). Paths are shown as route templates
     (`/users/{id}`), gRPC methods as they are. On a terminal the table is redrawn every second
     until Ctrl-C; otherwise give --count or --duration and the table is printed once at the end.
+    --kubeconfig/--context tap an installed control plane through the cluster's API server.
 
     \b
     Exit codes: 0 ok, 1 unexpected error, 2 usage, 4 Kafka unreachable, 130 interrupted.
@@ -109,20 +112,22 @@ def top_command(ctx: click.Context, /, **_flags: object) -> ExitStatus:
     params = dict(ctx.params)
     bootstrap = str(params.pop("bootstrap"))
     prefix = str(params.pop("topic_prefix"))
+    access = pop_access(params)
     params["resources"] = tuple(params["resources"])
     if not env.terminal.is_tty and params["count"] is None and params["duration"] is None:
         raise UsageError("not a terminal: give --count or --duration to print the table once")
     tap_plan = TapOptions(**params).validate(env.wall_clock())
     namespace_tap = _many(tap_plan.tap_filter.resource)
-    settings = KafkaSettings(
-        bootstrap=bootstrap, topics=env.topics.with_prefix(prefix) if prefix else env.topics
-    )
     result: list[TopTable] = []
+    with kafka(access, bootstrap) as reachable:
+        settings = KafkaSettings(
+            bootstrap=reachable, topics=env.topics.with_prefix(prefix) if prefix else env.topics
+        )
 
-    async def work() -> None:
-        result.append(await top(TopPlan(tap_plan, namespace_tap), settings, env))
+        async def work() -> None:
+            result.append(await top(TopPlan(tap_plan, namespace_tap), settings, env))
 
-    run_on_kafka(work(), bootstrap)
+        run_on_kafka(work(), bootstrap)
     text = result[0].render() if result else ""
     if env.terminal.is_tty:
         click.echo(CLEAR_SCREEN, nl=False, color=True)

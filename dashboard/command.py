@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import click
 from aiohttp import web
 
+from meshpipe.cli.cluster_flags import clickhouse, kafka, pop_access
 from meshpipe.cli.exit import quiet_library_logs
 from meshpipe.cli.stat_flags import clickhouse_url as clickhouse_flag
 from meshpipe.cli.tap_flags import kafka_flags
@@ -124,19 +125,25 @@ def dashboard(
     group: str,
     grafana_url: str,
     tap_max_rps: int,
+    **cluster: object,
 ) -> None:
     """Serve meshpipe's web dashboard: namespaces, workloads, the service map over any stored
     range, and live tap. Read-only; listens on 127.0.0.1 unless told otherwise.
+
+    With --kubeconfig/--context it shows an installed control plane, reached through the
+    cluster's API server (port-forwards to ClickHouse as the reader, and to a single broker).
 
     \b
     Exit codes: 0 ok, 1 unexpected error, 2 usage, 4 cannot listen, 130 interrupted.
     """
     if tap_max_rps < 1:
         raise UsageError("--tap-max-rps must be at least 1")
-    try:
-        url = parse_url(clickhouse_url)
-    except UrlError as exc:
-        raise UsageError(f"--clickhouse: {exc}") from None
+    access = pop_access(cluster)
+    if access is None:
+        try:
+            parse_url(clickhouse_url)
+        except UrlError as exc:
+            raise UsageError(f"--clickhouse: {exc}") from None
     folder = static_dir()
     try:
         check_assets(folder)
@@ -144,8 +151,11 @@ def dashboard(
         raise CliError(str(exc), ExitStatus.ERROR) from None
     quiet_library_logs("aiokafka", "clickhouse_driver")
     topics = load_spec()
-    kafka = KafkaSettings(bootstrap, topics.with_prefix(topic_prefix) if topic_prefix else topics)
-    probe = KafkaHealthProbe(kafka, group)
-    api = Api(ClickHouseBackend(url), SystemClock(), grafana_url, grafana_links(), probe)
-    services = Services(api, live_opener(kafka), TapLimits(tap_max_rps))
-    asyncio.run(serve(make_app(services, folder), ServeSettings(listen, port, open_browser)))
+    with clickhouse(access, clickhouse_url) as url, kafka(access, bootstrap) as reachable:
+        tap_kafka = KafkaSettings(
+            reachable, topics.with_prefix(topic_prefix) if topic_prefix else topics
+        )
+        probe = KafkaHealthProbe(tap_kafka, group)
+        api = Api(ClickHouseBackend(url), SystemClock(), grafana_url, grafana_links(), probe)
+        services = Services(api, live_opener(tap_kafka), TapLimits(tap_max_rps))
+        asyncio.run(serve(make_app(services, folder), ServeSettings(listen, port, open_browser)))
