@@ -126,7 +126,7 @@ def take_head(buf: bytearray, max_bytes: int) -> bytes | None:
         del buf[:2]
     end = buf.find(b"\r\n\r\n")
     scanned = len(buf) if end < 0 else end + 4
-    _reject_bare_line_breaks(bytes(buf[:scanned]))
+    reject_bare_line_breaks(bytes(buf[:scanned]))
     if end < 0:
         if len(buf) > max_bytes:
             raise ParseError(431, "header_too_large", "message head too large")
@@ -138,7 +138,7 @@ def take_head(buf: bytearray, max_bytes: int) -> bytes | None:
     return raw
 
 
-def _reject_bare_line_breaks(data: bytes) -> None:
+def reject_bare_line_breaks(data: bytes) -> None:
     if data.endswith(b"\r"):  # the LF may still be on its way
         data = data[:-1]
     if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
@@ -345,10 +345,10 @@ class BodyReader:
         if end < 0:
             if len(buf) > self._max_trailer:
                 raise ParseError(431, "header_too_large", "trailer section too large")
-            _reject_bare_line_breaks(bytes(buf))
+            reject_bare_line_breaks(bytes(buf))
             return None
         raw = bytes(buf[:end])
-        _reject_bare_line_breaks(raw)
+        reject_bare_line_breaks(raw)
         trailers, self.trailer_fields_dropped = forwardable_trailers(
             parse_headers(raw.split(b"\r\n"))
         )
