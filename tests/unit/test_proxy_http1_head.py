@@ -4,12 +4,19 @@ refuses and the Python parser accepts is still relayed, and heads are forwarded 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from proxy_trace import Trace, context
 
 from meshpipe.proxy.commands import Side
 from meshpipe.proxy.http1 import Http1Relay
-from meshpipe.proxy.http1_head import Head, parse_request, parse_response, rewrite
-from meshpipe.proxy.http1_parse import ParseError
+from meshpipe.proxy.http1_head import Head, parse_request, parse_response, rewrite, take
+from meshpipe.proxy.http1_parse import (
+    ParseError,
+    parse_request_head,
+    parse_response_head,
+    reject_bare_line_breaks,
+)
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
@@ -111,3 +118,99 @@ def test_a_head_both_parsers_refuse_raises_the_python_parsers_reason() -> None:
 def test_a_head_is_a_plain_value_object() -> None:
     head = Head(b"HTTP/1.1 204 No\r\n\r\n", b"HTTP/1.1", {}, status=204)
     assert rewrite(head) == head.raw
+
+
+_PIECES = [
+    b"GET",
+    b"get",
+    b"FROB",
+    b"CONNECT",
+    b" ",
+    b"  ",
+    b"\t",
+    b"/",
+    b"/a?b=c#d",
+    b"*",
+    b"http://h:1/p",
+    b"a:1",
+    b"\xe9",
+    b"HTTP/1.1",
+    b"HTTP/1.0",
+    b"HTTP/2.0",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"Host",
+    b"host",
+    b"X-A",
+    b"X A",
+    b":",
+    b": ",
+    b"v",
+    b"\x00",
+    b"\x01",
+    b"\x7f",
+    b"\xff",
+    b"Content-Length",
+    b"Transfer-Encoding",
+    b"chunked",
+    b"12",
+    b",",
+]
+
+
+def _python_verdict(raw: bytes) -> bool:
+    try:
+        reject_bare_line_breaks(raw)
+        parse_request_head(raw[:-4])
+    except ParseError:
+        return False
+    return True
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14).map(b"".join))
+def test_a_head_the_python_parser_refuses_is_refused_on_the_llhttp_path_too(body: bytes) -> None:
+    for wire in (b"GET / HTTP/1.1\r\nHost: a\r\n" + body + b"\r\n\r\n", body + b"\r\n\r\n"):
+        try:
+            head = take(bytearray(wire), 65536)  # the head as the relay cuts it
+            if head is None:
+                continue
+            parse_request(head)
+        except ParseError:
+            continue
+        assert _python_verdict(head), head
+
+
+def _python_response_verdict(raw: bytes) -> bool:
+    try:
+        reject_bare_line_breaks(raw)
+        parse_response_head(raw[:-4])
+    except ParseError:
+        return False
+    return True
+
+
+_STATUS_PIECES = [b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b" ", b"200", b"099", b"1000", b"OK"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_STATUS_PIECES + _PIECES), max_size=6).map(b"".join),
+    st.lists(st.sampled_from(_PIECES), max_size=10).map(b"".join),
+)
+def test_a_response_head_the_python_parser_refuses_is_refused_on_the_llhttp_path_too(
+    line: bytes, fields: bytes
+) -> None:
+    for wire in (
+        b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n\r\n",
+        line + b"\r\n" + fields + b"\r\n\r\n",
+    ):
+        try:
+            head = take(bytearray(wire), 65536)
+            if head is None:
+                continue
+            parse_response(head)
+        except ParseError:
+            continue
+        assert _python_response_verdict(head), head
