@@ -24,26 +24,31 @@ from meshpipe.proxy.commands import (
     UpstreamConnected,
     UpstreamFailed,
 )
-from meshpipe.proxy.events import DST_HEADER, IDENTITY_HEADERS, SRC_HEADER, RequestRecord
+from meshpipe.proxy.events import (
+    ALLOWED_HEADERS,
+    DST_HEADER,
+    SRC_HEADER,
+    RequestRecord,
+    event_template,
+)
+from meshpipe.proxy.http1_head import (
+    NO_BODY,
+    Head,
+    framing,
+    parse_request,
+    parse_response,
+    response_framing,
+    rewrite,
+    take,
+)
 from meshpipe.proxy.http1_parse import (
-    BodyFraming,
     BodyReader,
-    Framing,
-    HeaderIndex,
-    Headers,
     ParseError,
-    RequestHead,
     ResponseHead,
     bad,
-    parse_request_head,
-    parse_response_head,
-    request_framing,
-    response_framing,
-    serialize_request,
     serialize_response,
     split_absolute,
     split_authority,
-    take_head,
 )
 from meshpipe.proxy.layer import Address, LayerContext
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
@@ -67,7 +72,13 @@ REASONS = {
     504: "Gateway Timeout",
     505: "HTTP Version Not Supported",
 }
-_HOP_HEADERS = IDENTITY_HEADERS | {"proxy-connection", "proxy-authorization"}
+_IDENTITY = frozenset({SRC_HEADER.encode(), DST_HEADER.encode()})
+_HOP = _IDENTITY | {b"proxy-connection", b"proxy-authorization"}  # never sent upstream
+_H2C = _HOP | {b"upgrade", b"http2-settings"}  # an h2c upgrade would hide every request from us
+_DRAINING = _IDENTITY | {b"connection"}
+_CLOSE_LINE = b"connection: close\r\n"
+# The request fields RequestRecord.request_head reads.
+_EVENT_FIELDS = frozenset(n.encode() for n in (*ALLOWED_HEADERS, "traceparent", SRC_HEADER))
 
 
 class Phase(Enum):
@@ -82,7 +93,7 @@ class Exchange:
 
     record: RequestRecord
     method: str
-    request_body: BodyReader
+    request_body: BodyReader | None  # None: the request has no body
     close_after: bool
     response_body: BodyReader | None = None
     request_done: bool = False
@@ -111,6 +122,14 @@ class Http1Relay:
         self._paused = False
         self._tunnel_record: RequestRecord | None = None
         self._draining = False
+        self._outbound = ctx.direction == meshpipe_pb2.OUTBOUND
+        self._template = event_template(ctx, meshpipe_pb2.HTTP1)
+        self._src_line = f"{SRC_HEADER}: {ctx.local}\r\n".encode("latin-1")
+        self._dst_line = f"{DST_HEADER}: {ctx.local}\r\n".encode("latin-1")
+        # The response timer is armed once and re-armed when it fires early: a deadline per
+        # request instead of a timer started and cancelled per request.
+        self._deadline = 0.0
+        self._timer_armed = False
 
     def handle(self, event: Event) -> list[Command]:
         if self._phase == Phase.DONE:
@@ -133,7 +152,13 @@ class Http1Relay:
             cmds = self._drain()
         else:  # ConnectionAccepted, other timers: nothing to do
             cmds = []
-        return cmds + self._flow()
+        if (
+            self._paused
+            or self._upstream.pending
+            or len(self._down) > self._ctx.limits.max_buffer_bytes
+        ):
+            return cmds + self._flow()
+        return cmds
 
     # downstream → upstream
 
@@ -150,53 +175,67 @@ class Http1Relay:
     def _advance_request(self) -> list[Command]:
         cmds: list[Command] = []
         if self._exchange is None:
-            raw = take_head(self._down, self._ctx.limits.max_header_bytes)
+            raw = take(self._down, self._ctx.limits.max_header_bytes)
             if raw is None:
                 return cmds
             self._exchange = self._new_exchange()
-            head = parse_request_head(raw)
-            cmds += self._begin(head)
+            cmds = self._begin(parse_request(raw))
             if self._phase != Phase.HTTP:
                 return cmds
         ex = self._exchange
         if ex is not None and not ex.request_done:
-            out, payload = ex.request_body.feed(self._down)
-            ex.record.add_request_bytes(payload)
-            if out:
-                cmds += self._to_upstream(out)
-            if ex.request_body.done:
-                ex.request_done = True
-                ex.record.add_trailer_fields_dropped(ex.request_body.trailer_fields_dropped)
-                cmds.append(StartTimer(RESPONSE_TIMER, self._ctx.limits.response_timeout_s))
+            body = ex.request_body
+            if body is not None:
+                out, payload = body.feed(self._down)
+                ex.record.add_request_bytes(payload)
+                if out:
+                    cmds += self._to_upstream(out)
+                if not body.done:
+                    return cmds
+                ex.record.add_trailer_fields_dropped(body.trailer_fields_dropped)
+            ex.request_done = True
+            cmds += self._await_response()
         return cmds
 
-    def _new_exchange(self) -> Exchange:
-        record = RequestRecord(self._ctx, meshpipe_pb2.HTTP1)
-        none = BodyReader(BodyFraming(Framing.NONE), 0)
-        return Exchange(record=record, method="", request_body=none, close_after=True)
+    def _await_response(self) -> list[Command]:
+        """The request is sent: its response head is due within the response timeout."""
+        timeout = self._ctx.limits.response_timeout_s
+        self._deadline = self._ctx.clock.monotonic() + timeout
+        if self._timer_armed:
+            return []
+        self._timer_armed = True
+        return [StartTimer(RESPONSE_TIMER, timeout)]
 
-    def _begin(self, head: RequestHead) -> list[Command]:
+    def _new_exchange(self) -> Exchange:
+        record = RequestRecord(self._ctx, meshpipe_pb2.HTTP1, self._template)
+        return Exchange(record=record, method="", request_body=None, close_after=True)
+
+    def _begin(self, head: Head) -> list[Command]:
         ex = self._exchange
         assert ex is not None
         ex.method = head.method
-        index = head.index
-        ex.caller_meshed = index.has(SRC_HEADER)
-        ex.record.request_head(head.method, "http", index.first("host"), head.target, index.lowered)
+        ex.caller_meshed = head.has(b"meshpipe-src")
+        record = ex.record
+        record.request_head(
+            head.method, "http", head.first(b"host"), head.target, head.text_fields(_EVENT_FIELDS)
+        )
         target, path, authority = self._route(head)
-        ex.record.set_target(target.host, target.port)
-        ex.record.event.path, ex.record.event.authority = path, authority
-        if self._ctx.direction == meshpipe_pb2.OUTBOUND:
-            ex.record.event.destination.authority = authority
+        record.set_target(target.host, target.port)
+        record.event.path, record.event.authority = path, authority
+        if self._outbound:
+            record.event.destination.authority = authority
         if head.method == "CONNECT":
             return self._connect_tunnel(target)
-        ex.request_body = BodyReader(request_framing(head), self._ctx.limits.max_header_bytes)
-        ex.close_after = _wants_close(head.version, index)
-        out = RequestHead(head.method, path, head.version, self._request_headers(head))
+        found = framing(head)
+        if found is not None and found is not NO_BODY:
+            ex.request_body = BodyReader(found, self._ctx.limits.max_header_bytes)
+        ex.close_after = _wants_close(head)
+        out = self._request_out(head, path)
         cmds = self._route_upstream(target)
-        return cmds + self._to_upstream(serialize_request(out))
+        return cmds + self._to_upstream(out)
 
-    def _route(self, head: RequestHead) -> tuple[Address, str, str]:
-        authority = head.index.first("host")
+    def _route(self, head: Head) -> tuple[Address, str, str]:
+        authority = head.first(b"host")
         if head.method == "CONNECT":
             if self._ctx.target is not None:
                 raise ParseError(405, "bad_request", "CONNECT is only served by the outbound proxy")
@@ -213,15 +252,17 @@ class Http1Relay:
         host, port = split_authority(authority, 80)
         return Address(host, port), path, authority
 
-    def _request_headers(self, head: RequestHead) -> Headers:
-        out = _without(head, _HOP_HEADERS)
-        if head.index.has_token("upgrade", "h2c"):
+    def _request_out(self, head: Head, path: str) -> bytes:
+        """The head to send upstream: the client's bytes less hop-by-hop and identity fields,
+        origin-form, with meshpipe-src on outbound."""
+        start = None
+        if path != head.target:
+            start = f"{head.method} {path} ".encode("latin-1") + head.version
+        add = self._src_line if self._outbound else b""
+        if head.has_token(b"upgrade", b"h2c"):
             # An h2c upgrade would hide every request from us: stay on HTTP/1.1.
-            out = [(n, v) for n, v in out if n.lower() not in ("upgrade", "http2-settings")]
-            out = [(n, v) for n, v in out if not (n.lower() == "connection" and "pgrade" in v)]
-        if self._ctx.direction == meshpipe_pb2.OUTBOUND:
-            out.append((SRC_HEADER, str(self._ctx.local)))
-        return tuple(out)
+            return rewrite(head, _H2C, add, start, drop_connection_with=b"pgrade")
+        return rewrite(head, _HOP, add, start)
 
     def _route_upstream(self, target: Address) -> list[Command]:
         up = self._upstream
@@ -285,48 +326,46 @@ class Http1Relay:
         assert ex is not None
         cmds: list[Command] = []
         while ex.response_body is None:
-            raw = take_head(self._up, self._ctx.limits.max_header_bytes)
+            raw = take(self._up, self._ctx.limits.max_header_bytes)
             if raw is None:
                 return cmds
-            head = parse_response_head(raw)
-            cmds += self._response_head(ex, head)
+            cmds += self._response_head(ex, parse_response(raw))
             if self._phase == Phase.TUNNEL:
                 return cmds
-        out, payload = ex.response_body.feed(self._up)
+        body = ex.response_body
+        out, payload = body.feed(self._up)
         ex.record.add_response_bytes(payload)
         if out:
-            cmds.append(SendData(Side.DOWNSTREAM, out))
-        if ex.response_body.done:
-            ex.record.add_trailer_fields_dropped(ex.response_body.trailer_fields_dropped)
+            last = cmds[-1] if cmds else None
+            if isinstance(last, SendData) and last.side == Side.DOWNSTREAM:
+                cmds[-1] = SendData(Side.DOWNSTREAM, last.data + out)  # head and body: one
+            else:
+                cmds.append(SendData(Side.DOWNSTREAM, out))
+        if body.done:
+            ex.record.add_trailer_fields_dropped(body.trailer_fields_dropped)
             cmds += self._finish_exchange()
         return cmds
 
-    def _response_head(self, ex: Exchange, head: ResponseHead) -> list[Command]:
-        index = head.index
-        if self._ctx.direction == meshpipe_pb2.OUTBOUND:
-            for value in index.values(DST_HEADER):
-                ex.record.peer_identity(value)
-        headers = _without(head, IDENTITY_HEADERS)
-        if head.status >= 200 and self._shows_identity(ex):
-            headers.append((DST_HEADER, str(self._ctx.local)))
-        if self._draining and head.status >= 200 and head.status != 101:
-            headers = [(n, v) for n, v in headers if n.lower() != "connection"]
-            headers.append(("connection", "close"))
+    def _response_head(self, ex: Exchange, head: Head) -> list[Command]:
+        status = head.status
+        if self._outbound:
+            for value in head.values(b"meshpipe-dst"):
+                ex.record.peer_identity(value.decode("latin-1"))
+        add = self._dst_line if status >= 200 and self._shows_identity(ex) else b""
+        drop = _IDENTITY
+        if self._draining and status >= 200 and status != 101:
+            drop, add = _DRAINING, add + _CLOSE_LINE
             ex.close_after = True
-        out = serialize_response(
-            ResponseHead(head.version, head.status, head.reason, tuple(headers))
-        )
-        cmds: list[Command] = [SendData(Side.DOWNSTREAM, out)]
-        if 100 <= head.status < 200 and head.status != 101:
+        cmds: list[Command] = [SendData(Side.DOWNSTREAM, rewrite(head, drop, add))]
+        if 100 <= status < 200 and status != 101:
             return cmds
-        cmds.append(CancelTimer(RESPONSE_TIMER))
-        ex.record.response_head(head.status)
-        if head.status == 101:
+        ex.record.response_head(status)
+        if status == 101:
             return cmds + self._start_tunnel(ex)
         ex.response_body = BodyReader(
             response_framing(head, ex.method), self._ctx.limits.max_header_bytes
         )
-        if _wants_close(head.version, index) or ex.response_body.until_close:
+        if _wants_close(head) or ex.response_body.until_close:
             ex.close_after = True
         return cmds
 
@@ -432,9 +471,14 @@ class Http1Relay:
         return []
 
     def _response_timeout(self) -> list[Command]:
+        self._timer_armed = False
         ex = self._exchange
-        if ex is None or ex.response_body is not None:
-            return []
+        if ex is None or not ex.request_done or ex.response_body is not None:
+            return []  # armed again when the next request is sent
+        left = self._deadline - self._ctx.clock.monotonic()
+        if left > 0:
+            self._timer_armed = True
+            return [StartTimer(RESPONSE_TIMER, left)]
         return self._fail("upstream_timeout", "no response head in time")
 
     def _fail(self, kind: str, message: str, status: int | None = None) -> list[Command]:
@@ -483,6 +527,7 @@ class Http1Relay:
 
     def _close_all(self) -> list[Command]:
         self._phase = Phase.DONE
+        self._timer_armed = False
         cmds: list[Command] = [CancelTimer(RESPONSE_TIMER), CloseConnection(Side.DOWNSTREAM)]
         if self._upstream.state != "none":
             cmds.append(CloseConnection(Side.UPSTREAM))
@@ -501,13 +546,7 @@ class Http1Relay:
         return [PauseReading(Side.DOWNSTREAM) if over else ResumeReading(Side.DOWNSTREAM)]
 
 
-def _wants_close(version: str, index: HeaderIndex) -> bool:
-    if index.has_token("connection", "close"):
+def _wants_close(head: Head) -> bool:
+    if head.has_token(b"connection", b"close"):
         return True
-    return version == "HTTP/1.0" and not index.has_token("connection", "keep-alive")
-
-
-def _without(head: RequestHead | ResponseHead, names: frozenset[str]) -> list[tuple[str, str]]:
-    """The head's headers (original spelling) minus those whose lower-case name is in names."""
-    lowered = head.index.lowered
-    return [pair for pair, low in zip(head.headers, lowered, strict=True) if low[0] not in names]
+    return head.version == b"HTTP/1.0" and not head.has_token(b"connection", b"keep-alive")

@@ -1,11 +1,11 @@
-"""A strict, incremental HTTP/1.1 message parser: heads, framing and body decoding, no I/O."""
+"""The Python HTTP/1.1 parser: bodies (framing, chunked re-framing, trailers), and the strict head
+parser that says why a head is refused (llhttp checks heads first: proxy.http1_head)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from enum import Enum
-from functools import cached_property
 
 from meshpipe.proxy.trailers import forwardable_trailers
 
@@ -14,7 +14,6 @@ _TARGET = re.compile(rb"^[\x21-\x7e\x80-\xff]+$")
 _VERSION = re.compile(rb"^HTTP/1\.[01]$")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _HEX = re.compile(rb"^[0-9A-Fa-f]{1,16}$")
-_DIGITS = re.compile(rb"^[0-9]{1,18}$")
 _STATUS = re.compile(rb"^[1-9][0-9]{2}$")
 # One well-formed header line: token name, optional whitespace, a value without control
 # characters (tab allowed), optional whitespace. Anything else takes the slow path that says why.
@@ -41,57 +40,12 @@ def bad(message: str) -> ParseError:
 Headers = tuple[tuple[str, str], ...]
 
 
-class HeaderIndex:
-    """A head's headers looked up by lower-case name; built once, so each lookup is O(1)."""
-
-    def __init__(self, headers: Headers) -> None:
-        self.lowered = [(n.lower(), v) for n, v in headers]  # in order, names lower-cased
-        by_name: dict[str, list[str]] = {}
-        for name, value in self.lowered:
-            by_name.setdefault(name, []).append(value)
-        self._by_name = by_name
-
-    def values(self, name: str) -> list[str]:
-        """All values of a header (name given in lower case); do not modify the list."""
-        return self._by_name.get(name, [])
-
-    def first(self, name: str) -> str:
-        """The first value of a header, or "" when absent."""
-        found = self._by_name.get(name)
-        return found[0] if found else ""
-
-    def has(self, name: str) -> bool:
-        return name in self._by_name
-
-    def has_token(self, name: str, token: str) -> bool:
-        """Whether a comma-separated header (e.g. Connection) lists token, case-insensitively."""
-        return any(
-            part.strip().lower() == token
-            for value in self._by_name.get(name, ())
-            for part in value.split(",")
-        )
-
-
-def header_values(headers: Headers, name: str) -> list[str]:
-    """All values of a header, name compared case-insensitively (name given in lower case)."""
-    return [v for n, v in headers if n.lower() == name]
-
-
-def has_token(headers: Headers, name: str, token: str) -> bool:
-    """Whether a comma-separated header (e.g. Connection) lists token, case-insensitively."""
-    return HeaderIndex(headers).has_token(name, token)
-
-
 @dataclass(frozen=True)
 class RequestHead:
     method: str
     target: str
     version: str
     headers: Headers
-
-    @cached_property
-    def index(self) -> HeaderIndex:
-        return HeaderIndex(self.headers)
 
 
 @dataclass(frozen=True)
@@ -101,18 +55,9 @@ class ResponseHead:
     reason: str
     headers: Headers
 
-    @cached_property
-    def index(self) -> HeaderIndex:
-        return HeaderIndex(self.headers)
-
 
 def serialize_headers(headers: Headers) -> bytes:
     return b"".join(f"{n}: {v}\r\n".encode("latin-1") for n, v in headers)
-
-
-def serialize_request(head: RequestHead) -> bytes:
-    line = f"{head.method} {head.target} {head.version}\r\n".encode("latin-1")
-    return line + serialize_headers(head.headers) + b"\r\n"
 
 
 def serialize_response(head: ResponseHead) -> bytes:
@@ -126,7 +71,7 @@ def take_head(buf: bytearray, max_bytes: int) -> bytes | None:
         del buf[:2]
     end = buf.find(b"\r\n\r\n")
     scanned = len(buf) if end < 0 else end + 4
-    _reject_bare_line_breaks(bytes(buf[:scanned]))
+    reject_bare_line_breaks(bytes(buf[:scanned]))
     if end < 0:
         if len(buf) > max_bytes:
             raise ParseError(431, "header_too_large", "message head too large")
@@ -138,7 +83,7 @@ def take_head(buf: bytearray, max_bytes: int) -> bytes | None:
     return raw
 
 
-def _reject_bare_line_breaks(data: bytes) -> None:
+def reject_bare_line_breaks(data: bytes) -> None:
     if data.endswith(b"\r"):  # the LF may still be on its way
         data = data[:-1]
     if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
@@ -192,7 +137,8 @@ def parse_request_head(raw: bytes) -> RequestHead:
         version=parts[2].decode("ascii"),
         headers=_header_section(rest),
     )
-    if parts[2] == b"HTTP/1.1" and len(head.index.values("host")) != 1:
+    hosts = sum(name.lower() == "host" for name, _ in head.headers)
+    if parts[2] == b"HTTP/1.1" and hosts != 1:
         raise bad("HTTP/1.1 request without exactly one Host header")
     return head
 
@@ -222,43 +168,6 @@ class Framing(Enum):
 class BodyFraming:
     kind: Framing
     length: int = 0
-
-
-def _framing(index: HeaderIndex, version: str) -> BodyFraming | None:
-    """Framing from Transfer-Encoding/Content-Length, None when neither is present."""
-    te = index.values("transfer-encoding")
-    cl = index.values("content-length")
-    if te and cl:
-        raise bad("both Transfer-Encoding and Content-Length")
-    if len(cl) > 1:
-        raise bad("more than one Content-Length")
-    if te:
-        if len(te) > 1 or te[0].strip().lower() != "chunked" or version == "HTTP/1.0":
-            raise bad("unsupported Transfer-Encoding")
-        return BodyFraming(Framing.CHUNKED)
-    if cl:
-        if not _DIGITS.match(cl[0].encode("latin-1")):
-            raise bad("invalid Content-Length")
-        length = int(cl[0])
-        return BodyFraming(Framing.LENGTH, length) if length else BodyFraming(Framing.NONE)
-    return None
-
-
-def request_framing(head: RequestHead) -> BodyFraming:
-    return _framing(head.index, head.version) or BodyFraming(Framing.NONE)
-
-
-def response_framing(head: ResponseHead, request_method: str) -> BodyFraming:
-    """RFC 9112 §6.3: HEAD, 1xx, 204 and 304 have no body; otherwise headers or EOF decide."""
-    try:
-        framing = _framing(head.index, head.version)
-    except ParseError as exc:
-        raise ParseError(502, "protocol_error", f"upstream: {exc.message}") from exc
-    if request_method == "HEAD" or head.status < 200 or head.status in (204, 304):
-        return BodyFraming(Framing.NONE)
-    if request_method == "CONNECT" and 200 <= head.status < 300:
-        return BodyFraming(Framing.NONE)
-    return framing or BodyFraming(Framing.UNTIL_CLOSE)
 
 
 class BodyReader:
@@ -345,10 +254,10 @@ class BodyReader:
         if end < 0:
             if len(buf) > self._max_trailer:
                 raise ParseError(431, "header_too_large", "trailer section too large")
-            _reject_bare_line_breaks(bytes(buf))
+            reject_bare_line_breaks(bytes(buf))
             return None
         raw = bytes(buf[:end])
-        _reject_bare_line_breaks(raw)
+        reject_bare_line_breaks(raw)
         trailers, self.trailer_fields_dropped = forwardable_trailers(
             parse_headers(raw.split(b"\r\n"))
         )

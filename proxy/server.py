@@ -67,7 +67,8 @@ class _SideProtocol(asyncio.Protocol):
         return conn if conn is not None and conn.current(self.side, self.gen) else None
 
     def data_received(self, data: bytes) -> None:
-        if conn := self._live():
+        conn = self.conn  # _live, inlined: this runs for every read
+        if conn is not None and conn.current(self.side, self.gen):
             conn.feed(DataReceived(self.side, data))
 
     def eof_received(self) -> bool:
@@ -188,11 +189,12 @@ class Connection:
     def feed(self, event: Event) -> None:
         if self.done:
             return
-        self._queue.append(event)
         if self._busy:
-            return  # an event fed while executing commands waits its turn
+            self._queue.append(event)  # an event fed while executing commands waits its turn
+            return
         self._busy = True
         try:
+            self._step(event)
             while self._queue and not self.done:
                 self._step(self._queue.popleft())
         finally:
@@ -212,20 +214,31 @@ class Connection:
         """Execute commands in order, joining the data for each side into one write per step.
 
         A response head and its body (or a request head and its body) then leave in one syscall.
-        Timers, events and logs do not touch the sockets, so data may be held across them;
-        any other command flushes first, keeping data ordered against closes and reconnects.
+        Timers, events and logs do not touch the sockets, so they wait until the data they
+        follow is written (the response leaves before its event is published); any other
+        command flushes first, keeping data ordered against closes and reconnects.
         """
         held: dict[Side, list[bytes]] = {}
+        later: list[Command] = []
         for command in commands:
             if isinstance(command, SendData):
                 held.setdefault(command.side, []).append(command.data)
-            elif held and not isinstance(command, _BESIDE_DATA):
-                self._write(held)
-                self._execute(command)
+            elif isinstance(command, _BESIDE_DATA):
+                if held:
+                    later.append(command)
+                else:
+                    self._execute(command)
             else:
+                if held:
+                    self._write(held)
+                for deferred in later:
+                    self._execute(deferred)
+                later.clear()
                 self._execute(command)
         if held:
             self._write(held)
+        for deferred in later:
+            self._execute(deferred)
 
     def _write(self, held: dict[Side, list[bytes]]) -> None:
         for side, parts in held.items():
@@ -236,7 +249,9 @@ class Connection:
 
     def _execute(self, command: Command) -> None:
         """Everything but SendData, which _run gathers into writes."""
-        if isinstance(command, CloseConnection):
+        if isinstance(command, PublishRequestEvent):  # the one non-data command per request
+            self._server.publish(command.event, self)
+        elif isinstance(command, CloseConnection):
             self._close(command.side, command.half)
         elif isinstance(command, OpenUpstream):
             self._open_upstream(command.host, command.port)
@@ -252,8 +267,6 @@ class Connection:
             self._timers[command.name] = self._loop.call_later(command.seconds, self.feed, fire)
         elif isinstance(command, CancelTimer):
             self._cancel_timer(command.name)
-        elif isinstance(command, PublishRequestEvent):
-            self._server.publish(command.event, self)
         elif isinstance(command, Log):
             log.log(logging.getLevelName(command.level.upper()), "%s", command.message)
         else:
@@ -327,10 +340,10 @@ class Connection:
             handle.cancel()
 
     def _check_done(self) -> None:
-        up_idle = self._transports[Side.UPSTREAM] is None and self._connecting is None
-        if self.done or not (self._down_closed and up_idle):
+        if not self._down_closed or self.done:
             return
-        self._finish()
+        if self._transports[Side.UPSTREAM] is None and self._connecting is None:
+            self._finish()
 
     def _finish(self) -> None:
         self.done = True
