@@ -26,6 +26,7 @@ from meshpipe.schemas.exits import ExitStatus
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MAX_BODY_BYTES = 4 * 1024 * 1024  # the API server's own request limit is 3 MiB
 API_TIMEOUT_S = 3.0  # below the webhook's 10 s timeout
+IDLE_TIMEOUT_S = 30.0
 log = logging.getLogger("meshpipe.injector")
 
 
@@ -92,6 +93,7 @@ def make_handler(
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT_S  # an idle keep-alive connection frees its thread
 
         def do_GET(self) -> None:
             if self.path == "/ready":
@@ -105,6 +107,7 @@ def make_handler(
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if not 0 < length <= MAX_BODY_BYTES:
+                self.close_connection = True  # the unread body must not parse as a request
                 self._send(413 if length else 411, b"bad length\n", "text/plain")
                 return
             try:
@@ -144,6 +147,7 @@ def serve(settings: InjectorSettings, namespaces: NamespaceReader) -> ThreadingH
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
     server = ThreadingHTTPServer((settings.host, settings.port), make_handler(settings, namespaces))
+    server.daemon_threads = True  # stopping never waits for a client's open connection
     server.socket = context.wrap_socket(server.socket, server_side=True)
     return server
 
