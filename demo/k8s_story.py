@@ -14,7 +14,7 @@ from pathlib import Path
 
 from meshpipe.demo.check import check_story
 from meshpipe.demo.plan import NAMESPACE, command
-from meshpipe.demo.story import STEPS, Rows, Step, parse_output
+from meshpipe.demo.story import STEPS, Rows, Step, step_result
 from meshpipe.deploy.mesh.portforward import ClusterAccess, ClusterAccessError
 
 Say = Callable[[str], None]
@@ -69,42 +69,24 @@ class K8sDemoRun:
     def cli(
         self, tool: str, *args: str, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        argv = [command(tool), *args]
-        try:
-            return subprocess.run(  # noqa: S603 - our console scripts and kubectl
-                argv,
-                input=stdin,
-                capture_output=True,
-                text=True,
-                timeout=STEP_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return subprocess.CompletedProcess(argv, 1, "", f"no answer within {STEP_TIMEOUT_S:g}s")
+        return _run([command(tool), *args], stdin)
 
     def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [self.access(NAMESPACE).kubectl, *self.settings.flags(), *args]
-        try:
-            return subprocess.run(  # noqa: S603 - kubectl with arguments built here
-                argv,
-                input=stdin,
-                capture_output=True,
-                text=True,
-                timeout=STEP_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return subprocess.CompletedProcess(argv, 1, "", f"no answer within {STEP_TIMEOUT_S:g}s")
+        return _run([self.access(NAMESPACE).kubectl, *self.settings.flags(), *args], stdin)
 
     def run_step(self, step: Step) -> tuple[Rows | None, str]:
         done = self.cli(step.tool, *step.args, *self.settings.flags(), "-o", "json")
-        if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines() or [""]
-            return None, f"exit {done.returncode}: {lines[-1]}"
-        try:
-            return parse_output(step.tool, done.stdout), ""
-        except json.JSONDecodeError as exc:
-            return None, f"output is not JSON: {exc}"
+        return step_result(step.tool, done.returncode, done.stdout, done.stderr)
+
+
+def _run(argv: list[str], stdin: str | None) -> subprocess.CompletedProcess[str]:
+    """Our console scripts and kubectl, bounded by STEP_TIMEOUT_S (a timeout is exit 1)."""
+    try:
+        return subprocess.run(  # noqa: S603 - our console scripts and kubectl
+            argv, input=stdin, capture_output=True, text=True, timeout=STEP_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 1, "", f"no answer within {STEP_TIMEOUT_S:g}s")
 
 
 def _last(done: subprocess.CompletedProcess[str]) -> str:

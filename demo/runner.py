@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from meshpipe.demo.plan import (
     services,
 )
 from meshpipe.demo.podplan import pod_processes, redirects, service_names, web_url
-from meshpipe.demo.story import STEPS, Rows, Step, parse_output
+from meshpipe.demo.story import STEPS, Rows, Step, step_result
 from meshpipe.deploy.dev.procs import Processes, ProcessSpec
 from meshpipe.deploy.dev.stack import DevStack, DevStackSettings
 from meshpipe.schemas.clock import Clock, SystemClock
@@ -150,13 +149,7 @@ class DemoRun:
             )
         except subprocess.TimeoutExpired:
             return None, f"no answer within {STEP_TIMEOUT_S:g}s"
-        if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines() or [""]
-            return None, f"exit {done.returncode}: {lines[-1]}"
-        try:
-            return parse_output(step.tool, done.stdout), ""
-        except json.JSONDecodeError as exc:
-            return None, f"output is not JSON: {exc}"
+        return step_result(step.tool, done.returncode, done.stdout, done.stderr)
 
 
 def intro(settings: DemoSettings, stack: DevStackSettings, pods: Sequence[Pod] = ()) -> list[str]:

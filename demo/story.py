@@ -116,3 +116,14 @@ def parse_output(tool: str, stdout: str) -> Rows:
         return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
     rows = [json.loads(line) for line in stdout.splitlines() if line.strip()]
     return [r for r in rows if isinstance(r, dict)]
+
+
+def step_result(tool: str, returncode: int, stdout: str, stderr: str) -> tuple[Rows | None, str]:
+    """A finished step command's rows, or None and why it failed (its exit and last line)."""
+    if returncode != 0:
+        lines = (stderr or stdout).strip().splitlines() or [""]
+        return None, f"exit {returncode}: {lines[-1]}"
+    try:
+        return parse_output(tool, stdout), ""
+    except json.JSONDecodeError as exc:
+        return None, f"output is not JSON: {exc}"
