@@ -230,10 +230,7 @@ def test_meshctl_dashboard_forwards_to_the_in_cluster_dashboard(
         "-o", "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
     )  # fmt: skip
     assert ready.split() == ["True"]
-    end = (int(time.time()) // WINDOW_S - 3) * WINDOW_S  # windows the worker has written
-    start = end - 600
     stat = ("meshstat", "deploy", "-n", APP_NS, f"--kubeconfig={kube.kubeconfig}", "-o", "json")
-    span = ("--since", format_time(start), "--until", format_time(end))
     argv = [str(BIN / "meshctl"), "dashboard", f"--kubeconfig={kube.kubeconfig}", "--port", "0"]
     process = subprocess.Popen(
         argv,
@@ -246,22 +243,27 @@ def test_meshctl_dashboard_forwards_to_the_in_cluster_dashboard(
     try:
         url = _dashboard_url(process, 60)
         assert url.startswith("http://127.0.0.1:")
-        api = f"{url}api/namespaces/{APP_NS}?start={start}&end={end}"
-        # A late window may still land in the range: read both until they agree.
+        # A fixed range of windows the worker has written, moved on until it holds the pod's
+        # first requests; a late window may still land in it: read both until they agree.
         deadline = time.monotonic() + DATA_S
         shown: list[dict[str, object]] = []
         expected: list[dict[str, object]] = []
         while time.monotonic() < deadline:
+            if not expected:
+                end = (int(time.time()) // WINDOW_S - 3) * WINDOW_S
+                start = end - 600
+            span = ("--since", format_time(start), "--until", format_time(end))
             done = _cli(kube, *stat, *span)
             assert done.returncode == 0, done.stderr
             expected = json.loads(done.stdout or "[]")
+            api = f"{url}api/namespaces/{APP_NS}?start={start}&end={end}"
             workloads = _get_json(api)["workloads"]
             assert isinstance(workloads, list)
             shown = [w for w in workloads if w["kind"] == "deployment"]
             if expected and [w["requests"] for w in shown] == [r["requests"] for r in expected]:
                 break
             time.sleep(3)
-        print(shown, expected)
+        print(start, end, shown, expected)
         assert [w["name"] for w in shown] == ["web"]
         assert [(w["requests"], w["success"]) for w in shown] == [
             (r["requests"], r["success"]) for r in expected
