@@ -60,6 +60,7 @@ class InstallOptions:
     requests_partitions: int | None = None  # None: deploy/kafka/topics.yaml's count
     kafka_broker: bool = False
     grafana: bool = True
+    dashboard: bool = True
     dev_cluster: bool = False
 
     def resolved(self) -> InstallOptions:
@@ -125,6 +126,7 @@ class InstallOptions:
             streams_replicas=self.streams_replicas,
             kafka_broker=self.kafka_broker,
             with_grafana=self.grafana,
+            with_dashboard=self.dashboard,
             injector_tls=factories.tls(self.namespace),
         )
 
@@ -170,6 +172,12 @@ class InstallOptions:
 )
 @click.option("--grafana/--no-grafana", default=True, show_default=True, help="Install Grafana.")
 @click.option(
+    "--dashboard/--no-dashboard",
+    default=True,
+    show_default=True,
+    help="Install the web dashboard (`meshctl dashboard --kubeconfig/--context` forwards to it).",
+)
+@click.option(
     "--streams-replicas",
     type=int,
     default=DEFAULT_REPLICAS,
@@ -190,7 +198,8 @@ class InstallOptions:
 )
 @click.pass_context
 def install(ctx: click.Context, /, **flags: Any) -> None:
-    """Write the control plane to stdout: meshstreams, ClickHouse, Kafka topics, Grafana, RBAC.
+    """Write the control plane to stdout: meshstreams, ClickHouse, Kafka topics, Grafana, the
+    dashboard, RBAC.
 
     Fresh passwords for ClickHouse and Grafana are generated on every run (they land in the
     clickhouse-credentials Secret), and so are the proxy injector's CA and serving certificate

@@ -1,5 +1,6 @@
 """`meshctl dashboard`: serve the web UI on a local address over ClickHouse (read-only user) and
-Kafka (tap sessions), until interrupted."""
+Kafka (tap sessions), or forward a local port to the one an install runs in the cluster, until
+interrupted."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ from meshpipe.dashboard.server import (
 from meshpipe.dashboard.tapstream import TapLimits, live_opener
 from meshpipe.deploy.kafka.topics import load_spec
 from meshpipe.deploy.mesh.grafana import dashboards
+from meshpipe.deploy.mesh.portforward import (
+    ClusterAccess,
+    ClusterAccessError,
+    dashboard_forward,
+    has_dashboard,
+)
 from meshpipe.schemas.clock import SystemClock
 from meshpipe.schemas.exits import CliError, ExitStatus, UsageError
 from meshpipe.sinks.client import UrlError, parse_url
@@ -81,6 +88,30 @@ async def serve(app: web.Application, settings: ServeSettings) -> None:
         await runner.cleanup()
 
 
+def forward(access: ClusterAccess, settings: ServeSettings) -> None:
+    """Forward 127.0.0.1:port (0: any free port) to the install's dashboard Service through the
+    API server, say the URL, and hold the forward until interrupted or until kubectl ends."""
+    try:
+        with dashboard_forward(access, settings.port or None) as held:
+            url = f"http://127.0.0.1:{held.port}/"
+            click.echo(f"meshpipe dashboard available at {url}")
+            if settings.open_browser:
+                webbrowser.open(url)
+            code = held.wait()
+    except ClusterAccessError as exc:
+        raise CliError(str(exc), ExitStatus.UNAVAILABLE) from None
+    raise CliError(
+        f"kubectl port-forward to service/dashboard ended (exit {code})", ExitStatus.UNAVAILABLE
+    )
+
+
+def _installed_dashboard(access: ClusterAccess) -> bool:
+    try:
+        return has_dashboard(access)
+    except ClusterAccessError as exc:
+        raise CliError(str(exc), ExitStatus.UNAVAILABLE) from None
+
+
 @click.command("dashboard", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="0: any free port.")
 @click.option(
@@ -130,15 +161,21 @@ def dashboard(
     """Serve meshpipe's web dashboard: namespaces, workloads, the service map over any stored
     range, and live tap. Read-only; listens on 127.0.0.1 unless told otherwise.
 
-    With --kubeconfig/--context it shows an installed control plane, reached through the
-    cluster's API server (port-forwards to ClickHouse as the reader, and to a single broker).
+    With --kubeconfig/--context it shows an installed control plane through the cluster's API
+    server: a port-forward to the dashboard the install runs (--port, --open apply; the rest is
+    the pod's), or, for an install made with --no-dashboard, a local server over port-forwards
+    to ClickHouse as the reader and to a single broker.
 
     \b
-    Exit codes: 0 ok, 1 unexpected error, 2 usage, 4 cannot listen, 130 interrupted.
+    Exit codes: 0 ok, 1 unexpected error, 2 usage, 4 cannot listen or reach the cluster,
+    130 interrupted.
     """
     if tap_max_rps < 1:
         raise UsageError("--tap-max-rps must be at least 1")
     access = pop_access(cluster)
+    if access is not None and _installed_dashboard(access):
+        forward(access, ServeSettings("127.0.0.1", port, open_browser))
+        return
     if access is None:
         try:
             parse_url(clickhouse_url)

@@ -42,7 +42,7 @@ TARGETS = ("meshproxy", "meshstreams", "meshpipe-demo", "clickhouse-debian", "ka
 # The local cluster's data services: images a user's cluster takes from elsewhere.
 DATA_TARGETS = ("clickhouse-debian", "kafka")
 # The extras the context holds wheels for: every image's, and what meshpipe-demo requires.
-_CONTEXT_EXTRAS = "[proxy,streams,cli]"
+_CONTEXT_EXTRAS = "[proxy,streams,cli,dashboard,kube]"
 _TOOLS = ("debootstrap", "umoci", "skopeo", "unshare", "chroot")
 # Files of deploy/images/ that the context carries (the data images' configs and scripts).
 _CONTEXT_DIRS = ("clickhouse", "kafka")

@@ -13,6 +13,8 @@ from meshpipe.deploy.mesh.clickhouse import (
     ClickHouseConfig,
     clickhouse,
 )
+from meshpipe.deploy.mesh.dashboard import COMPONENT as DASHBOARD
+from meshpipe.deploy.mesh.dashboard import DashboardConfig, dashboard
 from meshpipe.deploy.mesh.grafana import GrafanaConfig, grafana
 from meshpipe.deploy.mesh.injector import INJECTOR, InjectorConfig, InjectorTls, injector
 from meshpipe.deploy.mesh.k8s import (
@@ -63,6 +65,7 @@ class InstallConfig:
     streams_replicas: int = 2
     kafka_broker: bool = False
     with_grafana: bool = True
+    with_dashboard: bool = True
     injector_tls: InjectorTls | None = None  # None: no proxy injector
 
     @property
@@ -72,6 +75,10 @@ class InstallConfig:
     @property
     def kafka(self) -> KafkaClusterConfig:
         return KafkaClusterConfig(namespace=self.namespace)
+
+    @property
+    def streams_image(self) -> str:
+        return f"{self.image_repository}/{STREAMS}:{self.image_tag}"
 
     @property
     def broker(self) -> BrokerConfig:
@@ -101,7 +108,8 @@ class InstallConfig:
         kafka = ("kafka",) if self.topics_by == "job" else ()
         injector = (INJECTOR,) if self.injector_tls is not None else ()
         grafana = ("grafana",) if self.with_grafana else ()
-        return (STREAMS, "clickhouse", *kafka, *grafana, *injector)
+        board = (DASHBOARD,) if self.with_dashboard else ()
+        return (STREAMS, "clickhouse", *kafka, *grafana, *board, *injector)
 
     @property
     def clickhouse(self) -> ClickHouseConfig:
@@ -131,6 +139,9 @@ def render(config: InstallConfig, topics: TopicSet | None = None) -> list[dict[s
     objects.extend(_streams(config))
     if config.with_grafana:
         objects.extend(grafana(GrafanaConfig(config.namespace, config.grafana_image, ch.host)))
+    if config.with_dashboard:
+        board = DashboardConfig(config.namespace, config.streams_image, ch.host, config.bootstrap)
+        objects.extend(dashboard(board))
     if config.injector_tls is not None:
         tls = config.injector_tls
         objects.extend(
@@ -225,7 +236,7 @@ def _migrate(config: InstallConfig, image: str) -> dict[str, Any]:
 
 def _streams(config: InstallConfig) -> list[dict[str, Any]]:
     ns = config.namespace
-    image = f"{config.image_repository}/{STREAMS}:{config.image_tag}"
+    image = config.streams_image
     container = {
         "name": STREAMS,
         "image": image,

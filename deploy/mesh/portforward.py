@@ -1,7 +1,8 @@
 """The operator's way into an installed control plane, as `linkerd viz` does it: `kubectl
-port-forward` through the API server (to ClickHouse's native port, or the single broker's
-loopback listener), and the reader's password read from the install's Secret. Nothing is
-exposed beyond the cluster; the forward lives as long as the CLI that opened it."""
+port-forward` through the API server (to the dashboard's Service, ClickHouse's native port, or
+the single broker's loopback listener), and the reader's password read from the install's
+Secret. Nothing is exposed beyond the cluster; the forward lives as long as the CLI that opened
+it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from types import TracebackType
 from typing import IO, Any
 
 from meshpipe.deploy.mesh.clickhouse import CREDENTIALS_SECRET, NATIVE_PORT
+from meshpipe.deploy.mesh.dashboard import COMPONENT as DASHBOARD
+from meshpipe.deploy.mesh.dashboard import PORT as DASHBOARD_PORT
 from meshpipe.deploy.mesh.kafkabroker import COMPONENT as KAFKA_COMPONENT
 from meshpipe.deploy.mesh.kafkabroker import HOST_PORT as KAFKA_HOST_PORT
 from meshpipe.sinks.users import DATABASE, READER_USER
@@ -104,6 +107,20 @@ def clickhouse_endpoint(access: ClusterAccess) -> ClickHouseEndpoint:
     )
 
 
+def installed_components(access: ClusterAccess) -> tuple[str, ...]:
+    """The components the install's meshpipe-config lists (empty for an install older than
+    that list)."""
+    config = _json(access.get("configmap", "meshpipe-config", "-o", "json"), "meshpipe-config")
+    listed = str((config.get("data") or {}).get("components") or "")
+    return tuple(name for name in listed.split(",") if name)
+
+
+def has_dashboard(access: ClusterAccess) -> bool:
+    """Whether the install runs the dashboard in the cluster (`meshctl install` without
+    --no-dashboard)."""
+    return DASHBOARD in installed_components(access)
+
+
 def _json(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -172,6 +189,13 @@ class PortForward:
             f"no forward within {FORWARD_TIMEOUT_S:.0f} s"
         )
 
+    def wait(self) -> int:
+        """Block until kubectl exits (the pod went away, the API server dropped the stream);
+        its exit code. Interrupting the caller leaves close() to the `with` block."""
+        if self._process is None:
+            return 0
+        return self._process.wait()
+
     def close(self) -> None:
         process, self._process = self._process, None
         if process is None:
@@ -216,3 +240,8 @@ def kafka_forward(access: ClusterAccess) -> PortForward:
     return PortForward(
         access, f"statefulset/{KAFKA_COMPONENT}", KAFKA_HOST_PORT, local=KAFKA_HOST_PORT
     )
+
+
+def dashboard_forward(access: ClusterAccess, local: int | None) -> PortForward:
+    """A forward to the in-cluster dashboard's Service on local (None: a free port)."""
+    return PortForward(access, f"service/{DASHBOARD}", DASHBOARD_PORT, local=local)

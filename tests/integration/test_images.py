@@ -92,7 +92,7 @@ def test_the_image_holds_the_proxy_extra_and_no_worker_cluster_or_pip_packages(
     )
     listing = run_in(sidecar_root, ["python3", "-c", script])
     names = set(listing.split())
-    assert {"meshpipe", "aiokafka", "h2", "uvloop", "prometheus-client"} <= names
+    assert {"meshpipe", "aiokafka", "h2", "httptools", "uvloop", "prometheus-client"} <= names
     for absent in ("faust-streaming", "clickhouse-driver", "kubernetes", "pip", "meshpipe-demo"):
         assert absent not in names
     assert not (sidecar_root / "var/lib/apt/lists/partial").exists()

@@ -1,17 +1,22 @@
 """`meshctl install --dev-cluster | kubectl apply -f -` on the real cluster: the control plane's
 pods become Ready, a pod's sidecar (the meshproxy image) publishes into the in-cluster Kafka,
 the in-cluster worker stores the events, `meshstat`/`meshtap --kubeconfig` read them from the
-host through the API server, and `meshctl check` passes with the data path. An unready pod is
-named with its log. Uses the session's `kube` cluster and `kube_images`.
+host through the API server, `meshctl dashboard --kubeconfig` forwards to the in-cluster
+dashboard, whose API shows the pod's numbers as meshstat does, and `meshctl check` passes with
+the data path. An unready pod is named with its log. Uses the session's `kube` cluster and
+`kube_images`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import selectors
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +27,8 @@ from integration.kube_target import KubeTarget
 from meshpipe.deploy.dev.clusterconf import BUSYBOX_IMAGE
 from meshpipe.deploy.dev.oci import BuiltImage
 from meshpipe.deploy.mesh.proxyspec import package_version
+from meshpipe.schemas.durations import format_time
+from meshpipe.schemas.rows import WINDOW_S
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(1800)]
 BIN = Path(sys.executable).parent
@@ -192,6 +199,88 @@ def test_check_passes_with_events_arriving(kube: KubeTarget, app_traffic: str) -
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "✔ events arriving (newest" in checked.stdout
     assert "✔ proxies not dropping events" in checked.stdout
+
+
+def _dashboard_url(process: subprocess.Popen[str], timeout_s: float) -> str:
+    """The URL `meshctl dashboard` prints once its forward is open."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout_s):
+            pytest.fail(f"meshctl dashboard printed no URL in {timeout_s:.0f} s")
+    line = process.stdout.readline()
+    prefix = "meshpipe dashboard available at "
+    assert line.startswith(prefix), line + (process.stderr.read() if process.stderr else "")
+    return line.removeprefix(prefix).strip()
+
+
+def _get_json(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body: dict[str, object] = json.load(response)
+    return body
+
+
+def test_meshctl_dashboard_forwards_to_the_in_cluster_dashboard(
+    kube: KubeTarget, app_traffic: str
+) -> None:
+    """The install's dashboard pod is Ready; `meshctl dashboard --kubeconfig` forwards a
+    loopback port to it, and its API shows deploy/web as meshstat does for the same range."""
+    ready = kube.run(
+        "get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=dashboard",
+        "-o", "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+    )  # fmt: skip
+    assert ready.split() == ["True"]
+    stat = ("meshstat", "deploy", "-n", APP_NS, f"--kubeconfig={kube.kubeconfig}", "-o", "json")
+    argv = [str(BIN / "meshctl"), "dashboard", f"--kubeconfig={kube.kubeconfig}", "--port", "0"]
+    process = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MESHPIPE_KUBECTL": kube.kubectl},
+        start_new_session=True,
+    )
+    try:
+        url = _dashboard_url(process, 60)
+        assert url.startswith("http://127.0.0.1:")
+        # A fixed range of windows the worker has written, moved on until it holds the pod's
+        # first requests; a late window may still land in it: read both until they agree.
+        deadline = time.monotonic() + DATA_S
+        shown: list[dict[str, object]] = []
+        expected: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            if not expected:
+                end = (int(time.time()) // WINDOW_S - 3) * WINDOW_S
+                start = end - 600
+            span = ("--since", format_time(start), "--until", format_time(end))
+            done = _cli(kube, *stat, *span)
+            assert done.returncode == 0, done.stderr
+            expected = json.loads(done.stdout or "[]")
+            api = f"{url}api/namespaces/{APP_NS}?start={start}&end={end}"
+            workloads = _get_json(api)["workloads"]
+            assert isinstance(workloads, list)
+            shown = [w for w in workloads if w["kind"] == "deployment"]
+            if expected and [w["requests"] for w in shown] == [r["requests"] for r in expected]:
+                break
+            time.sleep(3)
+        print(start, end, shown, expected)
+        assert [w["name"] for w in shown] == ["web"]
+        assert [(w["requests"], w["success"]) for w in shown] == [
+            (r["requests"], r["success"]) for r in expected
+        ]
+        assert int(str(shown[0]["requests"])) > 0
+    finally:
+        process.send_signal(signal.SIGINT)  # the command closes its kubectl port-forward
+        try:
+            code = process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
+    assert code == 130
 
 
 def test_an_unready_control_pod_is_named_with_its_log(

@@ -84,6 +84,12 @@ def test_the_worker_image_runs_meshstreams_and_skips_the_sidecar_stages() -> Non
     assert stages[-1].config.user == "2103"
 
 
+def test_the_worker_venv_also_installs_the_dashboard_the_install_runs_from_it() -> None:
+    [run] = _stage("meshstreams", "meshstreams-venv").steps
+    assert isinstance(run, Run)
+    assert "'meshpipe[streams,dashboard,kube]'" in run.argv[-1]
+
+
 def test_the_demo_image_runs_a_module_given_as_the_command() -> None:
     config = plan(RECIPE, "meshpipe-demo", BASE)[-1].config
     assert config.entrypoint == ("/opt/meshpipe/bin/python", "-m")

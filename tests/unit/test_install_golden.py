@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -128,9 +130,51 @@ def test_dev_cluster_writes_our_broker_and_debian_clickhouse_and_no_strimzi_or_g
     assert not [name for _, name in kinds if name.startswith("grafana")]
     [config] = [d for d in docs if d["metadata"]["name"] == "meshpipe-config"]
     assert config["data"]["kafka-bootstrap"] == "kafka.meshpipe.svc:9092"
-    assert config["data"]["components"] == "meshstreams,clickhouse,kafka,meshpipe-injector"
+    assert config["data"]["components"] == (
+        "meshstreams,clickhouse,kafka,dashboard,meshpipe-injector"
+    )
     images = {c["image"] for d in docs for c in _containers(d)}
     assert "ghcr.io/meshpipe/clickhouse-debian:golden" in images
+
+
+def _dashboard(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    named = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    return named["Deployment", "dashboard"], named["Service", "dashboard"]
+
+
+def test_the_dashboard_runs_meshctl_from_the_streams_image_as_the_reader() -> None:
+    docs = list(yaml.safe_load_all(_install("--dev-cluster")))
+    deployment, svc = _dashboard(docs)
+    assert svc["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(50750, "http")]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == "ghcr.io/meshpipe/meshstreams:golden"
+    assert container["command"] == ["/opt/meshpipe/bin/meshctl"]
+    assert container["args"][:3] == ["dashboard", "--listen", "0.0.0.0"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MESHPIPE_KAFKA"]["value"] == "kafka.meshpipe.svc:9092"
+    assert env["MESHPIPE_CLICKHOUSE_USER"]["value"] == READER_USER
+    assert env["MESHPIPE_CLICKHOUSE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "clickhouse-credentials",
+        "key": "reader-password",
+    }
+    assert env["MESHPIPE_CLICKHOUSE"]["value"].startswith(
+        "clickhouse://$(MESHPIPE_CLICKHOUSE_USER):$(MESHPIPE_CLICKHOUSE_PASSWORD)@clickhouse."
+    )
+    assert container["readinessProbe"]["httpGet"] == {"path": "/api/config", "port": "http"}
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["readOnlyRootFilesystem"] is True
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_no_dashboard_leaves_it_out_of_the_objects_and_the_component_list() -> None:
+    docs = list(yaml.safe_load_all(_install("--dev-cluster", "--no-dashboard")))
+    assert not [d for d in docs if d["metadata"]["name"] == "dashboard"]
+    [config] = [d for d in docs if d["metadata"]["name"] == "meshpipe-config"]
+    assert "dashboard" not in config["data"]["components"].split(",")
 
 
 def test_dev_cluster_keeps_an_explicit_clickhouse_image() -> None:

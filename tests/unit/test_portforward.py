@@ -17,6 +17,8 @@ from meshpipe.deploy.mesh.portforward import (
     ClusterAccessError,
     PortForward,
     clickhouse_endpoint,
+    dashboard_forward,
+    has_dashboard,
 )
 
 
@@ -84,3 +86,30 @@ def test_a_kubectl_that_never_forwards_is_given_up_on(
     forward = PortForward(ClusterAccess(kubectl=_kubectl(tmp_path, "exec sleep 30")), "svc/x", 1)
     with pytest.raises(ClusterAccessError, match="no forward within"):
         forward.__enter__()
+
+
+def _install_config(tmp_path: Path, components: str | None) -> ClusterAccess:
+    data = {} if components is None else {"components": components}
+    (tmp_path / "configmap").write_text(json.dumps({"data": data}))
+    return ClusterAccess(kubectl=_kubectl(tmp_path, 'cat "$(dirname "$0")/$4"'))
+
+
+@pytest.mark.parametrize(
+    ("components", "expected"),
+    [
+        ("meshstreams,clickhouse,kafka,dashboard,meshpipe-injector", True),
+        ("meshstreams,clickhouse,kafka,meshpipe-injector", False),  # --no-dashboard
+        (None, False),  # an install older than the component list
+    ],
+)
+def test_the_dashboard_is_forwarded_to_only_when_the_install_lists_it(
+    tmp_path: Path, components: str | None, expected: bool
+) -> None:
+    assert has_dashboard(_install_config(tmp_path, components)) is expected
+
+
+def test_the_dashboard_forward_goes_to_its_service_on_the_port_asked(tmp_path: Path) -> None:
+    access = ClusterAccess(kubectl="kubectl", namespace="mp")
+    fixed, free = dashboard_forward(access, 8084), dashboard_forward(access, None)
+    assert (fixed.resource, fixed.remote, fixed.local) == ("service/dashboard", 50750, 8084)
+    assert (free.resource, free.remote, free.local) == ("service/dashboard", 50750, None)
