@@ -1,9 +1,9 @@
 """The dashboard's JSON API: each handler turns a page's URL parameters into query-layer
 questions (sinks/ through a Backend) and answers with JSON-ready dicts. No I/O of its own.
 
-Stat rows are meshstat's `-o json` objects (`cli.stat_render.row_json`), so the pages show the
-same numbers as `meshstat -o json` for the same range. Series are the same rows over
-consecutive sub-ranges of whole windows (`TimeRange.buckets`).
+Stat, edge and route rows are meshstat's `-o json` objects (`row_json`, `edge_json`,
+`route_json` of cli/), so the pages show the same numbers as `meshstat -o json` for the range.
+Series are the same rows over consecutive sub-ranges of whole windows (`TimeRange.buckets`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from meshpipe.cli.meshstat_edges import edge_json
+from meshpipe.cli.meshstat_routes import route_json
 from meshpipe.cli.stat_render import row_json
 from meshpipe.dashboard.backend import Backend
 from meshpipe.dashboard.kafkahealth import UNKNOWN, KafkaHealth, KafkaProbe
 from meshpipe.dashboard.timerange import RangeError, TimeRange, parse_range, points
 from meshpipe.schemas.clock import Clock
 from meshpipe.schemas.kinds import canonical
-from meshpipe.sinks.edges import EdgeQuery, EdgeRow
+from meshpipe.sinks.edges import EdgeQuery
 from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery, StatRow
-from meshpipe.sinks.routes import RouteQuery, RouteRow
+from meshpipe.sinks.routes import RouteQuery
 
 Json = dict[str, object]
 Params = Mapping[str, str]
@@ -71,35 +73,6 @@ def _stat(
 ) -> StatQuery:
     """A stat query over span; edges to and from a peer include unmeshed ends."""
     return StatQuery(selection, mode, peer, span[0], span[1], include_unmeshed=peer is not None)
-
-
-def edge_json(row: EdgeRow) -> Json:
-    return {
-        "src_namespace": row.src_namespace,
-        "src_kind": row.src_kind,
-        "src": row.src,
-        "dst_namespace": row.dst_namespace,
-        "dst_kind": row.dst_kind,
-        "dst": row.dst,
-        "requests": row.requests,
-        "successes": row.successes,
-        "success": row.success,
-        "rps": row.rps,
-        "latency_ms_p99": row.latency_ms_p99,
-    }
-
-
-def route_json(row: RouteRow) -> Json:
-    return {
-        "route": row.route,
-        "service": row.service,
-        "requests": row.requests,
-        "success": row.success,
-        "rps": row.rps,
-        "latency_ms_p50": row.latency_ms_p50,
-        "latency_ms_p95": row.latency_ms_p95,
-        "latency_ms_p99": row.latency_ms_p99,
-    }
 
 
 def node_id(namespace: str, kind: str, name: str) -> str:
