@@ -7,10 +7,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import urllib3
-from kubernetes import client, config
-from kubernetes.config.config_exception import ConfigException
-
 from meshpipe.deploy.mesh.datapath import DataPath, parse_health, read_clickhouse
 from meshpipe.deploy.operators import STRIMZI as STRIMZI_OPERATOR
 from meshpipe.sinks.users import READER_USER
@@ -40,6 +36,11 @@ class Kube:
     """A thin GET-only reader over the kubernetes client's auth and transport."""
 
     def __init__(self, settings: KubeSettings) -> None:
+        # The kubernetes client (~0.2 s to import) only when a command talks to a cluster:
+        # every meshctl command imports this module at start.
+        from kubernetes import config
+        from kubernetes.config.config_exception import ConfigException
+
         try:
             self._api = config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=settings.kubeconfig, context=settings.context
@@ -59,6 +60,9 @@ class Kube:
     def get_text(
         self, path: str, query: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> str:
+        import urllib3  # see __init__
+        from kubernetes import client
+
         method, url, all_headers, _, _ = self._api.param_serialize(
             "GET",
             path,
