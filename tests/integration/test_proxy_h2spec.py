@@ -83,7 +83,7 @@ class _H2App(asyncio.Protocol):
             try:
                 room = min(self.conn.local_flow_control_window(sid), len(body))
                 room = min(room, self.conn.max_outbound_frame_size)
-                if body and not room:
+                if body and room <= 0:  # a window may go negative (RFC 9113 §6.9.2)
                     continue
                 self.conn.send_data(sid, body[:room], end_stream=room == len(body))
             except (StreamClosedError, ProtocolError):

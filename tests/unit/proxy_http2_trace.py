@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import h2.events as h2e
 from h2.config import H2Configuration
-from h2.connection import H2Connection
+from h2.connection import ConnectionInputs, ConnectionState, H2Connection, H2ConnectionStateMachine
 from proxy_trace import APP, FakeClock, context
 
 from meshpipe.proxy.commands import (
@@ -22,12 +22,28 @@ from meshpipe.proxy.commands import (
     Side,
     UpstreamConnected,
 )
-from meshpipe.proxy.h2_private import DrainingStateMachine
 from meshpipe.proxy.http2 import H2Relay
 from meshpipe.proxy.layer import Address, Limits
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 Headers = list[tuple[bytes, bytes]]
+
+
+class DrainingStateMachine(H2ConnectionStateMachine):
+    """h2's connection state machine, except that a GOAWAY leaves the connection open, as real
+    peers (grpc, nghttp2) keep serving streams below a GOAWAY's last id (h2 has no switch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        table = dict(H2ConnectionStateMachine._transitions)
+        for state in (
+            ConnectionState.IDLE,
+            ConnectionState.CLIENT_OPEN,
+            ConnectionState.SERVER_OPEN,
+        ):
+            for goaway in (ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY):
+                table[(state, goaway)] = (None, state)
+        self._transitions = table
 
 
 def grpc_request(path: bytes = b"/shop.Cart/Add", **extra: bytes) -> Headers:

@@ -148,7 +148,7 @@ def test_random_traces_never_raise_leak_or_publish_twice(
     events = t.events()
     event(f"events: {min(len(events), 5)}")
     event(f"ends: {sorted({e.WhichOneof('end') or 'none' for e in events})}")
-    assert not t.relay._streams.all()  # no stream outlives its connection
+    assert not t.relay.open_streams  # no stream outlives its connection
     assert t.relay.buffered_bytes == 0
     assert [e.proxy_seq for e in events] == list(range(1, len(events) + 1))
     assert not [p for p, n in Counter(e.path for e in events).items() if n > 1]
