@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hpack import Decoder, Encoder, HeaderTuple, NeverIndexedHeaderTuple
+from hpack import Decoder, Encoder, HeaderTuple
 from hpack.hpack import decode_integer, encode_integer
 
 Headers = list[tuple[bytes, bytes]]
@@ -170,15 +170,12 @@ class BlockRelay:
     ) -> bytes:
         encoder = self._encoder
         assert encoder is not None
-        out: list[tuple[bytes, bytes] | HeaderTuple] = []
+        out: list[tuple[bytes, bytes, bool]] = []  # (name, value, never indexed)
         for i, field in enumerate(fields):
             action = KEEP if actions is None else actions[i]
-            if action == DROP:
-                continue
-            if action == PROTECT and field.indexable:
-                field = NeverIndexedHeaderTuple(field[0], field[1])
-            out.append(field)
-        out.extend(add)
+            if action != DROP:
+                out.append((field[0], field[1], action == PROTECT or not field.indexable))
+        out.extend((name, value, False) for name, value in add)
         if not out:  # nothing to send (the caller ends the stream otherwise): no table change yet
             return b""
         prefix = b""
@@ -195,4 +192,9 @@ class BlockRelay:
             encoder.header_table_size = size
         elif encoder.header_table_size != size:
             encoder.header_table_size = size
-        return prefix + encoder.encode(out)
+        # Never-indexed fields stay literals (RFC 7541 §6.2.3), even where hpack's encoder would
+        # refer to an equal entry of its table.
+        parts = [prefix, encoder.encode([])]
+        for name, value, never in out:
+            parts.append(literal(name, value, True) if never else encoder.encode([(name, value)]))
+        return b"".join(parts)

@@ -14,7 +14,10 @@ in the framing and HPACK.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from enum import Enum
+
+from hpack import HeaderTuple
 
 from meshpipe.proxy import h2_frames as fr
 from meshpipe.proxy.commands import (
@@ -40,7 +43,7 @@ from meshpipe.proxy.commands import (
 from meshpipe.proxy.h2_frames import Frame, FrameError
 from meshpipe.proxy.h2_hpack import BlockError, BlockRelay, static_block
 from meshpipe.proxy.http1_parse import ParseError, split_authority
-from meshpipe.proxy.http2_headers import error_reply
+from meshpipe.proxy.http2_headers import error_reply, request_head
 from meshpipe.proxy.http2_streams import (
     Edit,
     Stream,
@@ -54,6 +57,7 @@ from meshpipe.proxy.http2_streams import (
     trailer_edit,
 )
 from meshpipe.proxy.layer import Address, LayerContext
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 CLOSE_TIMER = "h2-close"
 CLOSE_GRACE_S = 1.0  # after our GOAWAY, time the client gets to close first (avoids TCP RST)
@@ -93,7 +97,9 @@ class H2Relay:
         }
         self._partial: dict[Side, _Partial | None] = {DOWN: None, UP: None}
         self._streams: dict[int, Stream] = {}
-        self._dropped: deque[int] = deque(maxlen=DROPPED_KEPT)
+        self._templates: dict[int, meshpipe_pb2.RequestEvent] = {}  # per protocol
+        self._dropped: set[int] = set()  # streams the proxy ended: late frames swallowed
+        self._dropped_order: deque[int] = deque()
         self._send: dict[Side, list[bytes]] = {DOWN: [], UP: []}
         self._pending: list[bytes] = []  # for the upstream, until it is connected
         self._pending_size = 0
@@ -194,6 +200,7 @@ class H2Relay:
 
     def _connect(self, target: Address) -> None:
         self._ctx = self._ctx.with_target(target)
+        self._templates.clear()  # events name the target from now on
         self._upstream = _Upstream.CONNECTING
         self._connecting = True
         self._out.append(OpenUpstream(target.host, target.port))
@@ -410,7 +417,11 @@ class H2Relay:
                 stream.forwarded = True
             elif stream is not None:
                 edit = trailer_edit(stream, fields)
-        elif stream is not None:
+            else:  # a stream already over: the peer will refuse it, but no identity goes by
+                edit = informational_edit(fields)
+        elif stream is None:
+            edit = informational_edit(fields)
+        else:
             status = status_of(fields) if not stream.response_started else b""
             if status[:1] == b"1":
                 edit = informational_edit(fields)
@@ -421,6 +432,8 @@ class H2Relay:
                 self._cancel_timer(stream)
                 if end:  # Trailers-Only or a bodiless response
                     self._grpc_status(stream, fields)
+            elif not stream.response_started:
+                raise FrameError(fr.PROTOCOL_ERROR, f"a response head without :status on {sid}")
             else:
                 edit = trailer_edit(stream, fields)
                 self._grpc_status(stream, fields)
@@ -432,31 +445,31 @@ class H2Relay:
         if stream is not None and end:
             self._ended(stream, side)
 
-    def _grpc_status(self, stream: Stream, fields: list) -> None:  # type: ignore[type-arg]
+    def _grpc_status(self, stream: Stream, fields: Sequence[HeaderTuple]) -> None:
         code = grpc_status_of(fields)
         if code is not None:
             stream.record.grpc_status(code)
 
-    def _new_stream(self, sid: int, fields: list, end: bool) -> Stream | None:  # type: ignore[type-arg]
+    def _new_stream(self, sid: int, fields: Sequence[HeaderTuple], end: bool) -> Stream | None:
         """A request opened a stream; None when the proxy answers it itself."""
         if self._goaway_last is not None and sid > self._goaway_last:
             # After a GOAWAY: not processed, the client retries it elsewhere (RFC 9113 §6.8);
             # no event, as for any request that never reached the proxy.
             self._speak_first()
             self._to(DOWN, fr.rst_stream(sid, fr.REFUSED_STREAM))
-            self._dropped.append(sid)
+            self._remember_dropped(sid)
             return None
-        stream = new_stream(self._ctx, sid, fields)
-        stream.req_end = end
-        self._streams[sid] = stream
         if self._upstream is _Upstream.IDLE:
-            head = stream.head
+            head = request_head(list(fields))
             try:
                 target = split_authority(head.authority, 443 if head.scheme == "https" else 80)
             except ParseError as exc:
                 self._failure = ("bad_request", f":authority {head.authority!r}: {exc}")
             else:
                 self._connect(Address(*target))
+        stream = new_stream(self._ctx, sid, fields, self._templates)
+        stream.req_end = end
+        self._streams[sid] = stream
         if self._failure is not None or self._upstream is _Upstream.GONE:
             kind, message = self._failure or ("upstream_reset", "the upstream is gone")
             self._fail(stream, kind, message)
@@ -482,9 +495,15 @@ class H2Relay:
 
     def _drop(self, stream: Stream) -> None:
         """The proxy ends the stream: its late frames are swallowed."""
-        self._dropped.append(stream.sid)
+        self._remember_dropped(stream.sid)
         if stream.forwarded and self._upstream is _Upstream.CONNECTED:
             self._to(UP, fr.rst_stream(stream.sid, fr.CANCEL))
+
+    def _remember_dropped(self, sid: int) -> None:
+        self._dropped.add(sid)
+        self._dropped_order.append(sid)
+        if len(self._dropped_order) > DROPPED_KEPT:  # frames in flight come within a round trip
+            self._dropped.discard(self._dropped_order.popleft())
 
     def _fail(self, stream: Stream, kind: str, message: str) -> None:
         """A made-up response if none started, else a reset; then the event."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from hpack import HeaderTuple
 
-from meshpipe.proxy.events import DST_HEADER, SRC_HEADER, RequestRecord
+from meshpipe.proxy.events import DST_HEADER, SRC_HEADER, RequestRecord, event_template
 from meshpipe.proxy.h2_hpack import DROP, KEEP, PROTECT
 from meshpipe.proxy.http2_headers import RequestHead, request_head, text
 from meshpipe.proxy.layer import LayerContext
@@ -48,10 +48,19 @@ class Stream:
         self.timer = ""  # name of the armed response timer, if any
 
 
-def new_stream(ctx: LayerContext, sid: int, fields: Sequence[HeaderTuple]) -> Stream:
-    """A stream for a request head: its record filled from the fields."""
+def new_stream(
+    ctx: LayerContext,
+    sid: int,
+    fields: Sequence[HeaderTuple],
+    templates: dict[int, meshpipe_pb2.RequestEvent],
+) -> Stream:
+    """A stream for a request head: its record filled from the fields (and from the
+    connection's event template for its protocol, made on first use)."""
     head = request_head(list(fields))
-    record = RequestRecord(ctx, head.protocol)
+    template = templates.get(head.protocol)
+    if template is None:
+        template = templates[head.protocol] = event_template(ctx, head.protocol)
+    record = RequestRecord(ctx, head.protocol, template)
     pairs = [(text(name), text(value)) for name, value in fields]
     record.request_head(head.method, head.scheme, head.authority, head.path, pairs)
     stream = Stream(sid, head, record)

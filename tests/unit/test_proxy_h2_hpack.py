@@ -1,0 +1,143 @@
+"""Header blocks through the relay: forwarded as they came while possible, edited byte-wise, and
+re-encoded once a change would leave the receiver's table behind. Every check decodes what the
+receiver gets with a fresh hpack Decoder, as the peer would."""
+
+from __future__ import annotations
+
+from hpack import Decoder, Encoder
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meshpipe.proxy.h2_hpack import DROP, KEEP, PROTECT, BlockRelay, literal, representations
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class Pair:
+    """A sender's encoder, the relay's view of its blocks, and the receiver's decoder."""
+
+    def __init__(self) -> None:
+        self.sender = Encoder()
+        self.relay = BlockRelay(65_536)
+        self.receiver = Decoder()
+
+    def send(
+        self,
+        block: bytes,
+        actions: list[int] | None = None,
+        add: Headers | None = None,
+    ) -> list[tuple[bytes, bytes, bool]]:
+        fields = self.relay.decode(block)
+        out = self.relay.forward(block, fields, actions, add or [])
+        return [(n, v, h.indexable) for h in self.receiver.decode(out, raw=True) for n, v in [h]]
+
+
+def _names(got: list[tuple[bytes, bytes, bool]]) -> list[bytes]:
+    return [n for n, _, _ in got]
+
+
+def test_an_unchanged_block_goes_out_as_the_same_bytes() -> None:
+    p = Pair()
+    block = p.sender.encode([(b":method", b"GET"), (b"x-a", b"1")])
+    fields = p.relay.decode(block)
+    assert p.relay.forward(block, fields) is block
+    assert p.relay.in_step
+
+
+def test_an_appended_field_is_a_literal_that_touches_no_table() -> None:
+    p = Pair()
+    for _ in range(3):
+        got = p.send(p.sender.encode([(b"x-a", b"1")]), add=[(b"meshpipe-src", b"me")])
+        assert got == [(b"x-a", b"1", True), (b"meshpipe-src", b"me", True)]
+    assert p.relay.in_step
+    assert len(p.receiver.header_table.dynamic_entries) == 1  # x-a only
+
+
+def test_dropping_a_field_the_sender_did_not_index_keeps_the_tables_in_step() -> None:
+    p = Pair()
+    for i in range(3):
+        block = p.sender.encode([(b"x-a", b"%d" % i)]) + literal(b"meshpipe-src", b"peer")
+        block += p.sender.encode([(b"x-b", b"2")])
+        got = p.send(block, [KEEP, DROP, KEEP])
+        assert got == [(b"x-a", b"%d" % i, True), (b"x-b", b"2", True)]
+    assert p.relay.in_step
+
+
+def test_dropping_an_indexed_field_reencodes_and_later_blocks_still_decode() -> None:
+    p = Pair()
+    first = p.sender.encode([(b"meshpipe-src", b"peer"), (b"x-a", b"1")])
+    assert p.send(first, [DROP, KEEP]) == [(b"x-a", b"1", True)]
+    assert not p.relay.in_step
+    # The sender's next block refers to its table, where meshpipe-src sits at index 63.
+    second = p.sender.encode([(b"x-a", b"1"), (b"meshpipe-src", b"peer"), (b"x-c", b"3")])
+    assert p.send(second, [KEEP, DROP, KEEP]) == [(b"x-a", b"1", True), (b"x-c", b"3", True)]
+    assert p.send(p.sender.encode([(b"x-c", b"3")])) == [(b"x-c", b"3", True)]
+
+
+def test_a_skipped_block_leaves_the_receiver_behind_and_the_next_one_still_decodes() -> None:
+    p = Pair()
+    p.relay.decode(p.sender.encode([(b"x-a", b"never seen")]))
+    p.relay.skip()
+    block = p.sender.encode([(b"x-a", b"never seen"), (b"x-b", b"2")])
+    assert p.send(block) == [(b"x-a", b"never seen", True), (b"x-b", b"2", True)]
+
+
+def test_credentials_reach_the_receiver_never_indexed_however_they_were_sent() -> None:
+    p = Pair()
+    as_literal = literal(b"authorization", b"secret")
+    assert p.send(as_literal, [PROTECT]) == [(b"authorization", b"secret", False)]
+    assert p.relay.in_step  # a bit flipped, nothing else
+    indexed = p.sender.encode([(b"cookie", b"a=1")])  # entered into the sender's table
+    assert p.send(indexed, [PROTECT]) == [(b"cookie", b"a=1", False)]
+    again = p.sender.encode([(b"cookie", b"a=1")])  # now a one-byte index
+    assert p.send(again, [PROTECT]) == [(b"cookie", b"a=1", False)]
+    assert all(name != b"cookie" for name, _ in p.receiver.header_table.dynamic_entries)
+
+
+def test_representations_cover_the_block_and_say_which_fields_are_indexed() -> None:
+    enc = Encoder()
+    block = enc.encode([(b":method", b"GET"), (b"x-a", b"1")])  # static index, then literal
+    block += literal(b"x-b", b"2") + literal(b"x-c", b"3", never_indexed=True)
+    block += enc.encode([(b"x-a", b"1")])  # now from the dynamic table
+    kinds = [kind for _, _, kind in representations(block)]
+    assert kinds == [0x80, 0x40, 0x00, 0x10, 0x80]
+    spans = representations(block)
+    assert (spans[0][0], spans[-1][1]) == (0, len(block))
+
+
+SRC = b"meshpipe-src"
+SECRET = (b"cookie", b"authorization")
+VOCAB = [b"meshpipe-src", b"x-a", b"cookie", b"authorization", b"content-type", b"x-b"]
+FIELD = st.tuples(st.sampled_from(VOCAB), st.sampled_from([b"1", b"22", b"x" * 40]), st.booleans())
+STEP = st.one_of(
+    st.tuples(st.just("block"), st.lists(FIELD, max_size=6), st.booleans(), st.booleans()),
+    st.tuples(st.just("size"), st.sampled_from([0, 64, 256, 4096]), st.just(False), st.just(False)),
+)
+
+
+@given(steps=st.lists(STEP, max_size=25))
+def test_whatever_the_sender_and_the_edits_the_receiver_decodes_what_the_relay_meant(
+    steps: list[tuple[object, ...]],
+) -> None:
+    p = Pair()
+    for kind, arg, skip, add in steps:
+        if kind == "size":
+            if p.sender.header_table_size != arg:  # hpack forgets a change set twice
+                p.sender.header_table_size = arg  # type: ignore[assignment]
+            continue
+        fields = arg
+        block = p.sender.encode([(n, v, sensitive) for n, v, sensitive in fields])  # type: ignore[attr-defined]
+        decoded = p.relay.decode(block)
+        assert [(n, v) for n, v in decoded] == [(n, v) for n, v, _ in fields]  # type: ignore[attr-defined]
+        if skip:
+            p.relay.skip()
+            continue
+        actions = [DROP if n == SRC else PROTECT if n in SECRET else KEEP for n, _ in decoded]
+        extra = [(b"meshpipe-dst", b"me")] if add else []
+        out = p.relay.forward(block, decoded, actions, extra)
+        got = [(h[0], h[1], h.indexable) for h in p.receiver.decode(out, raw=True)]
+        want = [  # as the sender marked them, credentials never indexed
+            (h[0], h[1], h.indexable and h[0] not in SECRET) for h in decoded if h[0] != SRC
+        ]
+        want += [(n, v, True) for n, v in extra]
+        assert got == want

@@ -1,0 +1,70 @@
+"""Protocol traces of what the frame relay does with frames as such: any read boundaries, header
+blocks in CONTINUATION frames, HPACK state kept in step across many requests with edits."""
+
+from __future__ import annotations
+
+import h2.events as h2e
+from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
+
+from meshpipe.proxy.commands import DataReceived, SendData, Side
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+
+FRONT = b"shop/deployment/front/front-7c9"
+
+
+def test_a_client_feeding_one_byte_at_a_time_is_relayed_the_same() -> None:
+    t = H2Trace()
+    sid = t.client.conn.get_next_available_stream_id()
+    t.client.conn.send_headers(sid, grpc_request(), end_stream=False)
+    t.client.send(sid, b"hello", end=True)
+    data = t.client.conn.data_to_send()
+    for i in range(len(data)):
+        t.feed(DataReceived(Side.DOWNSTREAM, data[i : i + 1]))
+    t.run()
+    up = t.server_stream()
+    assert bytes(t.server.bodies[up]) == b"hello"
+    t.respond(up, GRPC_OK_HEAD, trailers=GRPC_OK_TRAILERS)
+    [ev] = t.events()
+    assert (ev.path, ev.request_bytes, ev.grpc_status) == ("/shop.Cart/Add", 5, 0)
+
+
+def test_a_header_block_in_continuation_frames_arrives_whole_both_ways() -> None:
+    t = H2Trace()
+    big = b"v" * 40_000  # more than two frames of 16 KiB
+    t.client.conn.max_outbound_frame_size = 16_384
+    sid = t.request([*get_request(b"/big-head"), (b"x-big", big)])
+    [request] = t.server.of(h2e.RequestReceived)
+    assert (b"x-big", big) in request.headers  # type: ignore[attr-defined]
+    t.respond(t.server_stream(), [(b":status", b"200"), (b"x-big", big)])
+    [response] = t.client.of(h2e.ResponseReceived)
+    assert (response.stream_id, (b"x-big", big) in response.headers) == (sid, True)  # type: ignore[attr-defined]
+    assert t.events()[0].path == "/big-head"
+
+
+def test_identity_headers_indexed_by_the_caller_are_stripped_from_every_request() -> None:
+    """h2 enters meshpipe-src into its table and sends later ones as one index byte: the relay
+    must drop it each time and the app's decoder must still read every other field right."""
+    t = H2Trace(direction=meshpipe_pb2.INBOUND)
+    for i in range(5):
+        sid = t.request(grpc_request(b"/s/%d" % i, meshpipe_src=FRONT, x_n=b"%d" % i), end=True)
+        up = t.server_stream()
+        t.respond(up, GRPC_OK_HEAD, trailers=GRPC_OK_TRAILERS)
+        heads = t.client.of(h2e.ResponseReceived)
+        assert heads[-1].stream_id == sid  # type: ignore[attr-defined]
+    for i, request in enumerate(t.server.of(h2e.RequestReceived)):
+        headers = dict(request.headers)  # type: ignore[attr-defined]
+        assert b"meshpipe-src" not in headers
+        assert (headers[b":path"], headers[b"x-n"]) == (b"/s/%d" % i, b"%d" % i)
+    assert [e.source.name for e in t.events()] == ["front"] * 5
+
+
+def test_frames_from_the_server_go_to_the_client_in_one_write_per_read() -> None:
+    t = H2Trace()
+    t.request(get_request())
+    before = len(t.of(SendData))
+    t.server.conn.send_headers(t.server_stream(), [(b":status", b"200")])
+    t.server.send(t.server_stream(), b"body", end=True)
+    out = t.feed(DataReceived(Side.UPSTREAM, t.server.conn.data_to_send()))
+    writes = [c for c in out if isinstance(c, SendData)]
+    assert [c.side for c in writes] == [Side.DOWNSTREAM]
+    assert len(t.of(SendData)) == before + 1
