@@ -17,8 +17,6 @@ from collections import deque
 from collections.abc import Sequence
 from enum import Enum
 
-from hpack import HeaderTuple
-
 from meshpipe.proxy import h2_frames as fr
 from meshpipe.proxy.commands import (
     CancelTimer,
@@ -42,6 +40,7 @@ from meshpipe.proxy.commands import (
 )
 from meshpipe.proxy.h2_frames import Frame, FrameError
 from meshpipe.proxy.h2_hpack import BlockError, BlockRelay, static_block
+from meshpipe.proxy.hpack_decode import Field
 from meshpipe.proxy.http1_parse import ParseError, split_authority
 from meshpipe.proxy.http2_headers import error_reply, request_head
 from meshpipe.proxy.http2_streams import (
@@ -445,12 +444,12 @@ class H2Relay:
         if stream is not None and end:
             self._ended(stream, side)
 
-    def _grpc_status(self, stream: Stream, fields: Sequence[HeaderTuple]) -> None:
+    def _grpc_status(self, stream: Stream, fields: Sequence[Field]) -> None:
         code = grpc_status_of(fields)
         if code is not None:
             stream.record.grpc_status(code)
 
-    def _new_stream(self, sid: int, fields: Sequence[HeaderTuple], end: bool) -> Stream | None:
+    def _new_stream(self, sid: int, fields: Sequence[Field], end: bool) -> Stream | None:
         """A request opened a stream; None when the proxy answers it itself."""
         if self._goaway_last is not None and sid > self._goaway_last:
             # After a GOAWAY: not processed, the client retries it elsewhere (RFC 9113 §6.8);

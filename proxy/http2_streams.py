@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hpack import HeaderTuple
+from hpack import NeverIndexedHeaderTuple
 
 from meshpipe.proxy.events import DST_HEADER, SRC_HEADER, RequestRecord, event_template
 from meshpipe.proxy.h2_hpack import DROP, KEEP, PROTECT
+from meshpipe.proxy.hpack_decode import Field
 from meshpipe.proxy.http2_headers import RequestHead, request_head, text
 from meshpipe.proxy.layer import LayerContext
 from meshpipe.proxy.trailers import forbidden_in_trailer
@@ -51,7 +52,7 @@ class Stream:
 def new_stream(
     ctx: LayerContext,
     sid: int,
-    fields: Sequence[HeaderTuple],
+    fields: Sequence[Field],
     templates: dict[int, meshpipe_pb2.RequestEvent],
 ) -> Stream:
     """A stream for a request head: its record filled from the fields (and from the
@@ -68,7 +69,7 @@ def new_stream(
     return stream
 
 
-def _actions(fields: Sequence[HeaderTuple], trailer: bool = False) -> tuple[list[int] | None, int]:
+def _actions(fields: Sequence[Field], trailer: bool = False) -> tuple[list[int] | None, int]:
     """Per field: identity headers dropped, credentials protected (and, in a trailer section,
     the fields RFC 9110 forbids dropped); None when nothing changes. Also the forbidden count."""
     actions: list[int] | None = None
@@ -80,7 +81,7 @@ def _actions(fields: Sequence[HeaderTuple], trailer: bool = False) -> tuple[list
         elif trailer and forbidden_in_trailer(name):
             action = DROP
             forbidden += 1
-        elif name in _CREDENTIALS and fields[i].indexable:
+        elif name in _CREDENTIALS and not isinstance(fields[i], NeverIndexedHeaderTuple):
             action = PROTECT
         if action != KEEP:
             if actions is None:
@@ -92,7 +93,7 @@ def _actions(fields: Sequence[HeaderTuple], trailer: bool = False) -> tuple[list
 Edit = tuple[list[int] | None, list[tuple[bytes, bytes]]]
 
 
-def request_edit(ctx: LayerContext, fields: Sequence[HeaderTuple]) -> Edit:
+def request_edit(ctx: LayerContext, fields: Sequence[Field]) -> Edit:
     """Outbound adds this sidecar's identity; both directions drop what the caller sent."""
     actions, _ = _actions(fields)
     if ctx.direction == meshpipe_pb2.OUTBOUND:
@@ -100,7 +101,7 @@ def request_edit(ctx: LayerContext, fields: Sequence[HeaderTuple]) -> Edit:
     return actions, []
 
 
-def response_edit(ctx: LayerContext, stream: Stream, fields: Sequence[HeaderTuple]) -> Edit:
+def response_edit(ctx: LayerContext, stream: Stream, fields: Sequence[Field]) -> Edit:
     """Outbound reads and drops the destination's identity; inbound adds its own for a meshed
     caller (whose sidecar reads and drops it) and hides it from an unmeshed one."""
     actions, _ = _actions(fields)
@@ -115,11 +116,11 @@ def response_edit(ctx: LayerContext, stream: Stream, fields: Sequence[HeaderTupl
     return actions, []
 
 
-def informational_edit(fields: Sequence[HeaderTuple]) -> Edit:
+def informational_edit(fields: Sequence[Field]) -> Edit:
     return _actions(fields)[0], []
 
 
-def trailer_edit(stream: Stream | None, fields: Sequence[HeaderTuple]) -> Edit:
+def trailer_edit(stream: Stream | None, fields: Sequence[Field]) -> Edit:
     """Forbidden trailer fields and identity headers dropped (the forbidden ones counted)."""
     actions, forbidden = _actions(fields, trailer=True)
     if stream is not None and forbidden:
@@ -127,21 +128,21 @@ def trailer_edit(stream: Stream | None, fields: Sequence[HeaderTuple]) -> Edit:
     return actions, []
 
 
-def kept_count(fields: Sequence[HeaderTuple], edit: Edit) -> int:
+def kept_count(fields: Sequence[Field], edit: Edit) -> int:
     """How many fields the edited block still carries."""
     actions, add = edit
     kept = len(fields) if actions is None else sum(1 for a in actions if a != DROP)
     return kept + len(add)
 
 
-def status_of(fields: Sequence[HeaderTuple]) -> bytes:
+def status_of(fields: Sequence[Field]) -> bytes:
     for name, value in fields:
         if name == b":status":
             return value
     return b""
 
 
-def grpc_status_of(fields: Sequence[HeaderTuple]) -> int | None:
+def grpc_status_of(fields: Sequence[Field]) -> int | None:
     for name, value in fields:
         if name == b"grpc-status":
             value = value.strip()

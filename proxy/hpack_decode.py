@@ -1,0 +1,122 @@
+"""Decodes one HPACK header block (RFC 7541) against an hpack HeaderTable, noting where each
+field's representation lies and of what kind, for the relay to cut or keep bytes.
+
+It does what hpack's Decoder does, less the generality the relay does not need (text
+conversion, per-field logging, copies of the rest of the block per literal), and remembers
+Huffman-coded strings already seen on the connection: most values recur.
+"""
+
+from __future__ import annotations
+
+from hpack import NeverIndexedHeaderTuple
+from hpack.huffman_table import decode_huffman
+from hpack.table import HeaderTable
+
+Field = tuple[bytes, bytes]  # a NeverIndexedHeaderTuple when the sender said never index it
+Span = tuple[int, int, int]  # (start, end, kind): kind 0x80, 0x40, 0x10 or 0x00 (first bits)
+
+_ENTRY_OVERHEAD = 32  # RFC 7541 §4.1
+_MAX_INT_BYTES = 5  # enough for a 32-bit value after the prefix, as hpack allows
+_HUFFMAN_KEPT = 512
+
+
+class DecodeError(Exception):
+    """The block is not valid HPACK (or breaks a limit): a COMPRESSION_ERROR."""
+
+
+class BlockDecoder:
+    """The receiving side of one direction's HPACK context."""
+
+    def __init__(self, max_header_list_size: int) -> None:
+        self.table = HeaderTable()
+        self.max_allowed_table_size = self.table.maxsize
+        self.max_header_list_size = max_header_list_size
+        self._huffman: dict[bytes, bytes] = {}
+
+    def decode(self, data: bytes) -> tuple[list[Field], list[Span]]:
+        """The block's fields and their representations; the table moves on."""
+        try:
+            return self._decode(data)
+        except DecodeError:
+            raise
+        except Exception as exc:  # IndexError on truncation, hpack's own errors
+            raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _decode(self, data: bytes) -> tuple[list[Field], list[Span]]:
+        table = self.table
+        fields: list[Field] = []
+        spans: list[Span] = []
+        pos, end, listed = 0, len(data), 0
+        while pos < end:
+            start, first = pos, data[pos]
+            if first & 0x80:
+                index, pos = _integer(data, pos, 0x7F)
+                name, value = table.get_by_index(index)
+                field: Field = (name, value)
+                kind = 0x80
+            elif first & 0x40:
+                index, pos = _integer(data, pos, 0x3F)
+                if index:
+                    name = table.get_by_index(index)[0]
+                else:
+                    name, pos = self._string(data, pos)
+                value, pos = self._string(data, pos)
+                table.add(name, value)
+                field, kind = (name, value), 0x40
+            elif first & 0x20:
+                if fields:
+                    raise DecodeError("table size update after a field")
+                size, pos = _integer(data, pos, 0x1F)
+                if size > self.max_allowed_table_size:
+                    raise DecodeError(f"table size {size} over {self.max_allowed_table_size}")
+                table.maxsize = size
+                continue
+            else:
+                index, pos = _integer(data, pos, 0x0F)
+                if index:
+                    name = table.get_by_index(index)[0]
+                else:
+                    name, pos = self._string(data, pos)
+                value, pos = self._string(data, pos)
+                kind = first & 0x10
+                field = NeverIndexedHeaderTuple(name, value) if kind else (name, value)
+            listed += len(name) + len(value) + _ENTRY_OVERHEAD
+            if listed > self.max_header_list_size:
+                raise DecodeError(f"header list over {self.max_header_list_size} bytes")
+            fields.append(field)
+            spans.append((start, pos, kind))
+        return fields, spans
+
+    def _string(self, data: bytes, pos: int) -> tuple[bytes, int]:
+        huffman = data[pos] & 0x80
+        length, pos = _integer(data, pos, 0x7F)
+        stop = pos + length
+        if stop > len(data):
+            raise DecodeError("truncated string")
+        raw = data[pos:stop]
+        if not huffman:
+            return raw, stop
+        text = self._huffman.get(raw)
+        if text is None:
+            text = decode_huffman(raw)
+            if len(self._huffman) >= _HUFFMAN_KEPT:
+                self._huffman.clear()
+            self._huffman[raw] = text
+        return text, stop
+
+
+def _integer(data: bytes, pos: int, mask: int) -> tuple[int, int]:
+    """An HPACK integer whose prefix is the mask's bits of data[pos]; (value, next position)."""
+    value = data[pos] & mask
+    pos += 1
+    if value < mask:
+        return value, pos
+    shift = 0
+    for _ in range(_MAX_INT_BYTES):
+        byte = data[pos]
+        pos += 1
+        value += (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    raise DecodeError("integer representation too long")
