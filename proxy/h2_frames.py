@@ -85,19 +85,23 @@ class FrameReader:
 
     def feed(self, data: bytes) -> tuple[bytes, list[Frame]]:
         """The preface (once, when it is complete) and every whole frame now available."""
-        buf = self._buf
-        buf += data
+        if self._buf:
+            self._buf += data
+            buf = bytes(self._buf)
+            self._buf.clear()
+        else:
+            buf = data  # the usual case: no copy until frames are cut
         preface = b""
         if self._preface:
             if len(buf) < len(PREFACE):
-                if not PREFACE.startswith(bytes(buf)):
+                if not PREFACE.startswith(buf):
                     raise FrameError(PROTOCOL_ERROR, "invalid connection preface")
+                self._buf += buf
                 return b"", []
             if not buf.startswith(PREFACE):
                 raise FrameError(PROTOCOL_ERROR, "invalid connection preface")
             self._preface = False
-            preface = PREFACE
-            del buf[: len(PREFACE)]
+            preface, buf = PREFACE, buf[len(PREFACE) :]
         frames: list[Frame] = []
         start, end = 0, len(buf)
         while end - start >= HEADER_SIZE:
@@ -107,12 +111,13 @@ class FrameReader:
             stop = start + HEADER_SIZE + length
             if stop > end:
                 break
-            raw = bytes(buf[start:stop])
-            sid = int.from_bytes(raw[5:9], "big") & 0x7FFF_FFFF
-            frames.append(Frame(raw[3], raw[4], sid, raw[HEADER_SIZE:], raw))
+            sid = int.from_bytes(buf[start + 5 : start + 9], "big") & 0x7FFF_FFFF
+            payload = buf[start + HEADER_SIZE : stop]
+            raw = buf if start == 0 and stop == end else buf[start:stop]
+            frames.append(Frame(buf[start + 3], buf[start + 4], sid, payload, raw))
             start = stop
-        if start:
-            del buf[:start]
+        if start < end:
+            self._buf += buf[start:]
         return preface, frames
 
 

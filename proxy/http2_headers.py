@@ -81,17 +81,26 @@ class RequestHead:
         return meshpipe_pb2.GRPC if self.grpc else meshpipe_pb2.HTTP2
 
 
-def request_head(headers: Headers) -> RequestHead:
-    """Read the pseudo-headers, content-type and grpc-timeout of a request."""
-    content_type = first(headers, b"content-type") or b""
-    authority = first(headers, b":authority") or first(headers, b"host") or b""
+_HEAD_FIELDS = frozenset(
+    (b":method", b":scheme", b":authority", b":path", b"host", b"content-type", b"grpc-timeout")
+)
+
+
+def request_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
+    """Read the pseudo-headers, content-type and grpc-timeout of a request (first of each)."""
+    found: dict[bytes, bytes] = {}
+    for name, value in headers:
+        if name in _HEAD_FIELDS and name not in found:
+            found[name] = value
+    get = found.get
+    content_type = get(b"content-type", b"")
     return RequestHead(
-        method=text(first(headers, b":method") or b""),
-        scheme=text(first(headers, b":scheme") or b""),
-        authority=text(authority),
-        path=text(first(headers, b":path") or b""),
+        method=text(get(b":method", b"")),
+        scheme=text(get(b":scheme", b"")),
+        authority=text(get(b":authority") or get(b"host") or b""),
+        path=text(get(b":path", b"")),
         grpc=content_type.lower().startswith(b"application/grpc"),
-        grpc_timeout_s=grpc_timeout(first(headers, b"grpc-timeout")),
+        grpc_timeout_s=grpc_timeout(get(b"grpc-timeout")),
     )
 
 

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 
 from hpack import NeverIndexedHeaderTuple
 
-from meshpipe.proxy.events import DST_HEADER, SRC_HEADER, RequestRecord, event_template
+from meshpipe.proxy.events import (
+    ALLOWED_HEADERS,
+    DST_HEADER,
+    SRC_HEADER,
+    RequestRecord,
+    event_template,
+)
 from meshpipe.proxy.h2_hpack import DROP, KEEP, PROTECT
 from meshpipe.proxy.hpack_decode import Field
 from meshpipe.proxy.http2_headers import RequestHead, request_head, text
@@ -18,6 +24,7 @@ from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 _SRC = SRC_HEADER.encode()
 _DST = DST_HEADER.encode()
 _IDENTITY = frozenset((_SRC, _DST))
+_EVENT_FIELDS = frozenset({*(n.encode() for n in ALLOWED_HEADERS), b"traceparent", _SRC})
 # Never entered into a table when the proxy forwards them (RFC 7541 §7.1.3).
 _CREDENTIALS = frozenset((b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"))
 
@@ -57,15 +64,16 @@ def new_stream(
 ) -> Stream:
     """A stream for a request head: its record filled from the fields (and from the
     connection's event template for its protocol, made on first use)."""
-    head = request_head(list(fields))
+    head = request_head(fields)
     template = templates.get(head.protocol)
     if template is None:
         template = templates[head.protocol] = event_template(ctx, head.protocol)
     record = RequestRecord(ctx, head.protocol, template)
-    pairs = [(text(name), text(value)) for name, value in fields]
+    # Only the fields the event reads become text.
+    pairs = [(text(name), text(value)) for name, value in fields if name in _EVENT_FIELDS]
     record.request_head(head.method, head.scheme, head.authority, head.path, pairs)
     stream = Stream(sid, head, record)
-    stream.caller_meshed = any(name == _SRC for name, _ in fields)
+    stream.caller_meshed = any(name == SRC_HEADER for name, _ in pairs)
     return stream
 
 
