@@ -3,7 +3,7 @@ field's representation lies and of what kind, for the relay to cut or keep bytes
 
 It does what hpack's Decoder does, less the generality the relay does not need (text
 conversion, per-field logging, copies of the rest of the block per literal), and remembers
-Huffman-coded strings already seen on the connection: most values recur.
+Huffman-coded strings and table-neutral blocks already seen on the connection: most recur.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ Span = tuple[int, int, int]  # (start, end, kind): kind 0x80, 0x40, 0x10 or 0x00
 _ENTRY_OVERHEAD = 32  # RFC 7541 §4.1
 _MAX_INT_BYTES = 5  # enough for a 32-bit value after the prefix, as hpack allows
 _HUFFMAN_KEPT = 512
+_BLOCKS_KEPT = 64
 
 
 class DecodeError(Exception):
@@ -32,18 +33,33 @@ class BlockDecoder:
         self.max_allowed_table_size = self.table.maxsize
         self.max_header_list_size = max_header_list_size
         self._huffman: dict[bytes, bytes] = {}
+        self._same: dict[bytes, tuple[list[Field], list[Span]]] = {}
 
     def decode(self, data: bytes) -> tuple[list[Field], list[Span]]:
-        """The block's fields and their representations; the table moves on."""
+        """The block's fields and their representations; the table moves on.
+
+        A block that changes nothing in the table means the same until the table changes: such
+        blocks (a repeated request or response head, as indexes) are decoded once and
+        remembered until the next block that changes the table.
+        """
+        known = self._same.get(data)
+        if known is not None:
+            return known
         try:
-            return self._decode(data)
+            fields, spans, changed = self._decode(data)
         except DecodeError:
             raise
         except Exception as exc:  # IndexError on truncation, hpack's own errors
             raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
+        if changed:
+            self._same.clear()
+        elif len(self._same) < _BLOCKS_KEPT:
+            self._same[data] = (fields, spans)
+        return fields, spans
 
-    def _decode(self, data: bytes) -> tuple[list[Field], list[Span]]:
+    def _decode(self, data: bytes) -> tuple[list[Field], list[Span], bool]:
         table = self.table
+        changed = False  # the table: an entry added or a size update
         fields: list[Field] = []
         spans: list[Span] = []
         pos, end, listed = 0, len(data), 0
@@ -62,6 +78,7 @@ class BlockDecoder:
                     name, pos = self._string(data, pos)
                 value, pos = self._string(data, pos)
                 table.add(name, value)
+                changed = True
                 field, kind = (name, value), 0x40
             elif first & 0x20:
                 if fields:
@@ -70,6 +87,7 @@ class BlockDecoder:
                 if size > self.max_allowed_table_size:
                     raise DecodeError(f"table size {size} over {self.max_allowed_table_size}")
                 table.maxsize = size
+                changed = True
                 continue
             else:
                 index, pos = _integer(data, pos, 0x0F)
@@ -85,7 +103,7 @@ class BlockDecoder:
                 raise DecodeError(f"header list over {self.max_header_list_size} bytes")
             fields.append(field)
             spans.append((start, pos, kind))
-        return fields, spans
+        return fields, spans, changed
 
     def _string(self, data: bytes, pos: int) -> tuple[bytes, int]:
         huffman = data[pos] & 0x80

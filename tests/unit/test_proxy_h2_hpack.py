@@ -4,12 +4,13 @@ receiver gets with a fresh hpack Decoder, as the peer would."""
 
 from __future__ import annotations
 
+import pytest
 from hpack import Decoder, Encoder, NeverIndexedHeaderTuple
 from hypothesis import given
 from hypothesis import strategies as st
 
 from meshpipe.proxy.h2_hpack import DROP, KEEP, PROTECT, BlockRelay, literal
-from meshpipe.proxy.hpack_decode import BlockDecoder
+from meshpipe.proxy.hpack_decode import BlockDecoder, DecodeError
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -106,6 +107,19 @@ def test_spans_cover_the_block_and_say_which_fields_are_indexed() -> None:
     assert isinstance(fields[3], NeverIndexedHeaderTuple)
 
 
+def test_a_repeated_block_means_what_the_table_says_now() -> None:
+    decoder, sender = BlockDecoder(65_536), Encoder()
+    decoder.decode(sender.encode([(b"x-a", b"1")]))
+    by_index = b"\xbe"  # dynamic entry 62: the latest one entered
+    assert decoder.decode(by_index)[0] == [(b"x-a", b"1")]
+    assert decoder.decode(by_index)[0] == [(b"x-a", b"1")]  # the same table, remembered
+    decoder.decode(sender.encode([(b"x-b", b"2")]))  # now 62 is x-b
+    assert decoder.decode(by_index)[0] == [(b"x-b", b"2")]
+    decoder.decode(b"\x20")  # a size update to 0 empties the table
+    with pytest.raises(DecodeError, match="62"):
+        decoder.decode(by_index)
+
+
 def _hpack_result(decoder: Decoder, block: bytes) -> object:
     try:
         return [(h[0], h[1], h.indexable) for h in decoder.decode(block, raw=True)]
@@ -123,6 +137,7 @@ def _our_result(decoder: BlockDecoder, block: bytes) -> object:
 
 BLOCK = st.one_of(
     st.binary(max_size=40),
+    st.sampled_from([b"\xbe", b"\xbf\xbe", b"\x82\x84\xbe", b"\x20", b"\x3f\xe1\x1f"]),
     st.lists(
         st.tuples(st.sampled_from([b"x-a", b":path", b"cookie"]), st.binary(max_size=12)),
         max_size=5,
