@@ -84,22 +84,31 @@ class _Partial:
         self.size = len(fragment)
 
 
+class _Peer:
+    """One side as the relay sees it: the frames and header blocks it sends, the bytes waiting
+    to go to it. (Sides are told apart by identity here: an Enum hashes in Python.)"""
+
+    __slots__ = ("blocks", "outbox", "partial", "reader", "side")
+
+    def __init__(self, side: Side, reader: fr.FrameReader) -> None:
+        self.side = side
+        self.reader = reader
+        self.blocks = BlockRelay(MAX_HEADER_LIST_SIZE)
+        self.partial: _Partial | None = None  # a header block waiting for CONTINUATION
+        self.outbox: list[bytes] = []
+
+
 class H2Relay:
     """Relays an h2c connection frame by frame; one request event per stream."""
 
     def __init__(self, ctx: LayerContext) -> None:
         self._ctx = ctx
-        self._readers = {DOWN: fr.FrameReader(expect_preface=True), UP: fr.FrameReader(False)}
-        self._blocks = {
-            DOWN: BlockRelay(MAX_HEADER_LIST_SIZE),
-            UP: BlockRelay(MAX_HEADER_LIST_SIZE),
-        }
-        self._partial: dict[Side, _Partial | None] = {DOWN: None, UP: None}
+        self._down = _Peer(DOWN, fr.FrameReader(expect_preface=True))
+        self._up = _Peer(UP, fr.FrameReader(expect_preface=False))
         self._streams: dict[int, Stream] = {}
         self._templates: dict[int, meshpipe_pb2.RequestEvent] = {}  # per protocol
         self._dropped: set[int] = set()  # streams the proxy ended: late frames swallowed
         self._dropped_order: deque[int] = deque()
-        self._send: dict[Side, list[bytes]] = {DOWN: [], UP: []}
         self._pending: list[bytes] = []  # for the upstream, until it is connected
         self._pending_size = 0
         self._pending_settings = 0  # client SETTINGS among them (acknowledged by us if it fails)
@@ -149,7 +158,7 @@ class H2Relay:
     @property
     def buffered_bytes(self) -> int:
         """Bytes held by the relay: what waits for the upstream connection and partial frames."""
-        return self._pending_size + self._readers[DOWN].buffered + self._readers[UP].buffered
+        return self._pending_size + self._down.reader.buffered + self._up.reader.buffered
 
     @property
     def open_streams(self) -> int:
@@ -158,11 +167,11 @@ class H2Relay:
 
     def _flush(self) -> list[Command]:
         commands: list[Command] = []
-        for side in (DOWN, UP):
-            chunks = self._send[side]
+        for peer in (self._down, self._up):
+            chunks = peer.outbox
             if chunks:
-                if side in self._open_sides:
-                    commands.append(SendData(side, b"".join(chunks)))
+                if peer.side in self._open_sides:
+                    commands.append(SendData(peer.side, b"".join(chunks)))
                 chunks.clear()
         commands.extend(self._out)
         self._out.clear()
@@ -177,9 +186,9 @@ class H2Relay:
 
     def _to(self, side: Side, data: bytes) -> None:
         if side is DOWN:
-            self._send[DOWN].append(data)
+            self._down.outbox.append(data)
         elif self._upstream is _Upstream.CONNECTED:
-            self._send[UP].append(data)
+            self._up.outbox.append(data)
         elif self._upstream is not _Upstream.GONE:
             self._pending.append(data)
             self._pending_size += len(data)
@@ -193,7 +202,7 @@ class H2Relay:
         if not self._server_spoke:
             self._server_spoke = True
             self._settings_origin.append(True)
-            self._send[DOWN].append(fr.settings())
+            self._down.outbox.append(fr.settings())
 
     # --- connections ----------------------------------------------------------------------
 
@@ -211,7 +220,7 @@ class H2Relay:
             self._closing.append(UP)  # nobody needs it any more
             return
         self._upstream = _Upstream.CONNECTED
-        self._send[UP].extend(self._pending)
+        self._up.outbox.extend(self._pending)
         self._pending.clear()
         self._pending_size = self._pending_settings = 0
         if self._paused:
@@ -222,14 +231,16 @@ class H2Relay:
         if side is UP and self._upstream is not _Upstream.CONNECTED:
             return
         try:
-            preface, frames = self._readers[side].feed(data)
+            preface, frames = (self._down if side is DOWN else self._up).reader.feed(data)
             if preface:
                 self._to(UP, preface)
             handle = self._from_client if side is DOWN else self._from_server
             for f in frames:
-                fr.check(f)
+                if f.type != fr.DATA:  # DATA's one rule is checked where it is handled
+                    fr.check(f)
                 handle(f)
-                if self._closed or side not in self._open_sides:
+                # Sides only close at the flush: one being closed ignores the rest of the read.
+                if self._closing and side in self._closing:
                     return
         except FrameError as exc:
             self._protocol_error(side, exc.code, str(exc))
@@ -240,7 +251,7 @@ class H2Relay:
 
     def _from_client(self, f: Frame) -> None:
         t = f.type
-        if self._partial[DOWN] is not None and t != fr.CONTINUATION:
+        if self._down.partial is not None and t != fr.CONTINUATION:
             raise FrameError(fr.PROTOCOL_ERROR, "a frame inside a header block")
         if t == fr.DATA:
             self._data(DOWN, f)
@@ -286,12 +297,12 @@ class H2Relay:
 
     def _apply_settings(self, sender: Side, pairs: list[tuple[int, int]]) -> None:
         """What a peer's SETTINGS mean for the frames and blocks it receives."""
-        toward = UP if sender is DOWN else DOWN  # the direction whose frames it limits
+        toward = self._up if sender is DOWN else self._down  # the peer whose frames it limits
         for key, value in pairs:
             if key == fr.SETTINGS_MAX_FRAME_SIZE and fr.DEFAULT_MAX_FRAME_SIZE <= value < 1 << 24:
-                self._readers[toward].max_size = value
+                toward.reader.max_size = value
             elif key == fr.SETTINGS_HEADER_TABLE_SIZE:
-                self._blocks[toward].allow_table_size(value)
+                toward.blocks.allow_table_size(value)
 
     def _client_goaway(self, f: Frame) -> None:
         self._to(UP, f.raw)
@@ -306,7 +317,7 @@ class H2Relay:
 
     def _from_server(self, f: Frame) -> None:
         t = f.type
-        if self._partial[UP] is not None and t != fr.CONTINUATION:
+        if self._up.partial is not None and t != fr.CONTINUATION:
             raise FrameError(fr.PROTOCOL_ERROR, "a frame inside a header block")
         if t == fr.DATA:
             self._data(UP, f)
@@ -348,6 +359,8 @@ class H2Relay:
 
     def _data(self, side: Side, f: Frame) -> None:
         sid = f.sid
+        if not sid:
+            raise FrameError(fr.PROTOCOL_ERROR, "DATA on stream 0")
         stream = self._streams.get(sid)
         if stream is None and sid in self._dropped:
             if f.payload:  # swallowed: the sender gets its connection window back
@@ -381,10 +394,13 @@ class H2Relay:
         if f.flags & fr.END_HEADERS:
             self._block(side, f.sid, end_stream, priority, fragment)
         else:
-            self._partial[side] = _Partial(f.sid, end_stream, priority, fragment)
+            (self._down if side is DOWN else self._up).partial = _Partial(
+                f.sid, end_stream, priority, fragment
+            )
 
     def _continuation(self, side: Side, f: Frame) -> None:
-        partial = self._partial[side]
+        peer = self._down if side is DOWN else self._up
+        partial = peer.partial
         if partial is None or partial.sid != f.sid:
             raise FrameError(fr.PROTOCOL_ERROR, "CONTINUATION outside its header block")
         partial.fragments.append(f.payload)
@@ -392,12 +408,12 @@ class H2Relay:
         if partial.size > MAX_BLOCK_BYTES:
             raise FrameError(fr.PROTOCOL_ERROR, f"header block over {MAX_BLOCK_BYTES} bytes")
         if f.flags & fr.END_HEADERS:
-            self._partial[side] = None
+            peer.partial = None
             block = b"".join(partial.fragments)
             self._block(side, partial.sid, partial.end_stream, partial.priority, block)
 
     def _block(self, side: Side, sid: int, end: bool, priority: bytes, block: bytes) -> None:
-        relay = self._blocks[side]
+        relay = (self._down if side is DOWN else self._up).blocks
         fields = relay.decode(block)
         toward = UP if side is DOWN else DOWN
         stream = self._streams.get(sid)
@@ -638,7 +654,7 @@ class H2Relay:
             self._abort_all("protocol_error", message)
             return
         if UP in self._open_sides:
-            self._send[UP].append(fr.goaway(0, code))
+            self._up.outbox.append(fr.goaway(0, code))
         self._closing.append(UP)
         self._gone()
         self._failure = ("protocol_error", f"upstream: {message}")
@@ -652,10 +668,10 @@ class H2Relay:
             if not stream.resp_end:
                 stream.record.error(kind, message)
             if upstream and stream.forwarded and not (stream.req_end and stream.resp_end):
-                self._send[UP].append(fr.rst_stream(stream.sid, fr.CANCEL))
+                self._up.outbox.append(fr.rst_stream(stream.sid, fr.CANCEL))
             self._finish(stream)
         if upstream:
-            self._send[UP].append(fr.goaway(0, fr.NO_ERROR))
+            self._up.outbox.append(fr.goaway(0, fr.NO_ERROR))
         self._closing.extend((UP, DOWN))
         self._gone()
 
