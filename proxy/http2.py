@@ -139,6 +139,8 @@ class H2Relay:
             self._started = True
             if self._ctx.target is not None:
                 self._connect(self._ctx.target)
+            else:  # explicit outbound: clients (gRPC's) may wait for a SETTINGS before a request
+                self._speak_first()
         if isinstance(event, DataReceived):
             self._receive(event.side, event.data)
         elif isinstance(event, UpstreamConnected):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import h2.events as h2e
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
 
-from meshpipe.proxy.commands import DataReceived, SendData, Side
+from meshpipe.proxy.commands import DataReceived, OpenUpstream, SendData, Side
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 FRONT = b"shop/deployment/front/front-7c9"
@@ -68,3 +68,21 @@ def test_frames_from_the_server_go_to_the_client_in_one_write_per_read() -> None
     writes = [c for c in out if isinstance(c, SendData)]
     assert [c.side for c in writes] == [Side.DOWNSTREAM]
     assert len(t.of(SendData)) == before + 1
+
+
+def test_explicit_outbound_sends_settings_before_the_request_names_the_upstream() -> None:
+    """gRPC clients wait for the server's SETTINGS before their first request; the upstream is
+    only known from that request, so the relay speaks first (and swallows the ACK)."""
+    t = H2Trace(direction=meshpipe_pb2.OUTBOUND, target=None, connect=False)
+    t.run()
+    assert t.client.of(h2e.RemoteSettingsChanged)
+    assert not t.of(OpenUpstream)
+    t.request(grpc_request(), end=True)
+    [open_upstream] = t.of(OpenUpstream)
+    assert (open_upstream.host, open_upstream.port) == ("cart.shop", 8080)  # type: ignore[attr-defined]
+    t.connect()
+    up = t.server_stream()
+    t.respond(up, GRPC_OK_HEAD, trailers=GRPC_OK_TRAILERS)
+    assert len(t.server.of(h2e.SettingsAcknowledged)) == 1  # the server's own, not ours
+    [ev] = t.events()
+    assert ev.grpc_status == 0
