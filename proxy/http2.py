@@ -42,17 +42,15 @@ from meshpipe.proxy.h2_frames import Frame, FrameError
 from meshpipe.proxy.h2_hpack import BlockError, BlockRelay, static_block
 from meshpipe.proxy.hpack_decode import Field
 from meshpipe.proxy.http1_parse import ParseError, split_authority
-from meshpipe.proxy.http2_headers import error_reply, request_head
+from meshpipe.proxy.http2_headers import error_reply, grpc_status, request_head, status
 from meshpipe.proxy.http2_streams import (
     Edit,
     Stream,
-    grpc_status_of,
     informational_edit,
     kept_count,
     new_stream,
     request_edit,
     response_edit,
-    status_of,
     trailer_edit,
 )
 from meshpipe.proxy.layer import Address, LayerContext
@@ -439,13 +437,13 @@ class H2Relay:
         elif stream is None:
             edit = informational_edit(fields)
         else:
-            status = status_of(fields) if not stream.response_started else b""
-            if status[:1] == b"1":
+            code = status(fields) if not stream.response_started else b""
+            if code[:1] == b"1":
                 edit = informational_edit(fields)
-            elif status:
+            elif code:
                 edit = response_edit(self._ctx, stream, fields)
                 stream.response_started = True
-                stream.record.response_head(int(status) if status.isdigit() else 0)
+                stream.record.response_head(int(code) if code.isdigit() else 0)
                 self._cancel_timer(stream)
                 if end:  # Trailers-Only or a bodiless response
                     self._grpc_status(stream, fields)
@@ -463,7 +461,7 @@ class H2Relay:
             self._ended(stream, side)
 
     def _grpc_status(self, stream: Stream, fields: Sequence[Field]) -> None:
-        code = grpc_status_of(fields)
+        code = grpc_status(fields)
         if code is not None:
             stream.record.grpc_status(code)
 

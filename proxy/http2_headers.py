@@ -1,4 +1,5 @@
-"""HTTP/2 header blocks as the relay sees them: request heads, identity headers, made-up replies."""
+"""HTTP/2 header fields as the relay reads them: request heads, deadlines, statuses, and the
+replies the proxy makes up."""
 
 from __future__ import annotations
 
@@ -7,16 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from hpack import NeverIndexedHeaderTuple
-
-from meshpipe.proxy.events import IDENTITY_HEADERS
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 Headers = list[tuple[bytes, bytes]]
 
-_IDENTITY = frozenset(name.encode() for name in IDENTITY_HEADERS)
-# Never entered into hpack's table, whoever sends them (what h2's outbound normalisation did).
-_CREDENTIALS = frozenset((b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"))
 _GRPC_TIMEOUT = re.compile(rb"^([0-9]{1,8})([HMSmun])$")
 _GRPC_TIMEOUT_UNIT_S = {
     b"H": 3600.0,
@@ -33,36 +28,9 @@ GRPC_UNAVAILABLE = 14
 _GRPC_MESSAGE_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "%")
 
 
-def normalize(headers: Iterable[tuple[bytes | str, bytes | str]]) -> Headers:
-    """The header block as (name, value) bytes pairs, whatever h2 handed over.
-
-    Byte pairs are kept as they are: h2 hands over hpack's HeaderTuple objects, and a field the
-    sender marked never-indexed must be relayed never-indexed (RFC 7541 §7.1.3), which the
-    relay's connections, sending without h2's outbound normalisation, then do.
-    """
-    return [
-        pair  # type: ignore[misc]
-        if isinstance(pair[0], bytes) and isinstance(pair[1], bytes)
-        else (_encoded(pair[0]), _encoded(pair[1]))
-        for pair in headers
-    ]
-
-
-def _encoded(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
-
-
 def text(value: bytes) -> str:
     """Header bytes as text for the event; latin-1 never fails and keeps every byte."""
     return value.decode("latin-1")
-
-
-def first(headers: Headers, name: bytes) -> bytes | None:
-    """The value of the first header called name, or None."""
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +72,23 @@ def request_head(headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
     )
 
 
+def grpc_status(fields: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The grpc-status of a trailer block (or Trailers-Only response), or None."""
+    for name, value in fields:
+        if name == b"grpc-status":
+            value = value.strip()
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def status(fields: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The :status of a response block, as sent (b"" when there is none)."""
+    for name, value in fields:
+        if name == b":status":
+            return value
+    return b""
+
+
 def grpc_timeout(value: bytes | None) -> float | None:
     """Seconds of a grpc-timeout value like `100m`, or None when absent or malformed."""
     if value is None:
@@ -112,37 +97,6 @@ def grpc_timeout(value: bytes | None) -> float | None:
     if match is None:
         return None
     return int(match.group(1)) * _GRPC_TIMEOUT_UNIT_S[match.group(2)]
-
-
-def grpc_status(headers: Headers) -> int | None:
-    """The grpc-status of a trailer block (or Trailers-Only response), or None."""
-    value = first(headers, b"grpc-status")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
-
-
-def http_status(headers: Headers) -> int:
-    """The :status of a response block; 0 when missing (h2 validates it is there)."""
-    value = first(headers, b":status") or b""
-    return int(value) if value.isdigit() else 0
-
-
-def without_identity(headers: Headers) -> Headers:
-    """The block minus both identity headers (applications never see them), credentials marked
-    never-indexed as h2 would (fields the sender marked so stay so)."""
-    return [_protected(pair) for pair in headers if pair[0] not in _IDENTITY]
-
-
-def _protected(pair: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
-    if pair[0] in _CREDENTIALS and not isinstance(pair, NeverIndexedHeaderTuple):
-        return NeverIndexedHeaderTuple(*pair)
-    return pair
-
-
-def with_identity(headers: Headers, name: str, value: str) -> Headers:
-    """The block minus identity headers, plus this sidecar's one."""
-    return [*without_identity(headers), (name.encode(), value.encode())]
 
 
 @dataclass(frozen=True)

@@ -141,18 +141,3 @@ def kept_count(fields: Sequence[Field], edit: Edit) -> int:
     actions, add = edit
     kept = len(fields) if actions is None else sum(1 for a in actions if a != DROP)
     return kept + len(add)
-
-
-def status_of(fields: Sequence[Field]) -> bytes:
-    for name, value in fields:
-        if name == b":status":
-            return value
-    return b""
-
-
-def grpc_status_of(fields: Sequence[Field]) -> int | None:
-    for name, value in fields:
-        if name == b"grpc-status":
-            value = value.strip()
-            return int(value) if value.isdigit() else None
-    return None

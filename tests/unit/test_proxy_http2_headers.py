@@ -6,10 +6,10 @@ import pytest
 
 from meshpipe.proxy.http2_headers import (
     error_reply,
+    grpc_status,
     grpc_timeout,
     request_head,
-    with_identity,
-    without_identity,
+    status,
 )
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
@@ -34,13 +34,10 @@ def test_request_head_tells_grpc_by_content_type_prefix() -> None:
     assert plain.protocol == meshpipe_pb2.HTTP2
 
 
-def test_identity_headers_are_replaced_never_duplicated() -> None:
-    headers = [(b"a", b"1"), (b"meshpipe-src", b"forged"), (b"meshpipe-dst", b"forged")]
-    assert without_identity(headers) == [(b"a", b"1")]
-    assert with_identity(headers, "meshpipe-src", "ns/deployment/web/p") == [
-        (b"a", b"1"),
-        (b"meshpipe-src", b"ns/deployment/web/p"),
-    ]
+def test_statuses_are_read_from_a_block() -> None:
+    fields = [(b":status", b"200"), (b"grpc-status", b" 7 "), (b"grpc-status", b"0")]
+    assert (status(fields), grpc_status(fields)) == (b"200", 7)
+    assert (status([]), grpc_status([(b"grpc-status", b"x")])) == (b"", None)
 
 
 @pytest.mark.parametrize(
