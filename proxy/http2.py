@@ -511,7 +511,7 @@ class H2Relay:
     def _drop(self, stream: Stream) -> None:
         """The proxy ends the stream: its late frames are swallowed."""
         self._remember_dropped(stream.sid)
-        if stream.forwarded and self._upstream is _Upstream.CONNECTED:
+        if stream.forwarded and self._upstream is not _Upstream.GONE:  # queued if connecting
             self._to(UP, fr.rst_stream(stream.sid, fr.CANCEL))
 
     def _remember_dropped(self, sid: int) -> None:

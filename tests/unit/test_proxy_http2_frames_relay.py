@@ -6,7 +6,15 @@ from __future__ import annotations
 import h2.events as h2e
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
 
-from meshpipe.proxy.commands import DataReceived, OpenUpstream, SendData, Side
+from meshpipe.proxy import h2_frames as fr
+from meshpipe.proxy.commands import (
+    DataReceived,
+    OpenUpstream,
+    SendData,
+    Side,
+    StartTimer,
+    TimerFired,
+)
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 FRONT = b"shop/deployment/front/front-7c9"
@@ -86,3 +94,18 @@ def test_explicit_outbound_sends_settings_before_the_request_names_the_upstream(
     assert len(t.server.of(h2e.SettingsAcknowledged)) == 1  # the server's own, not ours
     [ev] = t.events()
     assert ev.grpc_status == 0
+
+
+def test_a_request_answered_while_the_upstream_connects_is_cancelled_there_behind_it() -> None:
+    t = H2Trace(connect=False)
+    sid = t.request(grpc_request(b"/slow", grpc_timeout=b"50m"), end=True)
+    [timer] = [c.name for c in t.of(StartTimer) if c.name.startswith("h2-response")]  # type: ignore[attr-defined]
+    t.feed(TimerFired(timer))
+    t.run()
+    [head] = t.client.of(h2e.ResponseReceived)
+    assert (head.stream_id, (b"grpc-status", b"4") in head.headers) == (sid, True)  # type: ignore[attr-defined]
+    t.connect()  # the request went out before the deadline: the server is told to drop it
+    [reset] = t.server.of(h2e.StreamReset)
+    assert reset.error_code == fr.CANCEL  # type: ignore[attr-defined]
+    [ev] = t.events()
+    assert ev.error.kind == "upstream_timeout"
