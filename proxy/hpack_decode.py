@@ -1,4 +1,4 @@
-"""Decodes one HPACK header block (RFC 7541) against an hpack HeaderTable, noting where each
+"""Decodes one HPACK header block (RFC 7541) against its dynamic table, noting where each
 field's representation lies and of what kind, for the relay to cut or keep bytes.
 
 It does what hpack's Decoder does, less the generality the relay does not need (text
@@ -8,7 +8,9 @@ Huffman-coded strings and table-neutral blocks already seen on the connection: m
 
 from __future__ import annotations
 
-from hpack import NeverIndexedHeaderTuple
+from collections import deque
+
+from hpack import InvalidTableIndex, NeverIndexedHeaderTuple
 from hpack.huffman_table import decode_huffman
 from hpack.table import HeaderTable
 
@@ -21,6 +23,51 @@ _HUFFMAN_KEPT = 512
 _BLOCKS_KEPT = 64
 
 
+_STATIC = HeaderTable.STATIC_TABLE
+_STATIC_LEN = len(_STATIC)
+
+
+class Table:
+    """The dynamic table (RFC 7541 §2.3.2, §4) behind the static one: hpack's HeaderTable
+    without its per-entry logging and size helpers, entries newest first."""
+
+    __slots__ = ("dynamic_entries", "maxsize", "size")
+
+    def __init__(self) -> None:
+        self.dynamic_entries: deque[tuple[bytes, bytes]] = deque()
+        self.maxsize = 4096  # RFC 7541 §4.2: SETTINGS_HEADER_TABLE_SIZE's initial value
+        self.size = 0
+
+    def get(self, index: int) -> tuple[bytes, bytes]:
+        if 0 < index <= _STATIC_LEN:
+            return _STATIC[index - 1]
+        index -= _STATIC_LEN + 1
+        if 0 <= index < len(self.dynamic_entries):
+            return self.dynamic_entries[index]
+        raise InvalidTableIndex(f"Invalid table index {index + _STATIC_LEN + 1}")
+
+    def add(self, name: bytes, value: bytes) -> None:
+        size = len(name) + len(value) + _ENTRY_OVERHEAD
+        if size > self.maxsize:  # an entry larger than the table empties it (§4.4)
+            self.dynamic_entries.clear()
+            self.size = 0
+            return
+        self.dynamic_entries.appendleft((name, value))
+        self.size += size
+        self._shrink()
+
+    def resize(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._shrink()
+
+    def _shrink(self) -> None:
+        entries, size = self.dynamic_entries, self.size
+        while size > self.maxsize:
+            name, value = entries.pop()
+            size -= len(name) + len(value) + _ENTRY_OVERHEAD
+        self.size = size
+
+
 class DecodeError(Exception):
     """The block is not valid HPACK (or breaks a limit): a COMPRESSION_ERROR."""
 
@@ -29,7 +76,7 @@ class BlockDecoder:
     """The receiving side of one direction's HPACK context."""
 
     def __init__(self, max_header_list_size: int) -> None:
-        self.table = HeaderTable()
+        self.table = Table()
         self.max_allowed_table_size = self.table.maxsize
         self.max_header_list_size = max_header_list_size
         self._huffman: dict[bytes, bytes] = {}
@@ -67,13 +114,13 @@ class BlockDecoder:
             start, first = pos, data[pos]
             if first & 0x80:
                 index, pos = _integer(data, pos, 0x7F)
-                name, value = table.get_by_index(index)
+                name, value = table.get(index)
                 field: Field = (name, value)
                 kind = 0x80
             elif first & 0x40:
                 index, pos = _integer(data, pos, 0x3F)
                 if index:
-                    name = table.get_by_index(index)[0]
+                    name = table.get(index)[0]
                 else:
                     name, pos = self._string(data, pos)
                 value, pos = self._string(data, pos)
@@ -86,13 +133,13 @@ class BlockDecoder:
                 size, pos = _integer(data, pos, 0x1F)
                 if size > self.max_allowed_table_size:
                     raise DecodeError(f"table size {size} over {self.max_allowed_table_size}")
-                table.maxsize = size
+                table.resize(size)
                 changed = True
                 continue
             else:
                 index, pos = _integer(data, pos, 0x0F)
                 if index:
-                    name = table.get_by_index(index)[0]
+                    name = table.get(index)[0]
                 else:
                     name, pos = self._string(data, pos)
                 value, pos = self._string(data, pos)

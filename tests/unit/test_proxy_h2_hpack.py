@@ -137,7 +137,7 @@ def _our_result(decoder: BlockDecoder, block: bytes) -> object:
 
 BLOCK = st.one_of(
     st.binary(max_size=40),
-    st.sampled_from([b"\xbe", b"\xbf\xbe", b"\x82\x84\xbe", b"\x20", b"\x3f\xe1\x1f"]),
+    st.sampled_from([b"\xbe", b"\xbf\xbe", b"\x82\x84\xbe", b"\x20", b"\x3f\xe1\x1f", b"\x3f\x21"]),
     st.lists(
         st.tuples(st.sampled_from([b"x-a", b":path", b"cookie"]), st.binary(max_size=12)),
         max_size=5,
