@@ -19,7 +19,6 @@ from enum import Enum
 
 from meshpipe.proxy import h2_frames as fr
 from meshpipe.proxy.commands import (
-    CancelTimer,
     CloseConnection,
     Command,
     ConnectionAccepted,
@@ -57,6 +56,7 @@ from meshpipe.proxy.layer import Address, LayerContext
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 CLOSE_TIMER = "h2-close"
+RESPONSE_TIMER = "h2-response"
 CLOSE_GRACE_S = 1.0  # after our GOAWAY, time the client gets to close first (avoids TCP RST)
 MAX_HEADER_LIST_SIZE = 65_536  # decoded size of one header block (hpack's default)
 MAX_BLOCK_BYTES = 256 * 1024  # one header block as received, HEADERS and CONTINUATIONs
@@ -105,6 +105,7 @@ class H2Relay:
         self._up = _Peer(UP, fr.FrameReader(expect_preface=False))
         self._streams: dict[int, Stream] = {}
         self._templates: dict[int, meshpipe_pb2.RequestEvent] = {}  # per protocol
+        self._timer_at: float | None = None  # when the armed response timer fires (monotonic)
         self._dropped: set[int] = set()  # streams the proxy ended: late frames swallowed
         self._dropped_order: deque[int] = deque()
         self._pending: list[bytes] = []  # for the upstream, until it is connected
@@ -558,26 +559,39 @@ class H2Relay:
             self._fail(stream, kind, message)
 
     def _arm_timer(self, stream: Stream) -> None:
-        """Response timeout: the gRPC deadline for gRPC, the listener's limit for plain HTTP/2."""
+        """Response timeout: the gRPC deadline for gRPC, the listener's limit for plain HTTP/2.
+
+        One timer per connection, armed for the earliest deadline: a deadline per stream instead
+        of a timer started and cancelled per request.
+        """
         head = stream.head
         seconds = head.grpc_timeout_s if head.grpc else self._ctx.limits.response_timeout_s
-        if seconds is not None:
-            stream.timer = f"h2-response-{stream.sid}"
-            self._out.append(StartTimer(stream.timer, seconds))
+        if seconds is None:
+            return
+        stream.deadline = self._ctx.clock.monotonic() + seconds
+        if self._timer_at is None or stream.deadline < self._timer_at:
+            self._timer_at = stream.deadline
+            self._out.append(StartTimer(RESPONSE_TIMER, seconds))
 
     def _cancel_timer(self, stream: Stream) -> None:
-        if stream.timer:
-            self._out.append(CancelTimer(stream.timer))
-            stream.timer = ""
+        stream.deadline = None  # the connection's timer stays armed; it re-arms when it fires
 
     def _timer(self, name: str) -> None:
         if name == CLOSE_TIMER:
             self._closing.extend((UP, DOWN))
             return
+        if name != RESPONSE_TIMER:
+            return
+        self._timer_at = None
+        now = self._ctx.clock.monotonic()
         for stream in list(self._streams.values()):
-            if stream.timer == name:
-                stream.timer = ""
+            if stream.deadline is not None and stream.deadline <= now:
+                stream.deadline = None
                 self._fail(stream, "upstream_timeout", "no response head before the deadline")
+        left = [s.deadline for s in self._streams.values() if s.deadline is not None]
+        if left:
+            self._timer_at = min(left)
+            self._out.append(StartTimer(RESPONSE_TIMER, max(self._timer_at - now, 0.0)))
 
     # --- connection-wide ends ----------------------------------------------------------------
 

@@ -34,6 +34,7 @@ class Stream:
 
     __slots__ = (
         "caller_meshed",
+        "deadline",
         "forwarded",
         "head",
         "record",
@@ -41,7 +42,6 @@ class Stream:
         "resp_end",
         "response_started",
         "sid",
-        "timer",
     )
 
     def __init__(self, sid: int, head: RequestHead, record: RequestRecord) -> None:
@@ -53,7 +53,7 @@ class Stream:
         self.req_end = False  # the client ended its side (END_STREAM seen)
         self.resp_end = False  # the server ended its side
         self.response_started = False  # a final response head went downstream
-        self.timer = ""  # name of the armed response timer, if any
+        self.deadline: float | None = None  # monotonic time the response head is due by
 
 
 def new_stream(

@@ -180,6 +180,7 @@ def test_grpc_deadline_passing_without_a_response_ends_the_call_deadline_exceede
     sid = t.request(grpc_request(grpc_timeout=b"250m"), body=grpc_frame(b"x"))
     [timer] = t.of(StartTimer)
     assert timer.seconds == 0.25  # type: ignore[attr-defined]
+    t.clock.advance(0.25)
     t.feed(TimerFired(timer.name))  # type: ignore[attr-defined]
     t.run()
     [head] = t.client.of(h2e.ResponseReceived)
@@ -187,6 +188,28 @@ def test_grpc_deadline_passing_without_a_response_ends_the_call_deadline_exceede
     assert (b"grpc-status", b"4") in head.headers
     assert t.server.of(h2e.StreamReset)[0].error_code == ErrorCodes.CANCEL  # type: ignore[attr-defined]
     assert t.events()[0].error.kind == "upstream_timeout"
+
+
+def test_one_timer_serves_every_stream_and_fires_only_the_ones_past_their_deadline() -> None:
+    t = H2Trace()
+    slow = t.request(grpc_request(b"/slow", grpc_timeout=b"100m"), end=True)
+    t.clock.advance(0.05)
+    fast = t.request(grpc_request(b"/later", grpc_timeout=b"100m"), end=True)
+    t.request(grpc_request(b"/sooner", grpc_timeout=b"10m"), end=True)
+    timers = t.of(StartTimer)
+    assert [(c.name, round(c.seconds, 3)) for c in timers] == [  # type: ignore[attr-defined]
+        ("h2-response", 0.1),  # the first deadline
+        ("h2-response", 0.01),  # an earlier one re-arms it; a later one does not
+    ]
+    t.respond(t.server_stream(2), GRPC_OK_HEAD, trailers=GRPC_OK_TRAILERS)  # /sooner answered
+    t.clock.advance(0.06)
+    t.feed(TimerFired("h2-response"))  # /slow is past due, /later due in 0.04 s
+    t.run()
+    heads = {h.stream_id: dict(h.headers) for h in t.client.of(h2e.ResponseReceived)}  # type: ignore[attr-defined]
+    assert heads[slow][b"grpc-status"] == b"4"
+    assert fast not in heads
+    assert round(t.of(StartTimer)[-1].seconds, 3) == 0.04  # type: ignore[attr-defined]
+    assert [e.path for e in t.events()] == ["/sooner", "/slow"]
 
 
 def test_response_arriving_in_time_cancels_the_timer_and_a_late_fire_is_ignored() -> None:

@@ -100,6 +100,7 @@ def test_a_request_answered_while_the_upstream_connects_is_cancelled_there_behin
     t = H2Trace(connect=False)
     sid = t.request(grpc_request(b"/slow", grpc_timeout=b"50m"), end=True)
     [timer] = [c.name for c in t.of(StartTimer) if c.name.startswith("h2-response")]  # type: ignore[attr-defined]
+    t.clock.advance(0.05)
     t.feed(TimerFired(timer))
     t.run()
     [head] = t.client.of(h2e.ResponseReceived)
