@@ -44,6 +44,7 @@ from meshpipe.proxy.http1_parse import ParseError, split_authority
 from meshpipe.proxy.http2_headers import error_reply, grpc_status, request_head, status
 from meshpipe.proxy.http2_streams import (
     Edit,
+    MalformedBlock,
     Stream,
     informational_edit,
     kept_count,
@@ -247,6 +248,8 @@ class H2Relay:
             self._protocol_error(side, exc.code, str(exc))
         except BlockError as exc:
             self._protocol_error(side, fr.COMPRESSION_ERROR, str(exc))
+        except MalformedBlock as exc:
+            self._protocol_error(side, fr.PROTOCOL_ERROR, str(exc))
 
     # --- frames from the client -------------------------------------------------------------
 

@@ -77,12 +77,27 @@ def new_stream(
     return stream
 
 
+class MalformedBlock(Exception):
+    """A header block HTTP/2 forbids (RFC 9113 §8.2): the sender broke the protocol."""
+
+
+# RFC 9113 §8.2.2: connection-specific fields make a message malformed.
+_CONNECTION_SPECIFIC = frozenset(
+    (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")
+)
+
+
 def _actions(fields: Sequence[Field], trailer: bool = False) -> tuple[list[int] | None, int]:
     """Per field: identity headers dropped, credentials protected (and, in a trailer section,
-    the fields RFC 9110 forbids dropped); None when nothing changes. Also the forbidden count."""
+    the fields RFC 9110 forbids dropped); None when nothing changes. Also the forbidden count.
+    Raises MalformedBlock for upper-case names and connection-specific fields (§8.2)."""
     actions: list[int] | None = None
     forbidden = 0
-    for i, (name, _) in enumerate(fields):
+    for i, (name, value) in enumerate(fields):
+        if name in _CONNECTION_SPECIFIC or name != name.lower():
+            raise MalformedBlock(f"{name!r} in an HTTP/2 header block (RFC 9113 §8.2)")
+        if name == b"te" and value != b"trailers":
+            raise MalformedBlock(f"te: {value!r} in an HTTP/2 header block (RFC 9113 §8.2.2)")
         action = KEEP
         if name in _IDENTITY:
             action = DROP
