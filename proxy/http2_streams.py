@@ -77,6 +77,11 @@ def new_stream(
     return stream
 
 
+_REQUEST_PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path", b":protocol"))
+_RESPONSE_PSEUDO = frozenset((b":status",))
+_ANY_PSEUDO = _REQUEST_PSEUDO | _RESPONSE_PSEUDO
+
+
 class MalformedBlock(Exception):
     """A header block HTTP/2 forbids (RFC 9113 §8.2): the sender broke the protocol."""
 
@@ -87,13 +92,22 @@ _CONNECTION_SPECIFIC = frozenset(
 )
 
 
-def _actions(fields: Sequence[Field], trailer: bool = False) -> tuple[list[int] | None, int]:
+def _actions(
+    fields: Sequence[Field], pseudo: frozenset[bytes], trailer: bool = False
+) -> tuple[list[int] | None, int]:
     """Per field: identity headers dropped, credentials protected (and, in a trailer section,
     the fields RFC 9110 forbids dropped); None when nothing changes. Also the forbidden count.
-    Raises MalformedBlock for upper-case names and connection-specific fields (§8.2)."""
+    Raises MalformedBlock for upper-case names, connection-specific fields, and pseudo-header
+    fields not in `pseudo` or after a regular field (§8.2, §8.3)."""
     actions: list[int] | None = None
     forbidden = 0
+    regular = False
     for i, (name, value) in enumerate(fields):
+        if name.startswith(b":"):
+            if regular or name not in pseudo:
+                raise MalformedBlock(f"pseudo-header {name!r} misplaced (RFC 9113 §8.3)")
+        else:
+            regular = True
         if name in _CONNECTION_SPECIFIC or name != name.lower():
             raise MalformedBlock(f"{name!r} in an HTTP/2 header block (RFC 9113 §8.2)")
         if name == b"te" and value != b"trailers":
@@ -118,7 +132,7 @@ Edit = tuple[list[int] | None, list[tuple[bytes, bytes]]]
 
 def request_edit(ctx: LayerContext, fields: Sequence[Field]) -> Edit:
     """Outbound adds this sidecar's identity; both directions drop what the caller sent."""
-    actions, _ = _actions(fields)
+    actions, _ = _actions(fields, _REQUEST_PSEUDO)
     if ctx.direction == meshpipe_pb2.OUTBOUND:
         return actions, [(_SRC, str(ctx.local).encode())]
     return actions, []
@@ -127,7 +141,7 @@ def request_edit(ctx: LayerContext, fields: Sequence[Field]) -> Edit:
 def response_edit(ctx: LayerContext, stream: Stream, fields: Sequence[Field]) -> Edit:
     """Outbound reads and drops the destination's identity; inbound adds its own for a meshed
     caller (whose sidecar reads and drops it) and hides it from an unmeshed one."""
-    actions, _ = _actions(fields)
+    actions, _ = _actions(fields, _RESPONSE_PSEUDO)
     if ctx.direction == meshpipe_pb2.OUTBOUND:
         for name, value in fields:
             if name == _DST:
@@ -140,12 +154,13 @@ def response_edit(ctx: LayerContext, stream: Stream, fields: Sequence[Field]) ->
 
 
 def informational_edit(fields: Sequence[Field]) -> Edit:
-    return _actions(fields)[0], []
+    """A 1xx head, or a head on a stream already over (its kind unknown)."""
+    return _actions(fields, _ANY_PSEUDO)[0], []
 
 
 def trailer_edit(stream: Stream | None, fields: Sequence[Field]) -> Edit:
     """Forbidden trailer fields and identity headers dropped (the forbidden ones counted)."""
-    actions, forbidden = _actions(fields, trailer=True)
+    actions, forbidden = _actions(fields, frozenset(), trailer=True)
     if stream is not None and forbidden:
         stream.record.add_trailer_fields_dropped(forbidden)
     return actions, []

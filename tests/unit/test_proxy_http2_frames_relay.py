@@ -115,19 +115,21 @@ def test_a_request_answered_while_the_upstream_connects_is_cancelled_there_behin
 
 
 @pytest.mark.parametrize(
-    "field",
+    "extra",
     [
-        (b"connection", b"keep-alive"),
-        (b"transfer-encoding", b"chunked"),
-        (b"X-Upper", b"1"),
-        (b"te", b"gzip"),
+        [(b"connection", b"keep-alive")],
+        [(b"transfer-encoding", b"chunked")],
+        [(b"X-Upper", b"1")],
+        [(b"te", b"gzip")],
+        [(b"x-a", b"1"), (b":path", b"/again")],  # a pseudo-header after a regular field
+        [(b":status", b"200")],  # a response's pseudo-header in a request
     ],
 )
 def test_a_request_with_a_field_http2_forbids_is_a_protocol_error_and_goes_nowhere(
-    field: tuple[bytes, bytes],
+    extra: list[tuple[bytes, bytes]],
 ) -> None:
     t = H2Trace()
-    block = Encoder().encode([*get_request(b"/bad"), field])
+    block = Encoder().encode([*get_request(b"/bad"), *extra])
     t.feed(DataReceived(Side.DOWNSTREAM, fr.header_frames(1, block, end_stream=True)))
     t.run()
     [goaway] = t.client.of(h2e.ConnectionTerminated)
