@@ -216,14 +216,15 @@ class Http1Relay:
         ex.method = head.method
         ex.caller_meshed = head.has(b"meshpipe-src")
         record = ex.record
-        record.request_head(
-            head.method, "http", head.first(b"host"), head.target, head.text_fields(_EVENT_FIELDS)
-        )
-        target, path, authority = self._route(head)
-        record.set_target(target.host, target.port)
-        record.event.path, record.event.authority = path, authority
-        if self._outbound:
-            record.event.destination.authority = authority
+        host = head.first(b"host")
+        record.request_head(head.method, "http", host, head.target, head.text_fields(_EVENT_FIELDS))
+        target, path, authority = self._route(head, host)
+        if target is not self._ctx.target:  # the template has the connection's own target
+            record.set_target(target.host, target.port)
+        if path != head.target or authority != host:  # absolute-form, CONNECT
+            record.event.path, record.event.authority = path, authority
+            if self._outbound:
+                record.event.destination.authority = authority
         if head.method == "CONNECT":
             return self._connect_tunnel(target)
         found = framing(head)
@@ -234,8 +235,8 @@ class Http1Relay:
         cmds = self._route_upstream(target)
         return cmds + self._to_upstream(out)
 
-    def _route(self, head: Head) -> tuple[Address, str, str]:
-        authority = head.first(b"host")
+    def _route(self, head: Head, authority: str) -> tuple[Address, str, str]:
+        """(upstream, origin-form path, authority) of a request whose Host is authority."""
         if head.method == "CONNECT":
             if self._ctx.target is not None:
                 raise ParseError(405, "bad_request", "CONNECT is only served by the outbound proxy")
