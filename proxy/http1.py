@@ -28,6 +28,7 @@ from meshpipe.proxy.events import (
     ALLOWED_HEADERS,
     DST_HEADER,
     SRC_HEADER,
+    PeerIdentities,
     RequestRecord,
     event_template,
 )
@@ -124,6 +125,7 @@ class Http1Relay:
         self._draining = False
         self._outbound = ctx.direction == meshpipe_pb2.OUTBOUND
         self._template = event_template(ctx, meshpipe_pb2.HTTP1)
+        self._peers = PeerIdentities()
         self._src_line = f"{SRC_HEADER}: {ctx.local}\r\n".encode("latin-1")
         self._dst_line = f"{DST_HEADER}: {ctx.local}\r\n".encode("latin-1")
         # The response timer is armed once and re-armed when it fires early: a deadline per
@@ -207,7 +209,7 @@ class Http1Relay:
         return [StartTimer(RESPONSE_TIMER, timeout)]
 
     def _new_exchange(self) -> Exchange:
-        record = RequestRecord(self._ctx, meshpipe_pb2.HTTP1, self._template)
+        record = RequestRecord(self._ctx, meshpipe_pb2.HTTP1, self._template, self._peers)
         return Exchange(record=record, method="", request_body=None, close_after=True)
 
     def _begin(self, head: Head) -> list[Command]:
