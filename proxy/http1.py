@@ -88,7 +88,7 @@ class Phase(Enum):
     DONE = "done"  # closed, or handed to another layer after CONNECT
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """One request and its response in flight."""
 
@@ -101,7 +101,7 @@ class Exchange:
     caller_meshed: bool = False  # the request carried meshpipe-src: its sidecar strips dst
 
 
-@dataclass
+@dataclass(slots=True)
 class Upstream:
     target: Address | None = None
     state: str = "none"  # none, connecting, open
