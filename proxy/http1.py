@@ -345,7 +345,8 @@ class Http1Relay:
             else:
                 cmds.append(SendData(Side.DOWNSTREAM, out))
         if body.done:
-            ex.record.add_trailer_fields_dropped(body.trailer_fields_dropped)
+            if body.trailer_fields_dropped:
+                ex.record.add_trailer_fields_dropped(body.trailer_fields_dropped)
             cmds += self._finish_exchange()
         return cmds
 
@@ -402,6 +403,8 @@ class Http1Relay:
             return cmds + self._close_all()
         if self._down_eof:
             return cmds + self._after_downstream_eof()
+        if not self._down:  # no pipelined request waiting: nothing to parse
+            return cmds
         return cmds + self._advance_request_safely()
 
     def _after_downstream_eof(self) -> list[Command]:
