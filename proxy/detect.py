@@ -82,8 +82,13 @@ class DetectLayer:
         self._draining = False
 
     def handle(self, event: Event) -> list[Command]:
-        if self._child is not None:
-            return self._from_child(self._child.handle(event))
+        child = self._child
+        if child is not None:  # decided: every later event of the connection goes this way
+            commands = child.handle(event)
+            for command in commands:
+                if command.__class__ is Redetect:
+                    return self._from_child(commands)
+            return commands
         if isinstance(event, ConnectionAccepted):
             return [StartTimer(DETECT_TIMER, self._ctx.limits.detect_timeout_s)]
         if isinstance(event, DataReceived) and event.side == Side.DOWNSTREAM:

@@ -28,6 +28,7 @@ from meshpipe.proxy.events import (
     ALLOWED_HEADERS,
     DST_HEADER,
     SRC_HEADER,
+    PeerIdentities,
     RequestRecord,
     event_template,
 )
@@ -87,7 +88,7 @@ class Phase(Enum):
     DONE = "done"  # closed, or handed to another layer after CONNECT
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """One request and its response in flight."""
 
@@ -100,7 +101,7 @@ class Exchange:
     caller_meshed: bool = False  # the request carried meshpipe-src: its sidecar strips dst
 
 
-@dataclass
+@dataclass(slots=True)
 class Upstream:
     target: Address | None = None
     state: str = "none"  # none, connecting, open
@@ -124,6 +125,7 @@ class Http1Relay:
         self._draining = False
         self._outbound = ctx.direction == meshpipe_pb2.OUTBOUND
         self._template = event_template(ctx, meshpipe_pb2.HTTP1)
+        self._peers = PeerIdentities()
         self._src_line = f"{SRC_HEADER}: {ctx.local}\r\n".encode("latin-1")
         self._dst_line = f"{DST_HEADER}: {ctx.local}\r\n".encode("latin-1")
         # The response timer is armed once and re-armed when it fires early: a deadline per
@@ -207,7 +209,7 @@ class Http1Relay:
         return [StartTimer(RESPONSE_TIMER, timeout)]
 
     def _new_exchange(self) -> Exchange:
-        record = RequestRecord(self._ctx, meshpipe_pb2.HTTP1, self._template)
+        record = RequestRecord(self._ctx, meshpipe_pb2.HTTP1, self._template, self._peers)
         return Exchange(record=record, method="", request_body=None, close_after=True)
 
     def _begin(self, head: Head) -> list[Command]:
@@ -216,14 +218,15 @@ class Http1Relay:
         ex.method = head.method
         ex.caller_meshed = head.has(b"meshpipe-src")
         record = ex.record
-        record.request_head(
-            head.method, "http", head.first(b"host"), head.target, head.text_fields(_EVENT_FIELDS)
-        )
-        target, path, authority = self._route(head)
-        record.set_target(target.host, target.port)
-        record.event.path, record.event.authority = path, authority
-        if self._outbound:
-            record.event.destination.authority = authority
+        host = head.first(b"host")
+        record.request_head(head.method, "http", host, head.target, head.text_fields(_EVENT_FIELDS))
+        target, path, authority = self._route(head, host)
+        if target is not self._ctx.target:  # the template has the connection's own target
+            record.set_target(target.host, target.port)
+        if path != head.target or authority != host:  # absolute-form, CONNECT
+            record.event.path, record.event.authority = path, authority
+            if self._outbound:
+                record.event.destination.authority = authority
         if head.method == "CONNECT":
             return self._connect_tunnel(target)
         found = framing(head)
@@ -234,8 +237,8 @@ class Http1Relay:
         cmds = self._route_upstream(target)
         return cmds + self._to_upstream(out)
 
-    def _route(self, head: Head) -> tuple[Address, str, str]:
-        authority = head.first(b"host")
+    def _route(self, head: Head, authority: str) -> tuple[Address, str, str]:
+        """(upstream, origin-form path, authority) of a request whose Host is authority."""
         if head.method == "CONNECT":
             if self._ctx.target is not None:
                 raise ParseError(405, "bad_request", "CONNECT is only served by the outbound proxy")
@@ -342,7 +345,8 @@ class Http1Relay:
             else:
                 cmds.append(SendData(Side.DOWNSTREAM, out))
         if body.done:
-            ex.record.add_trailer_fields_dropped(body.trailer_fields_dropped)
+            if body.trailer_fields_dropped:
+                ex.record.add_trailer_fields_dropped(body.trailer_fields_dropped)
             cmds += self._finish_exchange()
         return cmds
 
@@ -399,6 +403,8 @@ class Http1Relay:
             return cmds + self._close_all()
         if self._down_eof:
             return cmds + self._after_downstream_eof()
+        if not self._down:  # no pipelined request waiting: nothing to parse
+            return cmds
         return cmds + self._advance_request_safely()
 
     def _after_downstream_eof(self) -> list[Command]:

@@ -115,9 +115,15 @@ class Head:
     def has_token(self, name: bytes, token: bytes) -> bool:
         """Whether a comma-separated field (e.g. Connection) lists token, case-insensitively."""
         found = self.fields.get(name)
-        return found is not None and any(
-            part.strip().lower() == token for value in found for part in value.split(b",")
-        )
+        if found is None:
+            return False
+        for value in found:
+            if b"," in value:
+                if any(part.strip().lower() == token for part in value.split(b",")):
+                    return True
+            elif value.strip().lower() == token:
+                return True
+        return False
 
     def text_fields(self, names: frozenset[bytes]) -> list[tuple[str, str]]:
         """The values of the kept fields named in names, as text (grouped by name)."""
@@ -203,7 +209,7 @@ def take(buf: bytearray, max_bytes: int) -> bytes | None:
     """
     if not buf:
         return None
-    while buf[:2] == b"\r\n":  # RFC 9112 §2.2: ignore empty lines before a request
+    while buf.startswith(b"\r\n"):  # RFC 9112 §2.2: ignore empty lines before a request
         del buf[:2]
     end = buf.find(b"\r\n\r\n")
     if end < 0:
@@ -211,12 +217,17 @@ def take(buf: bytearray, max_bytes: int) -> bytes | None:
         if len(buf) > max_bytes:
             raise ParseError(431, "header_too_large", "message head too large")
         return None
-    if end + 4 > max_bytes:
-        reject_bare_line_breaks(bytes(buf[: end + 4]))
+    end += 4
+    if end > max_bytes:
+        reject_bare_line_breaks(bytes(buf[:end]))
         raise ParseError(431, "header_too_large", "message head too large")
-    raw = bytes(buf[: end + 4])
-    del buf[: end + 4]
-    return raw
+    if end == len(buf):  # the common case: the buffer holds just this head
+        raw = bytes(buf)
+        buf.clear()
+        return raw
+    head = bytes(buf[:end])
+    del buf[:end]
+    return head
 
 
 def framing(head: Head) -> BodyFraming | None:

@@ -178,6 +178,16 @@ class BodyReader:
     trailer_fields_dropped (proxy.trailers).
     """
 
+    __slots__ = (
+        "_framing",
+        "_max_trailer",
+        "_remaining",
+        "_state",
+        "done",
+        "trailer_fields_dropped",
+        "until_close",
+    )
+
     def __init__(self, framing: BodyFraming, max_trailer_bytes: int) -> None:
         self._framing = framing
         self._remaining = framing.length

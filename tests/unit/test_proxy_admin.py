@@ -39,6 +39,22 @@ def test_events_become_request_response_and_latency_series() -> None:
     )
 
 
+def test_latency_buckets_are_cumulative_with_count_and_sum_across_requests() -> None:
+    m = metrics()
+    for latency_us in (700, 3_500, 3_900, 250_000, 90_000_000):
+        m.observe(http_event(200, latency_us))
+    m.observe(http_event(503, 1_000))  # another series: not in the 200 histogram
+    text = m.render().decode()
+    labels = 'authority="web:8080",direction="inbound"'
+    rest = 'status_code="200",target_addr="127.0.0.1:8080",tls="false"'
+    for le, count in (("1.0", 1), ("3.0", 1), ("4.0", 3), ("300.0", 4), ("50000.0", 4)):
+        assert f'response_latency_ms_bucket{{{labels},le="{le}",{rest}}} {count}.0' in text
+    assert f'response_latency_ms_bucket{{{labels},le="+Inf",{rest}}} 5.0' in text
+    assert f"response_latency_ms_count{{{labels},{rest}}} 5.0" in text
+    assert f"response_latency_ms_sum{{{labels},{rest}}} 90258.1" in text
+    assert f'request_total{{{labels},target_addr="127.0.0.1:8080",tls="false"}} 6.0' in text
+
+
 def test_pipeline_counters_are_read_at_scrape_time() -> None:
     text = metrics().render().decode()
     assert "events_published_total 7.0" in text
