@@ -37,6 +37,7 @@ from meshpipe.streams.app import RetentionJob, SinkFactory, build_app
 from meshpipe.streams.retention import ClickHouseRetention, RetentionSchedule, keep_retention
 from meshpipe.streams.rollups import ClickHouseRollups, keep_rollups
 from meshpipe.streams.settings import (
+    FLUSH_INTERVAL_S,
     SettingsError,
     WorkerSettings,
     chunk_settings,
@@ -47,6 +48,7 @@ from meshpipe.streams.settings import (
 
 _DEFAULTS = Retention()
 ROLLUP_INTERVAL_S = 600.0  # between passes over the closed days' rollups (sinks.rollup)
+_FLUSH_DEFAULT = f"{round(FLUSH_INTERVAL_S * 1000)}ms"
 GC_THRESHOLD_GEN0 = 50_000  # allocations between young collections (default 700)
 
 
@@ -130,6 +132,14 @@ def meshstreams() -> None:
     show_default=True,
     help="Kafka-time span between commit points",
 )
+@click.option(
+    "--flush-interval",
+    envvar="MESHPIPE_FLUSH_INTERVAL",
+    default=_FLUSH_DEFAULT,
+    show_default=True,
+    help="time between writes to ClickHouse: events become visible to meshstat within about"
+    " this long (shorter: fresher stats, more inserts)",
+)
 @click.option("--web-port", envvar="MESHPIPE_WEB_PORT", type=int, default=6066, show_default=True)
 @click.option(
     "--web-bind",
@@ -203,6 +213,7 @@ def worker(
     window: str,
     chunk_records: int,
     chunk_age: str,
+    flush_interval: str,
     web_port: int,
     web_bind: str,
     topic_prefix: str,
@@ -222,6 +233,7 @@ def worker(
             clickhouse=clickhouse,
             windows=window_settings(window),
             chunks=chunk_settings(chunk_records, chunk_age),
+            flush_interval_s=parse_duration_s(flush_interval),
             web_port=web_port,
             web_bind=web_bind,
             group=group,

@@ -9,8 +9,8 @@ Replay safety is in the keys: rebuilding the same rows after a crash must replac
   partitions and chunks (see `streams.chunks` for why chunks exist).
 - `RequestRow`: one row per event; key `(partition, offset, batch_index)` (the events of a batch
   record share its offset); a replay writes an identical row, so `ReplacingMergeTree()` without
-  a version collapses it. A NamedTuple, not a dataclass: workers build one per event, and a
-  tuple in column order is what the ClickHouse client takes, without conversion.
+  a version collapses it. Batches hold them as `RequestColumns` (one list per field): workers
+  fill those a column at a time and the ClickHouse client takes them as they are.
 - `LossRow`: per proxy, window and partition chunk, the distinct `proxy_seq` values seen;
   keyed and versioned like `EdgeWindowRow`. Lost events of a proxy =
   `max(seq_max) - min(seq_min) + 1 - sum(events)` over its rows (see `streams.loss`).
@@ -23,9 +23,10 @@ Replay safety is in the keys: rebuilding the same rows after a crash must replac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, TypeVar
+from itertools import chain
+from typing import Any, NamedTuple, Protocol, TypeVar, cast, overload
 
 WINDOW_S = 10  # seconds: the default length of an edge window (and of a loss row's window)
 # Seconds between a proxy's connection reports, and the fixed window grid of ConnectionRows.
@@ -121,6 +122,78 @@ class RequestRow(NamedTuple):
     batch_index: int = 0  # the event's position in its Kafka record (0 for a one-event record)
 
 
+class RequestColumns(Sequence[RequestRow]):
+    """Raw rows held column by column: one list per RequestRow field, all of one length.
+
+    Workers add a record's events a column at a time and the writer hands these lists to the
+    ClickHouse client as they are, so no Python object is made per event and nothing is
+    turned from rows into columns. Read as a sequence it gives RequestRows (tests, the
+    in-memory sink, anything that wants rows).
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: list[list[Any]] | None = None) -> None:
+        self.columns = columns if columns is not None else [[] for _ in RequestRow._fields]
+        if len(self.columns) != len(RequestRow._fields):
+            raise ValueError(
+                f"{len(self.columns)} columns, RequestRow has {len(RequestRow._fields)}"
+            )
+
+    @classmethod
+    def of(cls, rows: Iterable[RequestRow]) -> RequestColumns:
+        """The columns of these rows."""
+        out = cls()
+        for row in rows:
+            out.append(row)
+        return out
+
+    @classmethod
+    def joined(cls, parts: Sequence[RequestColumns]) -> RequestColumns:
+        """These parts one after the other (each list built once)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            [list(chain.from_iterable(p.columns[i] for p in parts)) for i in range(_REQUEST_FIELDS)]
+        )
+
+    def append(self, row: RequestRow) -> None:
+        """Add one row at the end."""
+        for column, value in zip(self.columns, row, strict=True):
+            column.append(value)
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    @overload
+    def __getitem__(self, index: int) -> RequestRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> RequestColumns: ...
+
+    def __getitem__(self, index: int | slice) -> RequestRow | RequestColumns:
+        if isinstance(index, slice):
+            return RequestColumns([column[index] for column in self.columns])
+        return RequestRow._make(column[index] for column in self.columns)
+
+    def __iter__(self) -> Iterator[RequestRow]:
+        return map(RequestRow._make, zip(*self.columns, strict=True))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RequestColumns):
+            return self.columns == other.columns
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RequestColumns({list(self)!r})"
+
+
+_REQUEST_FIELDS = len(RequestRow._fields)
+
 DIRECTION_BITS = {"in": 1, "out": 2}  # LossRow.proxy_directions
 
 
@@ -180,9 +253,18 @@ class RowBatch:
     """Rows of one flush; storing all of them acknowledges the offsets the flush covers."""
 
     edge_windows: tuple[EdgeWindowRow, ...] = ()
-    requests: tuple[RequestRow, ...] = ()
+    requests: Sequence[RequestRow] = ()  # made a RequestColumns (unless it is one already)
     losses: tuple[LossRow, ...] = ()
     connections: tuple[ConnectionRow, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.requests, RequestColumns):
+            object.__setattr__(self, "requests", RequestColumns.of(self.requests))
+
+    @property
+    def request_columns(self) -> RequestColumns:
+        """The raw rows, column by column."""
+        return cast(RequestColumns, self.requests)
 
     def __len__(self) -> int:
         return (
@@ -191,11 +273,16 @@ class RowBatch:
 
     def merged(self, other: RowBatch) -> RowBatch:
         """This batch followed by another."""
+        return RowBatch.joined((self, other))
+
+    @staticmethod
+    def joined(batches: Sequence[RowBatch]) -> RowBatch:
+        """These batches one after the other, each table's rows copied once."""
         return RowBatch(
-            self.edge_windows + other.edge_windows,
-            self.requests + other.requests,
-            self.losses + other.losses,
-            self.connections + other.connections,
+            tuple(chain.from_iterable(b.edge_windows for b in batches)),
+            RequestColumns.joined([b.request_columns for b in batches if len(b.requests)]),
+            tuple(chain.from_iterable(b.losses for b in batches)),
+            tuple(chain.from_iterable(b.connections for b in batches)),
         )
 
 

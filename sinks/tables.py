@@ -5,10 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.schemas.rows import (
+    ConnectionRow,
+    EdgeWindowRow,
+    LossRow,
+    RequestColumns,
+    RequestRow,
+    RowBatch,
+)
 
 EDGE_WINDOWS = "edge_windows"
 REQUESTS = "requests"
@@ -176,13 +183,65 @@ def _request_rows(rows: Sequence[RequestRow]) -> list[Values]:
     return out
 
 
+@dataclass(frozen=True)
+class TableColumns:
+    """The values to insert into one table, one sequence per column (what the writer sends)."""
+
+    table: str  # table name without database
+    columns: Sequence[str]
+    data: list[Sequence[Any]]  # aligned with columns, all of length `rows`
+    rows: int
+
+    def slices(self, max_rows: int) -> list[list[Sequence[Any]]]:
+        """The columns cut into consecutive blocks of at most max_rows rows."""
+        if self.rows <= max_rows:
+            return [self.data]
+        return [
+            [column[start : start + max_rows] for column in self.data]
+            for start in range(0, self.rows, max_rows)
+        ]
+
+
+def _transposed(table: TableRows) -> TableColumns:
+    return TableColumns(
+        table.table,
+        table.columns,
+        [list(c) for c in zip(*table.rows, strict=True)],
+        len(table.rows),
+    )
+
+
+def request_columns(rows: RequestColumns) -> TableColumns:
+    """Raw rows as the requests table's columns: the RequestColumns lists as they are, after a
+    `start_time` column of Unix seconds (ints: no datetime per row), the second holding
+    start_us (floor, also before 1970)."""
+    start_us = rows.columns[_START_US]
+    return TableColumns(
+        REQUESTS, REQUEST_COLUMNS, [[us // 1_000_000 for us in start_us], *rows.columns], len(rows)
+    )
+
+
+_START_US = RequestRow._fields.index("start_us")
+
+
+def batch_columns(batch: RowBatch) -> list[TableColumns]:
+    """A batch as per-table columnar inserts (tables without rows left out); the small
+    aggregate tables first, the raw requests last."""
+    tables = [_transposed(t) for t in batch_tables(replace(batch, requests=()))]
+    return [*tables, request_columns(batch.request_columns)] if batch.requests else tables
+
+
 def batch_tables(batch: RowBatch) -> list[TableRows]:
     """A batch as per-table inserts (tables without rows left out)."""
     tables = [
         TableRows(
             EDGE_WINDOWS, EDGE_WINDOW_COLUMNS, [edge_window_values(r) for r in batch.edge_windows]
         ),
-        TableRows(REQUESTS, REQUEST_COLUMNS, _request_rows(batch.requests)),
+        TableRows(
+            REQUESTS,
+            REQUEST_COLUMNS,
+            _request_rows(batch.requests),
+        ),
         TableRows(PROXY_LOSSES, LOSS_COLUMNS, [loss_values(r) for r in batch.losses]),
         TableRows(
             TCP_CONNECTIONS,

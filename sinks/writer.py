@@ -2,7 +2,8 @@
 
 clickhouse-driver is synchronous, so the driver is only ever called from the sink's own thread,
 with its own client. `submit` puts a batch on a bounded queue (waiting while it is full) and
-returns a future of the event loop; the thread merges queued batches into one insert per table,
+returns a future of the event loop; the thread merges queued batches into one insert per table
+(columnar: the driver then neither turns rows into columns nor converts a datetime per row),
 retries transient failures with backoff for as long as it takes (the future stays pending, so
 the stream worker never commits offsets of rows that are not stored), and resolves the future
 through `loop.call_soon_threadsafe` once every row is acknowledged. Re-inserting after a failure
@@ -24,7 +25,7 @@ from types import TracebackType
 from meshpipe.schemas import clickhouse_codes as codes
 from meshpipe.schemas.rows import RowBatch
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseError, check_name
-from meshpipe.sinks.tables import TableRows, batch_tables
+from meshpipe.sinks.tables import TableColumns, batch_columns
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +178,8 @@ class ClickHouseRowSink:
     def _store_group(
         self, client: ClickHouseClient | None, group: list[_Pending]
     ) -> ClickHouseClient | None:
-        merged = RowBatch()
-        for item in group:
-            merged = merged.merged(item.batch)
-        client, error = self._write_with_retry(client, batch_tables(merged))
+        merged = RowBatch.joined([item.batch for item in group])
+        client, error = self._write_with_retry(client, batch_columns(merged))
         if error is not None and len(group) > 1:
             # Find the bad batch: store the others one by one, fail only the bad one.
             for item in group:
@@ -193,7 +192,7 @@ class ClickHouseRowSink:
         return client
 
     def _write_with_retry(
-        self, client: ClickHouseClient | None, tables: list[TableRows]
+        self, client: ClickHouseClient | None, tables: list[TableColumns]
     ) -> tuple[ClickHouseClient | None, Exception | None]:
         """Insert every table, retrying transient failures; the error when it gave up."""
         delay = self.settings.retry_initial_s
@@ -220,11 +219,9 @@ class ClickHouseRowSink:
             else:
                 return client, None
 
-    def _insert(self, client: ClickHouseClient, table: TableRows) -> None:
-        step = self.settings.max_insert_rows
-        for start in range(0, len(table.rows), step):
-            rows = table.rows[start : start + step]
-            client.insert(f"{self._database}.{table.table}", table.columns, rows)
+    def _insert(self, client: ClickHouseClient, table: TableColumns) -> None:
+        for block in table.slices(self.settings.max_insert_rows):
+            client.insert_columns(f"{self._database}.{table.table}", table.columns, block)
 
     def _sleep(self, seconds: float) -> None:
         if self._deadline is None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestRow, RowBatch
+from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestColumns, RowBatch
 from meshpipe.streams.chunks import Chunker, ChunkSettings
 from meshpipe.streams.connections import ConnectionGauges
 from meshpipe.streams.decode import Decoded, ValidReport
 from meshpipe.streams.loss import LossTracker
-from meshpipe.streams.rawrows import request_row
+from meshpipe.streams.rawrows import add_requests
 from meshpipe.streams.windows import BucketFn, EdgeWindows, Placed, WindowSettings
 
 
@@ -45,7 +46,7 @@ class PartitionState:
         self.loss = LossTracker(partition, settings)
         self.connections = ConnectionGauges(partition)
         self._chunker = Chunker(chunks or ChunkSettings())
-        self._raw: list[RequestRow] = []
+        self._raw = RequestColumns()
         self._final_windows: list[EdgeWindowRow] = []  # last rows of chunks that ended
         self._final_losses: list[LossRow] = []
         self._final_connections: list[ConnectionRow] = []
@@ -88,7 +89,7 @@ class PartitionState:
         self._next_offset = offset + 1
         window_s = self.windows.settings.window_s
         placed: list[Placed] = []
-        raw = self._raw
+        requests: list[tuple[int, meshpipe_pb2.RequestEvent]] = []
         for index, decoded in valid:
             event = decoded.event
             if isinstance(decoded, ValidReport):
@@ -96,8 +97,9 @@ class PartitionState:
                 continue
             seconds = event.start.seconds
             placed.append((event, decoded.edge, seconds - seconds % window_s))
-            raw.append(request_row(self.partition, offset, event, index))
+            requests.append((index, event))
         if placed:
+            add_requests(self._raw, self.partition, offset, requests)
             self.windows.add_record(offset, placed)
             self.loss.add_record(offset, ((event, window) for event, _, window in placed))
 
@@ -116,10 +118,10 @@ class PartitionState:
             return PartitionFlush(self.partition, RowBatch(), None)
         batch = RowBatch(
             edge_windows=(*self._final_windows, *self.windows.snapshot(first)),
-            requests=tuple(self._raw),
+            requests=self._raw,
             losses=(*self._final_losses, *self.loss.snapshot(first)),
             connections=(*self._final_connections, *self.connections.snapshot(first)),
         )
-        self._raw, self._final_windows, self._final_losses = [], [], []
+        self._raw, self._final_windows, self._final_losses = RequestColumns(), [], []
         self._final_connections = []
         return PartitionFlush(self.partition, batch, first)

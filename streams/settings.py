@@ -13,6 +13,10 @@ from meshpipe.streams.chunks import ChunkSettings
 from meshpipe.streams.retention import RetentionSchedule
 from meshpipe.streams.windows import WindowSettings
 
+# What decides freshness: an event waits for the next flush, then for its insert. Shorter means
+# fresher stats and more, smaller inserts (each flush writes every changed edge window again).
+FLUSH_INTERVAL_S = 0.5
+
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message is one line for the user."""
@@ -41,7 +45,7 @@ class WorkerSettings:
     chunks: ChunkSettings = field(default_factory=ChunkSettings)  # commit points, replay length
     web_port: int = 6066  # Faust's web server (/health, /ready, /live)
     web_bind: str = "127.0.0.1"  # its listen address; 0.0.0.0 in a pod, so kubelet probes reach it
-    flush_interval_s: float = 1.0  # seconds between snapshots written to ClickHouse
+    flush_interval_s: float = FLUSH_INTERVAL_S  # seconds between snapshots written to ClickHouse
     # Seconds without heartbeats before Kafka hands a (crashed) worker's partitions to others.
     session_timeout_s: float = 10.0
     # Seconds between Kafka metadata refreshes: partitions added to a topic are seen this late.

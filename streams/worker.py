@@ -190,9 +190,7 @@ class Worker:
         """Store a snapshot of every partition, then commit the offsets it covers."""
         async with self._flush_lock:
             cut = [(state, state.flush()) for state in list(self._states.values())]
-            batch = RowBatch()
-            for _, flushed in cut:
-                batch = batch.merged(flushed.batch)
+            batch = RowBatch.joined([flushed.batch for _, flushed in cut])
             if len(batch):
                 await (await self._sink.submit(batch))
             offsets = {

@@ -13,6 +13,7 @@ from meshpipe.sinks.tables import (
     LOSS_COLUMNS,
     REQUEST_COLUMNS,
     TCP_CONNECTIONS,
+    batch_columns,
     batch_tables,
     connection_values,
     edge_window_values,
@@ -88,3 +89,32 @@ def test_a_batch_converts_each_request_as_request_values_does() -> None:
     )
     [table] = batch_tables(RowBatch(requests=rows))
     assert table.rows == [request_values(row) for row in rows]
+
+
+def test_batch_columns_are_batch_tables_turned_into_columns_with_start_time_as_seconds() -> None:
+    rows = tuple(
+        request(k)._replace(start_us=-1_500_000 + k * 700_000_000_000_000) for k in range(4)
+    )
+    whole = RowBatch(edge_windows=(edge(1), edge(2)), requests=rows, losses=(loss(1),))
+    by_rows = {t.table: t for t in batch_tables(whole)}
+    by_columns = batch_columns(whole)
+    assert [t.table for t in by_columns] == ["edge_windows", "proxy_losses", "requests"]
+    for table in by_columns:
+        expected = by_rows[table.table]
+        assert (table.columns, table.rows) == (expected.columns, len(expected.rows))
+        turned = [list(row) for row in zip(*table.data, strict=True)]
+        if table.table == "requests":  # Unix seconds (floor) where the rows hold a datetime
+            assert [row[0] for row in turned] == [r.start_us // 1_000_000 for r in rows]
+            assert turned[0][0] == -2
+            assert [row[1:] for row in turned] == [list(r[1:]) for r in expected.rows]
+        else:
+            assert turned == [list(r) for r in expected.rows]
+
+
+def test_table_columns_are_cut_into_blocks_of_at_most_max_rows() -> None:
+    [table] = batch_columns(RowBatch(requests=tuple(request(k) for k in range(5))))
+    blocks = table.slices(2)
+    assert [len(block[0]) for block in blocks] == [2, 2, 1]
+    assert all(len(block) == len(REQUEST_COLUMNS) for block in blocks)
+    assert [v for block in blocks for v in block[2]] == table.data[2]
+    assert table.slices(5) == [table.data]

@@ -47,6 +47,11 @@ class FakeClient:
         self.inserts.append((table, tuple(columns), data))
         return len(data)
 
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> int:
+        return self.insert(table, columns, zip(*data, strict=True))
+
     def server_version(self) -> tuple[int, int]:
         return (18, 16)
 
