@@ -41,6 +41,7 @@ from meshpipe.proxy.h2_frames import Frame, FrameError
 from meshpipe.proxy.h2_hpack import BlockError, BlockRelay, static_block
 from meshpipe.proxy.hpack_decode import Field
 from meshpipe.proxy.http1_parse import ParseError, split_authority
+from meshpipe.proxy.http2_checks import MalformedRequest, check_request
 from meshpipe.proxy.http2_headers import error_reply, grpc_status, request_head, status
 from meshpipe.proxy.http2_streams import (
     Edit,
@@ -374,12 +375,19 @@ class H2Relay:
             if side is UP and not stream.response_started:
                 raise FrameError(fr.PROTOCOL_ERROR, f"DATA before a response head on {sid}")
             size = len(f.payload)
-            if f.flags & fr.PADDED and size:
-                size -= 1 + f.payload[0]
+            if f.flags & fr.PADDED:  # the padding is a connection error before any length check
+                size = len(fr.unpadded(f))
             if side is DOWN:
-                stream.record.add_request_bytes(max(size, 0))
+                stream.record.add_request_bytes(size)
+                if stream.req_left is not None:
+                    stream.req_left -= size
+                    if stream.req_left < 0 or (stream.req_left and f.flags & fr.END_STREAM):
+                        self._malformed(stream, "request DATA disagrees with its content-length")
+                        if f.payload:  # swallowed: the client gets its connection window back
+                            self._to(DOWN, fr.window_update(0, len(f.payload)))
+                        return
             else:
-                stream.record.add_response_bytes(max(size, 0))
+                stream.record.add_response_bytes(size)
         self._to(UP if side is DOWN else DOWN, f.raw)
         if stream is not None and f.flags & fr.END_STREAM:
             self._ended(stream, side)
@@ -428,13 +436,17 @@ class H2Relay:
         if side is DOWN:
             if stream is None and sid % 2 and sid > self._highest:
                 self._highest = sid
-                stream = self._new_stream(sid, fields, end)
-                if stream is None:
+                opened = self._new_stream(sid, fields, end)
+                if opened is None:
                     relay.skip()
                     return
-                edit = request_edit(self._ctx, fields)
+                stream, edit = opened
                 stream.forwarded = True
             elif stream is not None:
+                if end and stream.req_left:  # trailers end a body shorter than announced
+                    self._malformed(stream, f"request body {stream.req_left} bytes short")
+                    relay.skip()
+                    return
                 edit = trailer_edit(stream, fields)
             else:  # a stream already over: the peer will refuse it, but no identity goes by
                 edit = informational_edit(fields)
@@ -469,14 +481,26 @@ class H2Relay:
         if code is not None:
             stream.record.grpc_status(code)
 
-    def _new_stream(self, sid: int, fields: Sequence[Field], end: bool) -> Stream | None:
-        """A request opened a stream; None when the proxy answers it itself."""
+    def _new_stream(
+        self, sid: int, fields: Sequence[Field], end: bool
+    ) -> tuple[Stream, Edit] | None:
+        """A request opened a stream (with the edit its head gets upstream); None when the proxy
+        answers it itself."""
         if self._goaway_last is not None and sid > self._goaway_last:
             # After a GOAWAY: not processed, the client retries it elsewhere (RFC 9113 §6.8);
             # no event, as for any request that never reached the proxy.
             self._speak_first()
             self._to(DOWN, fr.rst_stream(sid, fr.REFUSED_STREAM))
             self._remember_dropped(sid)
+            return None
+        try:  # a malformed request is a stream error and never goes upstream (RFC 9113 §8.1.1)
+            edit = request_edit(self._ctx, fields)
+            expected = check_request(fields, end)
+        except (MalformedBlock, MalformedRequest) as exc:
+            stream = new_stream(self._ctx, sid, fields, self._templates)
+            stream.req_end = end
+            self._streams[sid] = stream
+            self._malformed(stream, str(exc))
             return None
         if self._upstream is _Upstream.IDLE:
             head = request_head(list(fields))
@@ -488,6 +512,7 @@ class H2Relay:
                 self._connect(Address(*target))
         stream = new_stream(self._ctx, sid, fields, self._templates)
         stream.req_end = end
+        stream.req_left = expected
         self._streams[sid] = stream
         if self._failure is not None or self._upstream is _Upstream.GONE:
             kind, message = self._failure or ("upstream_reset", "the upstream is gone")
@@ -495,7 +520,7 @@ class H2Relay:
             self._goaway_downstream(fr.NO_ERROR)  # later requests: a new connection
             return None
         self._arm_timer(stream)
-        return stream
+        return stream, edit
 
     def _rst(self, side: Side, f: Frame) -> None:
         sid = f.sid
@@ -538,6 +563,16 @@ class H2Relay:
             stream.response_started = True
             if not stream.req_end:  # the client may stop sending (RFC 9113 §8.1)
                 self._to(DOWN, fr.rst_stream(stream.sid, fr.NO_ERROR))
+        self._drop(stream)
+        self._finish(stream)
+
+    def _malformed(self, stream: Stream, message: str) -> None:
+        """A malformed request (RFC 9113 §8.1.1): a stream error of type PROTOCOL_ERROR to the
+        client, RST_STREAM upstream if its head went there; the event says protocol_error."""
+        self._log("info", f"HTTP/2 malformed request on stream {stream.sid}: {message}")
+        stream.record.error("protocol_error", message)
+        self._speak_first()
+        self._to(DOWN, fr.rst_stream(stream.sid, fr.PROTOCOL_ERROR))
         self._drop(stream)
         self._finish(stream)
 
