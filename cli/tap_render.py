@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import h2.errors
 from google.protobuf import json_format
 
 from meshpipe.cli.terminal import Terminal
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.grpcstatus import grpc_status_name
+from meshpipe.schemas.h2errors import h2_error_name
 
 PLAIN = Terminal()
 _PROXY = {meshpipe_pb2.INBOUND: "in ", meshpipe_pb2.OUTBOUND: "out"}
@@ -70,11 +70,7 @@ def _end_fields(event: meshpipe_pb2.RequestEvent) -> str:
     if reason == "grpc_status":
         return f"grpc-status={grpc_status_name(event.grpc_status)} {sizes}"
     if reason == "reset_code":
-        try:
-            name = h2.errors.ErrorCodes(event.reset_code).name
-        except ValueError:
-            name = str(event.reset_code)
-        return f"reset-error={name} {sizes}"
+        return f"reset-error={h2_error_name(event.reset_code)} {sizes}"
     if reason == "error":
         return f"error={event.error.kind or 'unknown'} {sizes}"
     return sizes

@@ -39,6 +39,7 @@ class Stream:
         "head",
         "record",
         "req_end",
+        "req_left",
         "resp_end",
         "response_started",
         "sid",
@@ -51,6 +52,7 @@ class Stream:
         self.caller_meshed = False  # the request carried the caller's sidecar identity
         self.forwarded = False  # its HEADERS went upstream
         self.req_end = False  # the client ended its side (END_STREAM seen)
+        self.req_left: int | None = None  # request DATA bytes its content-length still expects
         self.resp_end = False  # the server ended its side
         self.response_started = False  # a final response head went downstream
         self.deadline: float | None = None  # monotonic time the response head is due by

@@ -24,7 +24,7 @@ from meshpipe.proxy.commands import (
     TimerFired,
     UpstreamFailed,
 )
-from meshpipe.proxy.http2 import CLOSE_TIMER
+from meshpipe.proxy.http2_state import CLOSE_TIMER
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 

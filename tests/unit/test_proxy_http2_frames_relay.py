@@ -4,8 +4,6 @@ blocks in CONTINUATION frames, HPACK state kept in step across many requests wit
 from __future__ import annotations
 
 import h2.events as h2e
-import pytest
-from hpack import Encoder
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
 
 from meshpipe.proxy import h2_frames as fr
@@ -112,28 +110,3 @@ def test_a_request_answered_while_the_upstream_connects_is_cancelled_there_behin
     assert reset.error_code == fr.CANCEL  # type: ignore[attr-defined]
     [ev] = t.events()
     assert ev.error.kind == "upstream_timeout"
-
-
-@pytest.mark.parametrize(
-    "extra",
-    [
-        [(b"connection", b"keep-alive")],
-        [(b"transfer-encoding", b"chunked")],
-        [(b"X-Upper", b"1")],
-        [(b"te", b"gzip")],
-        [(b"x-a", b"1"), (b":path", b"/again")],  # a pseudo-header after a regular field
-        [(b":status", b"200")],  # a response's pseudo-header in a request
-    ],
-)
-def test_a_request_with_a_field_http2_forbids_is_a_protocol_error_and_goes_nowhere(
-    extra: list[tuple[bytes, bytes]],
-) -> None:
-    t = H2Trace()
-    block = Encoder().encode([*get_request(b"/bad"), *extra])
-    t.feed(DataReceived(Side.DOWNSTREAM, fr.header_frames(1, block, end_stream=True)))
-    t.run()
-    [goaway] = t.client.of(h2e.ConnectionTerminated)
-    assert goaway.error_code == fr.PROTOCOL_ERROR  # type: ignore[attr-defined]
-    assert not t.server.of(h2e.RequestReceived)
-    [ev] = t.events()
-    assert (ev.path, ev.error.kind) == ("/bad", "protocol_error")
