@@ -96,11 +96,14 @@ class FakeBackend:
     def _key(q: StatQuery) -> tuple[str, str | None, str]:
         return (q.selection.kind, q.selection.namespace, q.mode.value)
 
-    async def series(
+    async def stat_series(
         self, query: StatQuery, buckets: Sequence[tuple[float, float]]
-    ) -> list[list[StatRow]]:
+    ) -> tuple[list[StatRow], list[list[StatRow]]]:
         self.series_buckets.append(list(buckets))
-        return await self.stat([replace(query, start_s=a, end_s=b) for a, b in buckets])
+        whole, *per_bucket = await self.stat(
+            [query, *(replace(query, start_s=a, end_s=b) for a, b in buckets)]
+        )
+        return whole, per_bucket
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
         self.edge_queries.append(query)
