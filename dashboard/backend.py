@@ -15,7 +15,7 @@ from meshpipe.sinks.edges import EdgeQuery, EdgeRow, edges
 from meshpipe.sinks.health import newest_window_s
 from meshpipe.sinks.query import StatQuery, StatRow
 from meshpipe.sinks.routes import RouteQuery, RouteRow, routes
-from meshpipe.sinks.series import stat_series
+from meshpipe.sinks.series import stat_series, stat_with_namespaces
 
 T = TypeVar("T")
 
@@ -33,6 +33,11 @@ class Backend(Protocol):
     ) -> tuple[list[StatRow], list[list[StatRow]]]:
         """query's rows (as stat), and per bucket (consecutive, equal, whole seconds, covering
         the range) its rows over the bucket's part of the range (as stat without figures)."""
+        ...
+
+    async def stat_with_namespaces(self, query: StatQuery) -> tuple[list[StatRow], list[StatRow]]:
+        """Every workload's rows (query: `all`, every namespace, inbound) and the namespaces'
+        rows over the same range (as stat of the namespace selection)."""
         ...
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
@@ -76,16 +81,17 @@ class ClickHouseBackend:
             return await asyncio.to_thread(call)
 
     async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
-        # In parallel: their checks of the same days' rollups then run once (SharedReads).
-        return list(await asyncio.gather(*(self._stat_one(q) for q in queries)))
-
-    async def _stat_one(self, query: StatQuery) -> list[StatRow]:
-        return await self._run(lambda c, db: stat_query.stat(c, db, query))
+        # One after the other: on a busy server parallel reads only slow each other down; the
+        # second's check of the same days' rollups is answered by SharedReads.
+        return await self._run(lambda c, db: [stat_query.stat(c, db, q) for q in queries])
 
     async def stat_series(
         self, query: StatQuery, buckets: Sequence[tuple[float, float]]
     ) -> tuple[list[StatRow], list[list[StatRow]]]:
         return await self._run(lambda c, db: stat_series(c, db, query, buckets))
+
+    async def stat_with_namespaces(self, query: StatQuery) -> tuple[list[StatRow], list[StatRow]]:
+        return await self._run(lambda c, db: stat_with_namespaces(c, db, query))
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
         return await self._run(lambda c, db: edges(c, db, query))

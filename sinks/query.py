@@ -426,16 +426,20 @@ def stat(
     figures=False leaves out what other tables add (events_lost 0, tcp_open_connections None,
     no rows for idle connections): two queries fewer, for series of many short ranges."""
     db = check_name(database, "database")
+    return stat_rows(client, db, query, stat_sums(client, db, query), figures=figures)
+
+
+def stat_sums(client: ClickHouseClient, db: str, query: StatQuery) -> list[Row]:
+    """query's sums per row (what `stat_rows` takes), in one read."""
     plan = _plan(query)
     g_ns, g_kind, g_name = plan.group
-    rows = execute_final(
+    return execute_final(
         client,
         f"SELECT {g_ns} AS g_ns, {g_kind} AS g_kind, {g_name} AS g_name,"  # noqa: S608
         f" max({plan.side}_meshed), {_metrics(plan)}"
         f" FROM {_source(client, db, plan, query)}"
         " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name",
     )
-    return stat_rows(client, db, query, rows, figures=figures)
 
 
 def stat_rows(

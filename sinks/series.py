@@ -1,5 +1,6 @@
-"""Statistics of a selection over consecutive equal time buckets (the dashboard's sparklines
-and charts) and over the whole range, from one read of the sums.
+"""Statistics the dashboard needs together, each from one read of the sums: a selection over
+consecutive equal time buckets (sparklines, charts) and over the whole range; the workloads of
+every namespace and the namespaces (the overview).
 
 Each bucket's rows are exactly what `stat(figures=False)` gives for the part of the bucket inside
 the query's range; the whole range's rows are exactly `stat`'s (figures included), merged from the
@@ -22,7 +23,9 @@ from typing import Any
 from meshpipe.sinks import query as stat_query
 from meshpipe.sinks.client import ClickHouseClient, check_name
 from meshpipe.sinks.query import (
+    EdgeMode,
     QueryError,
+    Selection,
     StatQuery,
     StatRow,
     daily_rollups,
@@ -30,6 +33,7 @@ from meshpipe.sinks.query import (
     final_source,
     stat,
     stat_rows,
+    stat_sums,
     window_bounds,
 )
 from meshpipe.sinks.rollup import DAY_S, EDGE_ROLLUP
@@ -105,6 +109,25 @@ def stat_series(
     ]
     merged = [(*key, *whole[key].row()) for key in sorted(whole)]
     return stat_rows(client, db, query, merged), series
+
+
+def stat_with_namespaces(
+    client: ClickHouseClient, database: str, query: StatQuery
+) -> tuple[list[StatRow], list[StatRow]]:
+    """query's rows (every workload of every namespace, inbound: `meshstat all -A`) and the
+    rows of the namespaces over the same range (`meshstat ns`), both exactly as `stat` gives
+    them, from one read: a namespace's sums are those of its workloads."""
+    sel = query.selection
+    if (sel.kind, sel.names, sel.namespace, query.mode) != ("all", (), None, EdgeMode.SERVER):
+        raise QueryError("namespaces come only from every workload's inbound rows")
+    db = check_name(database, "database")
+    sums = stat_sums(client, db, query)
+    namespaces: dict[str, _Sums] = {}
+    for ns, _kind, _name, *row in sums:
+        namespaces.setdefault(str(ns), _Sums()).add(row)
+    of_namespaces = replace(query, selection=Selection("namespace", (), None))
+    merged = [(ns, "namespace", ns, *namespaces[ns].row()) for ns in sorted(namespaces)]
+    return stat_rows(client, db, query, sums), stat_rows(client, db, of_namespaces, merged)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from meshpipe.sinks.query import (
     resource_names,
     stat,
 )
-from meshpipe.sinks.series import stat_series
+from meshpipe.sinks.series import stat_series, stat_with_namespaces
 from meshpipe.sinks.tables import TableRows, Values, batch_tables
 
 pytestmark = pytest.mark.integration
@@ -464,3 +464,24 @@ def test_series_buckets_and_the_whole_range_equal_stat_of_each(
             assert per_bucket == expected
             assert any(expected)
             assert whole == stat(client, db, query)
+
+
+def test_namespaces_summed_from_every_workloads_sums_equal_stat_of_the_namespaces(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    query = StatQuery(Selection("all", (), None), start_s=START, end_s=END)
+    namespaces = replace(query, selection=Selection("namespace", (), None))
+    for client, db in both:
+        workloads, of_namespaces = stat_with_namespaces(client, db, query)
+        assert workloads == stat(client, db, query)
+        assert of_namespaces == stat(client, db, namespaces)
+        assert len(of_namespaces) > 1
+        assert any(r.events_lost for r in of_namespaces)
+
+
+def test_namespaces_are_summed_only_from_every_workload_of_every_namespace(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    client, db = both[0]
+    with pytest.raises(QueryError, match="namespaces"):
+        stat_with_namespaces(client, db, StatQuery(DEPLOY, start_s=START, end_s=END))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.sinks.edges import EdgeQuery, EdgeRow
-from meshpipe.sinks.query import StatQuery, StatRow
+from meshpipe.sinks.query import Selection, StatQuery, StatRow
 from meshpipe.sinks.routes import RouteQuery, RouteRow
 
 NOW = 1_800_000_000.0
@@ -104,6 +104,11 @@ class FakeBackend:
             [query, *(replace(query, start_s=a, end_s=b) for a, b in buckets)]
         )
         return whole, per_bucket
+
+    async def stat_with_namespaces(self, query: StatQuery) -> tuple[list[StatRow], list[StatRow]]:
+        namespaces = replace(query, selection=Selection("namespace", (), None))
+        workloads, of_namespaces = await self.stat([query, namespaces])
+        return workloads, of_namespaces
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
         self.edge_queries.append(query)
