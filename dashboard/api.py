@@ -3,7 +3,8 @@ questions (sinks/ through a Backend) and answers with JSON-ready dicts. No I/O o
 
 Stat, edge and route rows are meshstat's `-o json` objects (`row_json`, `edge_json`,
 `route_json` of cli/), so the pages show the same numbers as `meshstat -o json` for the range.
-Series are the same rows over consecutive sub-ranges of whole windows (`TimeRange.buckets`).
+Series are the same rows over the parts inside the range of consecutive sub-ranges of whole
+windows (`TimeRange.buckets`), read in one query with the whole range's rows (`sinks.series`).
 """
 
 from __future__ import annotations
@@ -121,11 +122,9 @@ class Api:
         """Namespaces with their numbers and meshed workloads, and the pipeline's health."""
         span = _range(params, self._clock)
         window = (span.start_s, span.end_s)
-        namespaces, workloads = await self._backend.stat(
-            [
-                _stat(Selection("namespace", (), None), window),
-                _stat(Selection(_ALL, (), None), window),
-            ]
+        # The namespaces' rows are summed from the workloads' (one read of the sums).
+        workloads, namespaces = await self._backend.stat_with_namespaces(
+            _stat(Selection(_ALL, (), None), window)
         )
         meshed: dict[str, int] = {}
         for row in workloads:
@@ -161,10 +160,9 @@ class Api:
         span = _range(params, self._clock)
         selection = Selection(_ALL, (), namespace)
         buckets = span.buckets(_points(params, SPARK_POINTS))
-        # The series (without events lost and connections) while the whole range is read.
-        [whole], per_bucket = await asyncio.gather(
-            self._backend.stat([_stat(selection, (span.start_s, span.end_s))]),
-            self._backend.series(_stat(selection, (span.start_s, span.end_s)), buckets),
+        # The table's rows and the sparklines' from one read of the sums.
+        whole, per_bucket = await self._backend.stat_series(
+            _stat(selection, (span.start_s, span.end_s)), buckets
         )
         lines: dict[tuple[str, str], list[Json]] = {(r.kind, r.name): [] for r in whole}
         for bucket, rows in zip(buckets, per_bucket, strict=True):
@@ -187,13 +185,12 @@ class Api:
         anyone = Selection(_ALL, (), None)
         buckets = span.buckets(_points(params, SERIES_POINTS))
         queries = [
-            _stat(own, window),
             _stat(anyone, window, mode=EdgeMode.TO, peer=peer),
             _stat(anyone, window, mode=EdgeMode.FROM, peer=peer),
         ]
-        (whole, inbound, outbound), per_bucket, route_rows = await asyncio.gather(
+        (inbound, outbound), (whole, per_bucket), route_rows = await asyncio.gather(
             self._backend.stat(queries),
-            self._backend.series(_stat(own, window), buckets),
+            self._backend.stat_series(_stat(own, window), buckets),
             self._backend.routes(RouteQuery(own, start_s=window[0], end_s=window[1])),
         )
         return {

@@ -7,13 +7,15 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
+from meshpipe.dashboard.sharedreads import SharedReads
+from meshpipe.schemas.clock import Clock, SystemClock
 from meshpipe.sinks import query as stat_query
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseUrl, NativeClient
 from meshpipe.sinks.edges import EdgeQuery, EdgeRow, edges
 from meshpipe.sinks.health import newest_window_s
 from meshpipe.sinks.query import StatQuery, StatRow
 from meshpipe.sinks.routes import RouteQuery, RouteRow, routes
-from meshpipe.sinks.series import series
+from meshpipe.sinks.series import stat_series, stat_with_namespaces
 
 T = TypeVar("T")
 
@@ -26,11 +28,16 @@ class Backend(Protocol):
         """One list of rows per query (meshstat's rows)."""
         ...
 
-    async def series(
+    async def stat_series(
         self, query: StatQuery, buckets: Sequence[tuple[float, float]]
-    ) -> list[list[StatRow]]:
-        """Per bucket (consecutive, equal, whole seconds), query's rows over it (as stat
-        without figures)."""
+    ) -> tuple[list[StatRow], list[list[StatRow]]]:
+        """query's rows (as stat), and per bucket (consecutive, equal, whole seconds, covering
+        the range) its rows over the bucket's part of the range (as stat without figures)."""
+        ...
+
+    async def stat_with_namespaces(self, query: StatQuery) -> tuple[list[StatRow], list[StatRow]]:
+        """Every workload's rows (query: `all`, every namespace, inbound) and the namespaces'
+        rows over the same range (as stat of the namespace selection)."""
         ...
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
@@ -50,28 +57,41 @@ class ClickHouseBackend:
     """The query layer over the native protocol, as the read-only user, off the event loop.
 
     clickhouse-driver is synchronous: each call runs in a worker thread with its own connection;
-    `concurrency` bounds how many run at once (ClickHouse 18.16 limits a user's queries)."""
+    `concurrency` bounds how many run at once (ClickHouse 18.16 limits a user's queries).
+    Identical statements of parallel calls run once (SharedReads)."""
 
-    def __init__(self, url: ClickHouseUrl, concurrency: int = 4, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: ClickHouseUrl,
+        concurrency: int = 4,
+        timeout_s: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
         self._url = url
         self._gate = asyncio.Semaphore(concurrency)
         self._timeout_s = timeout_s
+        self._shared = SharedReads(clock or SystemClock())
 
     async def _run(self, work: Callable[[ClickHouseClient, str], T]) -> T:
         def call() -> T:
             with NativeClient(self._url, timeout_s=self._timeout_s) as client:
-                return work(client, self._url.database)
+                return work(self._shared.client(client), self._url.database)
 
         async with self._gate:
             return await asyncio.to_thread(call)
 
     async def stat(self, queries: Sequence[StatQuery]) -> list[list[StatRow]]:
+        # One after the other: on a busy server parallel reads only slow each other down; the
+        # second's check of the same days' rollups is answered by SharedReads.
         return await self._run(lambda c, db: [stat_query.stat(c, db, q) for q in queries])
 
-    async def series(
+    async def stat_series(
         self, query: StatQuery, buckets: Sequence[tuple[float, float]]
-    ) -> list[list[StatRow]]:
-        return await self._run(lambda c, db: series(c, db, query, buckets))
+    ) -> tuple[list[StatRow], list[list[StatRow]]]:
+        return await self._run(lambda c, db: stat_series(c, db, query, buckets))
+
+    async def stat_with_namespaces(self, query: StatQuery) -> tuple[list[StatRow], list[StatRow]]:
+        return await self._run(lambda c, db: stat_with_namespaces(c, db, query))
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
         return await self._run(lambda c, db: edges(c, db, query))

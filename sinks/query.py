@@ -354,27 +354,39 @@ _NO_DAILY = _Daily("", {}, "")
 
 
 def final_source(
-    db: str, table: str, columns: str, where: str, low: int, high: int, daily: _Daily = _NO_DAILY
+    db: str,
+    table: str,
+    columns: str,
+    where: str,
+    low: int,
+    high: int,
+    daily: _Daily = _NO_DAILY,
+    *,
+    with_time: bool = False,
 ) -> str:
     """A FROM clause: table's deduplicated rows matching where, time column in [low, high).
 
     One `FINAL` read for a range within one UTC day, else one per day in a `UNION ALL` that
     passes on columns; a whole day with a current rollup reads that instead (sinks.rollup).
+    with_time passes on the time column too (a rolled day's rows carry the day's start in it).
     """
     days = _days(low, high)
     if len(days) <= 1 and not daily.rolled:
         return f"{db}.{table} FINAL WHERE {where}"
     column = _time_column(table)
+    raw_columns, rolled_columns = columns, columns
+    if with_time:
+        raw_columns, rolled_columns = f"{columns}, {column}", f"{columns}, day AS {column}"
     branches = []
     for a, b in days:
         if a in daily.rolled and b == a + DAY_S:
             branches.append(
-                f"SELECT {columns} FROM {db}.{daily.table}"  # noqa: S608
+                f"SELECT {rolled_columns} FROM {db}.{daily.table}"  # noqa: S608
                 f" WHERE day = toDateTime({a}) AND rolled = {daily.rolled[a]} AND {daily.filters}"
             )
         else:
             branches.append(
-                f"SELECT {columns} FROM {db}.{table} FINAL"  # noqa: S608
+                f"SELECT {raw_columns} FROM {db}.{table} FINAL"  # noqa: S608
                 f" WHERE {time_range(column, a, b)} AND {where}"
             )
     return "(" + " UNION ALL ".join(branches) + ")"
@@ -414,17 +426,37 @@ def stat(
     figures=False leaves out what other tables add (events_lost 0, tcp_open_connections None,
     no rows for idle connections): two queries fewer, for series of many short ranges."""
     db = check_name(database, "database")
+    return stat_rows(client, db, query, stat_sums(client, db, query), figures=figures)
+
+
+def stat_sums(client: ClickHouseClient, db: str, query: StatQuery) -> list[Row]:
+    """query's sums per row (what `stat_rows` takes), in one read."""
     plan = _plan(query)
     g_ns, g_kind, g_name = plan.group
-    rows = execute_final(
+    return execute_final(
         client,
         f"SELECT {g_ns} AS g_ns, {g_kind} AS g_kind, {g_name} AS g_name,"  # noqa: S608
         f" max({plan.side}_meshed), {_metrics(plan)}"
         f" FROM {_source(client, db, plan, query)}"
         " GROUP BY g_ns, g_kind, g_name ORDER BY g_ns, g_kind, g_name",
     )
+
+
+def stat_rows(
+    client: ClickHouseClient,
+    db: str,
+    query: StatQuery,
+    sums: Sequence[Sequence[Any]],
+    *,
+    figures: bool = True,
+) -> list[StatRow]:
+    """query's rows from its sums (per row: namespace, kind, name, meshed, the sums of
+    `_metrics` with the histogram last, ordered by namespace, kind, name), with the figures
+    from the other tables unless figures=False."""
+    rows = sums
     if not figures:
         return [_stat_row(row, query, _NO_FIGURES) for row in rows]
+    plan = _plan(query)
     extra = _Figures(_losses(client, db, query), _open_connections(client, db, query, plan))
     found = [_stat_row(row, query, extra) for row in rows]
     seen = {(r.namespace, r.kind, r.name) for r in found}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e_stack import Pipeline
@@ -14,6 +16,10 @@ from meshpipe.deploy.dev.stack import DevStack
 from meshpipe.deploy.kafka.topics import TopicSet, temporary_topics
 from meshpipe.sinks.client import NativeClient
 from meshpipe.sinks.migrations import apply_migrations
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path("/usr/bin/chromedriver")
 
 # Small chunks, so a module's worker commits (and writes ClickHouse) often while tests run.
 WORKER_OPTIONS = ("--chunk-records=1000", "--session-timeout=6s")
@@ -65,3 +71,38 @@ def pipeline(
         yield Pipeline(kafka, module_topics, client, database, reader, worker)
     finally:
         worker.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium through chromium-driver, one per module."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (CHROMIUM.exists() and DRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver (make system)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.add_argument("--disable-dev-shm-usage")
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def shot(browser: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """shot(name): a PNG of the page in tmp_path and in build/screenshots/<module's SHOTS>/."""
+    folder = REPO / "build" / "screenshots" / str(request.module.SHOTS)
+
+    def take(name: str) -> Path:
+        path = tmp_path / f"{name}.png"
+        browser.save_screenshot(str(path))
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / path.name)
+        return path
+
+    return take

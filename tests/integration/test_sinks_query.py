@@ -37,7 +37,7 @@ from meshpipe.sinks.query import (
     resource_names,
     stat,
 )
-from meshpipe.sinks.series import series
+from meshpipe.sinks.series import stat_series, stat_with_namespaces
 from meshpipe.sinks.tables import TableRows, Values, batch_tables
 
 pytestmark = pytest.mark.integration
@@ -435,19 +435,53 @@ def test_stat_without_figures_has_the_same_sums(both: list[tuple[ClickHouseClien
         assert lean == [replace(r, events_lost=0, tcp_open_connections=None) for r in full]
 
 
-@pytest.mark.parametrize("step", [WINDOW_S, 2 * WINDOW_S])
-def test_series_buckets_equal_stat_of_each_bucket(
+@pytest.mark.parametrize("step", [WINDOW_S, 2 * WINDOW_S, 4 * WINDOW_S])
+def test_series_buckets_and_the_whole_range_equal_stat_of_each(
     both: list[tuple[ClickHouseClient, str]], step: int
 ) -> None:
+    """Buckets from before the range to after it: each bucket's rows are stat's over its part
+    of the range, and the whole range's rows (merged from the buckets' sums) are stat's."""
+    start, end = START + WINDOW_S / 2, END - WINDOW_S
+    first = START - step
     buckets = [
-        (START + i * step, START + (i + 1) * step) for i in range(int((END - START) // step))
+        (first + i * step, first + (i + 1) * step) for i in range(math.ceil((end - first) / step))
     ]
-    for selection in (DEPLOY, Selection("namespace", (), None)):
-        query = StatQuery(selection, start_s=START, end_s=END)
+    for selection in (DEPLOY, Selection("namespace", (), None), Selection("pod", (), "shop")):
+        query = StatQuery(selection, start_s=start, end_s=end)
         for client, db in both:
             expected = [
-                stat(client, db, replace(query, start_s=a, end_s=b), figures=False)
+                stat(
+                    client,
+                    db,
+                    replace(query, start_s=max(a, start), end_s=min(b, end)),
+                    figures=False,
+                )
+                if min(b, end) > max(a, start)
+                else []
                 for a, b in buckets
             ]
-            assert series(client, db, query, buckets) == expected
+            whole, per_bucket = stat_series(client, db, query, buckets)
+            assert per_bucket == expected
             assert any(expected)
+            assert whole == stat(client, db, query)
+
+
+def test_namespaces_summed_from_every_workloads_sums_equal_stat_of_the_namespaces(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    query = StatQuery(Selection("all", (), None), start_s=START, end_s=END)
+    namespaces = replace(query, selection=Selection("namespace", (), None))
+    for client, db in both:
+        workloads, of_namespaces = stat_with_namespaces(client, db, query)
+        assert workloads == stat(client, db, query)
+        assert of_namespaces == stat(client, db, namespaces)
+        assert len(of_namespaces) > 1
+        assert any(r.events_lost for r in of_namespaces)
+
+
+def test_namespaces_are_summed_only_from_every_workload_of_every_namespace(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    client, db = both[0]
+    with pytest.raises(QueryError, match="namespaces"):
+        stat_with_namespaces(client, db, StatQuery(DEPLOY, start_s=START, end_s=END))

@@ -16,6 +16,7 @@ from meshpipe.sinks.edges import EdgeQuery, edges
 from meshpipe.sinks.migrations import MIGRATIONS, apply_migrations
 from meshpipe.sinks.query import EdgeMode, Peer, Selection, StatQuery, StatRow, stat
 from meshpipe.sinks.rollup import DAY_S, EDGE_ROLLUP, LOSS_ROLLUP, current_rollups, roll_closed_days
+from meshpipe.sinks.series import stat_series
 from meshpipe.sinks.tables import EDGE_WINDOWS, batch_tables
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,33 @@ def test_rolled_days_are_read_from_the_rollup_and_equal_the_raw_rows(
     stat(recording, db, QUERIES[0])
     [aggregate] = [q for q in sql if "GROUP BY g_ns" in q]
     assert f"FROM {db}.edge_days WHERE day = toDateTime({YESTERDAY})" in aggregate
+
+
+def test_a_series_of_whole_days_reads_rolled_days_from_the_rollup_in_one_query(
+    both: list[tuple[ClickHouseClient, str]],
+) -> None:
+    query = StatQuery(DEPLOY, start_s=YESTERDAY - 3_600, end_s=MIDNIGHT + 3 * WINDOW_S)
+    days = [(YESTERDAY + d * DAY_S, YESTERDAY + (d + 1) * DAY_S) for d in (-1, 0, 1)]
+    for client, db in both:
+        roll_closed_days(client, db, MIDNIGHT + 60, days_back=3)
+        sql: list[str] = []
+        whole, per_day = stat_series(_Recording(client, sql), db, query, days)
+        assert whole == stat(client, db, query)
+        assert per_day == [
+            stat(
+                client,
+                db,
+                replace(query, start_s=max(a, query.start_s), end_s=min(b, query.end_s)),
+                figures=False,
+            )
+            for a, b in days
+        ]
+        assert per_day[1]  # yesterday: rolled
+        assert per_day[2]  # today: raw
+        [aggregate] = [q for q in sql if "GROUP BY g_ns" in q]
+        assert f"day AS window_start FROM {db}.edge_days WHERE day = toDateTime({YESTERDAY})" in (
+            aggregate
+        )
 
 
 def test_edges_read_rolled_days_from_the_rollup_with_the_raw_rows_numbers(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.sinks.edges import EdgeQuery, EdgeRow
-from meshpipe.sinks.query import StatQuery, StatRow
+from meshpipe.sinks.query import Selection, StatQuery, StatRow
 from meshpipe.sinks.routes import RouteQuery, RouteRow
 
 NOW = 1_800_000_000.0
@@ -96,11 +96,19 @@ class FakeBackend:
     def _key(q: StatQuery) -> tuple[str, str | None, str]:
         return (q.selection.kind, q.selection.namespace, q.mode.value)
 
-    async def series(
+    async def stat_series(
         self, query: StatQuery, buckets: Sequence[tuple[float, float]]
-    ) -> list[list[StatRow]]:
+    ) -> tuple[list[StatRow], list[list[StatRow]]]:
         self.series_buckets.append(list(buckets))
-        return await self.stat([replace(query, start_s=a, end_s=b) for a, b in buckets])
+        whole, *per_bucket = await self.stat(
+            [query, *(replace(query, start_s=a, end_s=b) for a, b in buckets)]
+        )
+        return whole, per_bucket
+
+    async def stat_with_namespaces(self, query: StatQuery) -> tuple[list[StatRow], list[StatRow]]:
+        namespaces = replace(query, selection=Selection("namespace", (), None))
+        workloads, of_namespaces = await self.stat([query, namespaces])
+        return workloads, of_namespaces
 
     async def edges(self, query: EdgeQuery) -> list[EdgeRow]:
         self.edge_queries.append(query)

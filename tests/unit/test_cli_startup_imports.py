@@ -38,3 +38,15 @@ def test_the_sidecar_command_imports_no_stream_sink_or_kubernetes_library() -> N
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.split()
     assert loaded == []
+
+
+def test_the_dashboard_command_imports_no_kubernetes_library() -> None:
+    """The worker image (no kube extra) runs the in-cluster `meshctl dashboard`."""
+    probe = (
+        "import sys, meshpipe.cli.entry, meshpipe.dashboard.command, meshpipe.dashboard.server; "
+        "print('\\n'.join(m for m in sys.modules if m.split('.')[0] == 'kubernetes'))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []
