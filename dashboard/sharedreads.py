@@ -75,6 +75,11 @@ class _SharingClient:
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         return self._client.insert(table, columns, rows)
 
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> int:
+        return self._client.insert_columns(table, columns, data)
+
     def server_version(self) -> tuple[int, int]:
         return self._client.server_version()
 
