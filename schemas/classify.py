@@ -17,24 +17,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
+from meshpipe.schemas.h2errors import H2_ERROR_NAMES
 
 GRPC_FAILURE_CODES = frozenset({2, 4, 7, 13, 14, 15})
-_H2_ERROR_NAMES = (
-    "NO_ERROR",
-    "PROTOCOL_ERROR",
-    "INTERNAL_ERROR",
-    "FLOW_CONTROL_ERROR",
-    "SETTINGS_TIMEOUT",
-    "STREAM_CLOSED",
-    "FRAME_SIZE_ERROR",
-    "REFUSED_STREAM",
-    "CANCEL",
-    "COMPRESSION_ERROR",
-    "CONNECT_ERROR",
-    "ENHANCE_YOUR_CALM",
-    "INADEQUATE_SECURITY",
-    "HTTP_1_1_REQUIRED",
-)
 _HTTP_PROTOCOLS = frozenset({meshpipe_pb2.HTTP1, meshpipe_pb2.HTTP2})
 OK = "ok"
 
@@ -56,8 +41,8 @@ def _failure(reason: str) -> Verdict:
 
 def reset_reason(code: int) -> str:
     """`reset=<NAME>` for a known HTTP/2 error code, else `reset_code=<n>`."""
-    if 0 <= code < len(_H2_ERROR_NAMES):
-        return f"reset={_H2_ERROR_NAMES[code]}"
+    if 0 <= code < len(H2_ERROR_NAMES):
+        return f"reset={H2_ERROR_NAMES[code]}"
     return f"reset_code={code}"
 
 
