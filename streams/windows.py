@@ -123,6 +123,7 @@ class EdgeCounts:
 _UNCLASSIFIED = meshpipe_pb2.CLASSIFICATION_UNKNOWN
 _SUCCESS = meshpipe_pb2.SUCCESS
 
+MANY_FROM = 8  # a run of this many events or more is added a field at a time (measured)
 WindowKey = tuple[int, Edge]  # (window_start_s, edge)
 Placed = tuple[meshpipe_pb2.RequestEvent, Edge, int]  # an event, its edge and window_start_s
 
@@ -166,10 +167,11 @@ class EdgeWindows:
         bucket: BucketFn,
     ) -> None:
         counts = self.table.accumulator(key, offset)
-        if len(run) == 1:
-            counts.add(run[0], bucket)
-        else:
+        if len(run) >= MANY_FROM:
             counts.add_many(run, bucket)
+            return
+        for event in run:
+            counts.add(event, bucket)
 
     def snapshot(self, chunk_first: int) -> list[EdgeWindowRow]:
         """Rows for every window changed since the last snapshot, keyed by the chunk's start."""

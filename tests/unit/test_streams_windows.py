@@ -11,7 +11,7 @@ from meshpipe.schemas.edgekey import edge_of
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.latency import bucket_index
 from meshpipe.schemas.rows import EdgeWindowRow
-from meshpipe.streams.windows import EdgeWindows, WindowSettings
+from meshpipe.streams.windows import MANY_FROM, EdgeWindows, WindowSettings
 
 NANOS = 1_000_000_000
 
@@ -95,7 +95,10 @@ def test_window_shorter_than_a_second_is_rejected() -> None:
         WindowSettings(window_s=0)
 
 
-def test_a_record_added_at_once_counts_what_its_events_added_one_by_one_do() -> None:
+@pytest.mark.parametrize("unclassified", [False, True])
+def test_a_record_added_at_once_counts_what_its_events_added_one_by_one_do(
+    unclassified: bool,
+) -> None:
     events = [
         make_event(http_status=200, latency_us=10, seq=1),
         make_event(http_status=404, latency_us=10, seq=2),
@@ -104,14 +107,17 @@ def test_a_record_added_at_once_counts_what_its_events_added_one_by_one_do() -> 
         make_event(http_status=200, grpc_status=0, seq=5),
         make_event(http_status=0, seq=6),
         make_event(http_status=502, seq=7),
-        make_event(http_status=200, seq=8, start_ns=(BASE_S + 10) * NANOS),  # next window
-        make_event(http_status=500, seq=9, start_ns=(BASE_S + 10) * NANOS),
-        make_event(http_status=200, seq=10, dst="voting"),  # another edge
-        make_event(http_status=200, seq=11),  # the first key again
+        make_event(http_status=499, latency_us=0, grpc_status=5, seq=8),  # no failure code
+        make_event(http_status=200, grpc_status=4, seq=9),  # a run of MANY_FROM events or more
+        make_event(http_status=200, seq=10, start_ns=(BASE_S + 10) * NANOS),  # next window
+        make_event(http_status=500, seq=11, start_ns=(BASE_S + 10) * NANOS),
+        make_event(http_status=200, seq=12, dst="voting"),  # another edge
+        make_event(http_status=200, seq=13),  # the first key again
     ]
     events[3].classification = meshpipe_pb2.FAILURE
     events[5].reset_code = 8
-    events[6].classification = meshpipe_pb2.CLASSIFICATION_UNKNOWN
+    if unclassified:
+        events[6].classification = meshpipe_pb2.CLASSIFICATION_UNKNOWN
     settings = WindowSettings(window_s=10)
     one_by_one = EdgeWindows(7, settings, bucket_index)
     at_once = EdgeWindows(7, settings, bucket_index)
@@ -122,6 +128,7 @@ def test_a_record_added_at_once_counts_what_its_events_added_one_by_one_do() -> 
         placed.append((event, edge, settings.window_start_s(event.start.ToNanoseconds())))
     at_once.add_record(0, placed)
     key = attrgetter("window_start_s", "destination")
+    assert MANY_FROM <= 9
     expected = sorted(one_by_one.snapshot(0), key=key)
     assert len(expected) == 3
     assert sorted(at_once.snapshot(0), key=key) == expected
