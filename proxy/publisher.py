@@ -3,7 +3,9 @@
 Each send takes what is queued (up to `max_batch` events) and groups it per Kafka key (edge)
 into `request-batch/1` records (schemas.eventbatch), so under load one record carries many
 events of an edge, while at low load a record holds the one event that was waiting: batching
-never waits for more events.
+never waits for more events. Queued events are held encoded, with their key: a few hundred
+bytes each instead of a protobuf object, which is what a full queue costs in memory while
+Kafka is unreachable.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from meshpipe.schemas.topics import REQUESTS
 log = logging.getLogger(__name__)
 
 KeyFunction = Callable[[meshpipe_pb2.RequestEvent], bytes]
+Encoded = tuple[bytes, bytes]  # (Kafka key, serialised RequestEvent)
 
 
 class Record(NamedTuple):
@@ -80,9 +83,14 @@ def batch_records(
     events: Sequence[meshpipe_pb2.RequestEvent], key: KeyFunction, settings: PublisherSettings
 ) -> list[Record]:
     """Events as `request-batch/1` records: one per key, in queue order, within the caps."""
+    return encoded_records([(key(event), event.SerializeToString()) for event in events], settings)
+
+
+def encoded_records(events: Sequence[Encoded], settings: PublisherSettings) -> list[Record]:
+    """What `batch_records` returns, for events already keyed and serialised."""
     by_key: dict[bytes, list[bytes]] = {}
-    for event in events:
-        by_key.setdefault(key(event), []).append(event.SerializeToString())
+    for event_key, serialised_event in events:
+        by_key.setdefault(event_key, []).append(serialised_event)
     cap_events, cap_bytes = settings.max_record_events, settings.max_record_bytes
     return [
         Record(k, eventbatch.encode_batch(run), eventbatch.BATCH_HEADERS, len(run))
@@ -169,15 +177,18 @@ class KafkaSender:
 class EventPublisher:
     """A bounded queue of events drained by one background task into a Sender.
 
-    publish() is synchronous and O(1): traffic never waits for Kafka. When the queue is full the
-    oldest event is dropped and counted; proxy_seq gaps show the loss downstream as well.
+    publish() is synchronous and O(1): traffic never waits for Kafka. It keys and serialises
+    the event at once (the send would do it anyway), so the queue holds bytes. When the queue is
+    full the oldest event is dropped and counted; proxy_seq gaps show the loss downstream as well.
+    An event without a usable key (an identity the edge key refuses) is dropped and counted the
+    same way, never raised into the request that produced it.
     """
 
     def __init__(self, sender: Sender, key: KeyFunction, settings: PublisherSettings) -> None:
         self._sender = sender
         self._key = key
         self._settings = settings
-        self._queue: deque[meshpipe_pb2.RequestEvent] = deque()
+        self._queue: deque[Encoded] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -192,10 +203,16 @@ class EventPublisher:
         return len(self._queue)
 
     def publish(self, event: meshpipe_pb2.RequestEvent) -> None:
+        try:
+            key = self._key(event)
+        except ValueError as exc:
+            self.dropped += 1
+            log.warning("event %d dropped, no edge key: %s", event.proxy_seq, exc)
+            return
         if len(self._queue) >= self._settings.max_queue:
             self._queue.popleft()
             self.dropped += 1
-        self._queue.append(event)
+        self._queue.append((key, event.SerializeToString()))
         self._idle.clear()
         self._wakeup.set()
 
@@ -265,10 +282,10 @@ class EventPublisher:
         self.published += n
         self.records += len(records)
 
-    def _records(self, batch: list[meshpipe_pb2.RequestEvent]) -> list[Record]:
-        return batch_records(batch, self._key, self._settings)
+    def _records(self, batch: list[Encoded]) -> list[Record]:
+        return encoded_records(batch, self._settings)
 
-    def _requeue(self, batch: list[meshpipe_pb2.RequestEvent]) -> None:
+    def _requeue(self, batch: list[Encoded]) -> None:
         """Put a failed batch back in front, then drop the oldest beyond the bound."""
         self._queue.extendleft(reversed(batch))
         while len(self._queue) > self._settings.max_queue:

@@ -120,6 +120,17 @@ def add_requests(
         ([e.destination for e in evs], (c_dst_ns, c_dst_kind, c_dst_name, c_dst_pod, c_dst_ip,
                                         c_dst_port, c_dst_meshed, c_dst_authority)),
     ):  # fmt: skip
+        first = peer[0]
+        if peer.count(first) == n:  # one workload for the whole record, as a batch mostly is
+            ns += [first.namespace] * n
+            kind += [first.kind] * n
+            name += [first.name] * n
+            pod += [first.pod] * n
+            ip += [first.ip] * n
+            port += [first.port] * n
+            meshed += [first.meshed] * n
+            authority += [first.authority] * n
+            continue
         ns += [w.namespace for w in peer]
         kind += [w.kind for w in peer]
         name += [w.name for w in peer]

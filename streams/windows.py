@@ -16,7 +16,8 @@ partitions and chunks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from meshpipe.schemas.classify import GRPC_FAILURE_CODES, is_success
@@ -94,7 +95,35 @@ class EdgeCounts:
         duration_bucket = bucket(event.duration_us)
         self.duration[duration_bucket] = self.duration.get(duration_bucket, 0) + 1
 
+    def add_many(self, events: Sequence[meshpipe_pb2.RequestEvent], bucket: BucketFn) -> None:
+        """Fold several events in: what `add` does for each, a field at a time (one pass per
+        field over the events instead of one call per event)."""
+        classes = [e.classification for e in events]
+        if _UNCLASSIFIED in classes:
+            self.successes += sum([is_success(e) for e in events])
+        else:
+            self.successes += classes.count(_SUCCESS)
+        self.requests += len(events)
+        statuses = [e.http_status for e in events]
+        self.status_4xx += sum([1 for s in statuses if 400 <= s <= 499])
+        self.status_5xx += sum([1 for s in statuses if 500 <= s <= 599])
+        # grpc_status reads 0 unless the `end` oneof holds it, and 0 is no failure code
+        self.grpc_failures += sum([1 for e in events if e.grpc_status in GRPC_FAILURE_CODES])
+        self.request_bytes += sum([e.request_bytes for e in events])
+        self.response_bytes += sum([e.response_bytes for e in events])
+        latencies = [e.latency_us for e in events]
+        durations = [e.duration_us for e in events]
+        self.latency_sum_us += sum(latencies)
+        self.duration_sum_us += sum(durations)
+        for histogram, values in ((self.latency, latencies), (self.duration, durations)):
+            for index, count in Counter(map(bucket, values)).items():
+                histogram[index] = histogram.get(index, 0) + count
 
+
+_UNCLASSIFIED = meshpipe_pb2.CLASSIFICATION_UNKNOWN
+_SUCCESS = meshpipe_pb2.SUCCESS
+
+MANY_FROM = 8  # a run of this many events or more is added a field at a time (measured)
 WindowKey = tuple[int, Edge]  # (window_start_s, edge)
 Placed = tuple[meshpipe_pb2.RequestEvent, Edge, int]  # an event, its edge and window_start_s
 
@@ -116,14 +145,32 @@ class EdgeWindows:
     def add_record(self, offset: int, events: Iterable[Placed]) -> None:
         """Fold the valid events of the record at offset, each with its edge and window: what
         `add` does for each, looking a key up once per run of events that share it (a batch's
-        events share their edge, and mostly their window)."""
+        events share their edge, and mostly their window) and adding a run a field at a time."""
         bucket = self._bucket
         last: WindowKey | None = None
-        counts = EdgeCounts()
+        run: list[meshpipe_pb2.RequestEvent] = []
         for event, edge, window in events:
             key = (window, edge)
             if key != last:
-                counts, last = self.table.accumulator(key, offset), key
+                if last is not None:
+                    self._add_run(last, offset, run, bucket)
+                last, run = key, []
+            run.append(event)
+        if last is not None:
+            self._add_run(last, offset, run, bucket)
+
+    def _add_run(
+        self,
+        key: WindowKey,
+        offset: int,
+        run: list[meshpipe_pb2.RequestEvent],
+        bucket: BucketFn,
+    ) -> None:
+        counts = self.table.accumulator(key, offset)
+        if len(run) >= MANY_FROM:
+            counts.add_many(run, bucket)
+            return
+        for event in run:
             counts.add(event, bucket)
 
     def snapshot(self, chunk_first: int) -> list[EdgeWindowRow]:

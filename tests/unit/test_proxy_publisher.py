@@ -84,7 +84,41 @@ def test_full_queue_drops_oldest_and_counts_them() -> None:
         pub.publish(event(seq))
     assert pub.depth == 3
     assert pub.dropped == 2
-    assert [e.proxy_seq for e in pub._queue] == [3, 4, 5]
+    assert [(k, meshpipe_pb2.RequestEvent.FromString(v).proxy_seq) for k, v in pub._queue] == [
+        (b"k3", 3),
+        (b"k4", 4),
+        (b"k5", 5),
+    ]
+
+
+async def test_an_event_is_sent_as_it_was_when_published() -> None:
+    sender = FakeSender()
+    pub = EventPublisher(sender, key, settings())
+    published = event(1)
+    pub.publish(published)
+    published.method = "POST"  # the queue holds the encoded event, not the object
+    await pub.start()
+    await wait_for(lambda: pub.published == 1)
+    [record] = sender.records()
+    [sent] = eventbatch.decode_record(record.value, record.headers)
+    assert (record.key, sent.method) == (b"k1", "GET")
+    await pub.stop(flush_timeout_s=1)
+
+
+async def test_an_event_without_an_edge_key_is_dropped_and_counted_not_raised() -> None:
+    def refuse_seq_2(e: meshpipe_pb2.RequestEvent) -> bytes:
+        if e.proxy_seq == 2:
+            raise ValueError("bad workload identity")
+        return key(e)
+
+    sender = FakeSender()
+    pub = EventPublisher(sender, refuse_seq_2, settings())
+    for seq in (1, 2, 3):
+        pub.publish(event(seq))
+    await pub.start()
+    await wait_for(lambda: pub.published == 2)
+    assert (sender.seqs(), pub.dropped) == ([1, 3], 1)
+    await pub.stop(flush_timeout_s=1)
 
 
 async def test_started_publisher_delivers_events_in_order_with_their_keys() -> None:

@@ -49,6 +49,18 @@ def test_added_columns_hold_the_request_rows_of_the_events(count: int) -> None:
     assert len({len(column) for column in rows.columns}) == 1
 
 
+@pytest.mark.parametrize("last_pod", ["web-0", "web-1"])
+def test_a_record_of_one_workload_pair_holds_its_fields_in_every_row(last_pod: str) -> None:
+    events = [(index, make_event(seq=index + 1, http_status=200 + index)) for index in range(6)]
+    for _, event in events:
+        event.source.pod, event.destination.ip, event.destination.port = "web-0", "10.1.2.3", 80
+    events[-1][1].source.pod = last_pod  # the same workload, another pod: no longer one peer
+    rows = RequestColumns()
+    add_requests(rows, 5, 42, events)
+    assert list(rows) == [request_row(5, 42, event, index) for index, event in events]
+    assert [row.source_pod for row in rows][-2:] == ["web-0", last_pod]
+
+
 def test_request_columns_read_as_a_sequence_of_rows() -> None:
     rows = [request_row(1, offset, _varied(offset), offset % 2) for offset in range(5)]
     columns = RequestColumns.of(rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import pytest
 from streams_events import BASE_S, make_event
 
@@ -9,7 +11,7 @@ from meshpipe.schemas.edgekey import edge_of
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.latency import bucket_index
 from meshpipe.schemas.rows import EdgeWindowRow
-from meshpipe.streams.windows import EdgeWindows, WindowSettings
+from meshpipe.streams.windows import MANY_FROM, EdgeWindows, WindowSettings
 
 NANOS = 1_000_000_000
 
@@ -91,3 +93,42 @@ def test_row_version_is_last_offset_and_key_has_chunk_first_offset() -> None:
 def test_window_shorter_than_a_second_is_rejected() -> None:
     with pytest.raises(ValueError, match="at least 1 s"):
         WindowSettings(window_s=0)
+
+
+@pytest.mark.parametrize("unclassified", [False, True])
+def test_a_record_added_at_once_counts_what_its_events_added_one_by_one_do(
+    unclassified: bool,
+) -> None:
+    events = [
+        make_event(http_status=200, latency_us=10, seq=1),
+        make_event(http_status=404, latency_us=10, seq=2),
+        make_event(http_status=503, latency_us=90_000, duration_us=95_000, seq=3),
+        make_event(http_status=200, grpc_status=14, seq=4),
+        make_event(http_status=200, grpc_status=0, seq=5),
+        make_event(http_status=0, seq=6),
+        make_event(http_status=502, seq=7),
+        make_event(http_status=499, latency_us=0, grpc_status=5, seq=8),  # no failure code
+        make_event(http_status=200, grpc_status=4, seq=9),  # a run of MANY_FROM events or more
+        make_event(http_status=200, seq=10, start_ns=(BASE_S + 10) * NANOS),  # next window
+        make_event(http_status=500, seq=11, start_ns=(BASE_S + 10) * NANOS),
+        make_event(http_status=200, seq=12, dst="voting"),  # another edge
+        make_event(http_status=200, seq=13),  # the first key again
+    ]
+    events[3].classification = meshpipe_pb2.FAILURE
+    events[5].reset_code = 8
+    if unclassified:
+        events[6].classification = meshpipe_pb2.CLASSIFICATION_UNKNOWN
+    settings = WindowSettings(window_s=10)
+    one_by_one = EdgeWindows(7, settings, bucket_index)
+    at_once = EdgeWindows(7, settings, bucket_index)
+    placed = []
+    for event in events:
+        edge = edge_of(event)
+        one_by_one.add(0, event, edge)
+        placed.append((event, edge, settings.window_start_s(event.start.ToNanoseconds())))
+    at_once.add_record(0, placed)
+    key = attrgetter("window_start_s", "destination")
+    assert MANY_FROM <= 9
+    expected = sorted(one_by_one.snapshot(0), key=key)
+    assert len(expected) == 3
+    assert sorted(at_once.snapshot(0), key=key) == expected
