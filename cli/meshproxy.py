@@ -83,6 +83,7 @@ def build_settings(
         kafka=KafkaSettings(bootstrap=kafka, topic=topic, client_id=f"meshproxy-{proxy_id}"),
         publisher=PublisherSettings(max_queue=event_queue_size),
         connection_report_s=report_s,
+        freeze_startup_heap=True,
     )
 
 

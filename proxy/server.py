@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections import deque
@@ -467,6 +468,11 @@ class ProxyServer:
         )
         if self.settings.connection_report_s > 0:
             self.tasks.spawn("connection reports", self._report_connections())
+        if self.settings.freeze_startup_heap:
+            # Startup objects never become garbage; scanning them made each young-generation
+            # collection (every few requests) up to 2x dearer, on some request's critical path.
+            gc.collect()
+            gc.freeze()
         self._ready = True
 
     def target_for(self, listener: Listener, transport: asyncio.Transport) -> Address | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -397,6 +398,39 @@ async def _forward(kafka: str, reader: asyncio.StreamReader, writer: asyncio.Str
     host, port = kafka.rsplit(":", 1)
     up_reader, up_writer = await asyncio.open_connection(host, int(port))
     await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+
+
+async def test_a_sidecar_freezes_its_startup_heap_and_still_relays(
+    kafka_bootstrap: str, topics: TopicSet
+) -> None:
+    """Startup objects leave the collected generations (issue 16: young collections scanned
+    them on the request path); traffic is relayed and its events published as before."""
+    async with origin() as app:
+        listener = Listener("inbound", Address(LOOPBACK, 0), meshpipe_pb2.INBOUND, app)
+        settings = ServerSettings(
+            workload=API,
+            proxy_id="test-freeze",
+            listeners=(listener,),
+            admin=Address(LOOPBACK, 0),
+            freeze_startup_heap=True,
+        )
+        kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic=topics.name(REQUESTS), linger_ms=5)
+        server = ProxyServer(
+            settings, EventPublisher(KafkaSender(kafka), edge_key, PublisherSettings())
+        )
+        frozen_before = gc.get_freeze_count()
+        try:
+            await server.start()
+            frozen = gc.get_freeze_count()
+            status, body = await curl(f"http://{server.bound('inbound')}/hello")
+        finally:
+            await server.shutdown()
+            gc.unfreeze()  # the test process's heap is not a sidecar's: leave it as found
+    assert frozen_before == 0
+    assert frozen > 0
+    assert (status, body) == (0, "hello world")
+    events = await consume(kafka_bootstrap, topics.name(REQUESTS), 1)
+    assert [e.http_status for _, e in events] == [200]
 
 
 async def test_kafka_unreachable_leaves_traffic_alone_drops_oldest_and_recovers(

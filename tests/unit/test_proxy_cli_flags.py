@@ -98,3 +98,10 @@ def test_connection_reports_default_to_the_contracts_interval_and_0_turns_them_o
         return built.connection_report_s
 
     assert (settings(), settings("0"), settings("2s")) == (CONNECTION_REPORT_S, 0.0, 2.0)
+
+
+def test_the_sidecar_freezes_its_startup_heap() -> None:
+    settings = build_settings(
+        "default/deployment/web", "web-1", None, "127.0.0.1:0", False, "127.0.0.1:0", "k:9092", "t"
+    )
+    assert settings.freeze_startup_heap
