@@ -10,10 +10,10 @@ from bench.topology import DIRECT, HAPROXY, MESH_NO_KAFKA, MESH_PAIR, NGINX
 SCENARIO = "proxy"
 PERCENTILE_NAMES = ("p50", "p99", "p99.9")
 # The issue's aims: CPU per request <= 2x HAProxy's (HTTP/1.1) or 5x (h2/gRPC), added p99 <= 1 ms
-# per hop, sidecar RSS <= 40 MB.
+# per hop, sidecar RSS <= 50 MiB under load (issue 16; an earlier issue said 40 MB).
 CPU_AIM_FACTOR = {"http1": 2.0, "h2c": 5.0, "grpc": 5.0}
 P99_AIM_MS_PER_HOP = 1.0
-RSS_AIM_MIB = 40.0
+RSS_AIM_MIB = 50.0
 
 
 @dataclass
