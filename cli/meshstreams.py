@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 
 from meshpipe.cli.exit import quiet_library_logs, run_cli
 from meshpipe.schemas import clickhouse_codes as codes
+from meshpipe.schemas.durations import format_duration
 from meshpipe.schemas.exits import CliError, ExitStatus
 from meshpipe.schemas.latency import bucket_index
 from meshpipe.schemas.rows import MemoryRowSink, RowSink
@@ -48,7 +49,7 @@ from meshpipe.streams.settings import (
 
 _DEFAULTS = Retention()
 ROLLUP_INTERVAL_S = 600.0  # between passes over the closed days' rollups (sinks.rollup)
-_FLUSH_DEFAULT = f"{round(FLUSH_INTERVAL_S * 1000)}ms"
+_FLUSH_DEFAULT = format_duration(FLUSH_INTERVAL_S)
 GC_THRESHOLD_GEN0 = 50_000  # allocations between young collections (default 700)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from meshpipe.dashboard.sharedreads import SharedReads
-from meshpipe.schemas.clock import Clock, SystemClock
+from meshpipe.schemas.clock import SystemClock
 from meshpipe.sinks import query as stat_query
 from meshpipe.sinks.client import ClickHouseClient, ClickHouseUrl, NativeClient
 from meshpipe.sinks.edges import EdgeQuery, EdgeRow, edges
@@ -65,12 +65,11 @@ class ClickHouseBackend:
         url: ClickHouseUrl,
         concurrency: int = 4,
         timeout_s: float = 30.0,
-        clock: Clock | None = None,
     ) -> None:
         self._url = url
         self._gate = asyncio.Semaphore(concurrency)
         self._timeout_s = timeout_s
-        self._shared = SharedReads(clock or SystemClock())
+        self._shared = SharedReads(SystemClock())
 
     async def _run(self, work: Callable[[ClickHouseClient, str], T]) -> T:
         def call() -> T:

@@ -135,10 +135,8 @@ class RequestColumns(Sequence[RequestRow]):
 
     def __init__(self, columns: list[list[Any]] | None = None) -> None:
         self.columns = columns if columns is not None else [[] for _ in RequestRow._fields]
-        if len(self.columns) != len(RequestRow._fields):
-            raise ValueError(
-                f"{len(self.columns)} columns, RequestRow has {len(RequestRow._fields)}"
-            )
+        if len(self.columns) != _REQUEST_FIELDS:
+            raise ValueError(f"{len(self.columns)} columns, RequestRow has {_REQUEST_FIELDS}")
 
     @classmethod
     def of(cls, rows: Iterable[RequestRow]) -> RequestColumns:

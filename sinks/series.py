@@ -72,10 +72,12 @@ def stat_series(
     step = _check(query, buckets)
     db = check_name(database, "database")
     plan = stat_query._plan(query)
-    inside = [
-        (i, b) for i, b in enumerate(buckets) if min(b[1], query.end_s) > max(b[0], query.start_s)
-    ]
     if plan.table != EDGE_WINDOWS:  # pods: raw requests, bucket by bucket
+        inside = [
+            (i, b)
+            for i, b in enumerate(buckets)
+            if min(b[1], query.end_s) > max(b[0], query.start_s)
+        ]
         out: list[list[StatRow]] = [[] for _ in buckets]
         for i, bucket in inside:
             out[i] = stat(client, db, _clipped(query, bucket), figures=False)
