@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 SRC_HEADER = "meshpipe-src"  # added by outbound to requests, read and stripped by inbound
 DST_HEADER = "meshpipe-dst"  # added by inbound to responses, read and stripped by outbound
-IDENTITY_HEADERS = frozenset({SRC_HEADER, DST_HEADER})
+IDENTITY_HEADERS = frozenset({SRC_HEADER.encode(), DST_HEADER.encode()})  # as on the wire
 
 # Request headers copied into the event for `meshtap -o json`; values of the sensitive ones are
 # replaced. Everything else is left out.

@@ -19,8 +19,7 @@ from hpack import Encoder, NeverIndexedHeaderTuple
 from hpack.hpack import encode_integer
 
 from meshpipe.proxy.hpack_decode import BlockDecoder, DecodeError, Field, Span
-
-Headers = list[tuple[bytes, bytes]]
+from meshpipe.proxy.http2_headers import Headers
 
 KEEP = 0
 DROP = 1

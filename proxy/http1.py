@@ -27,6 +27,7 @@ from meshpipe.proxy.commands import (
 from meshpipe.proxy.events import (
     ALLOWED_HEADERS,
     DST_HEADER,
+    IDENTITY_HEADERS,
     SRC_HEADER,
     PeerIdentities,
     RequestRecord,
@@ -73,7 +74,7 @@ REASONS = {
     504: "Gateway Timeout",
     505: "HTTP Version Not Supported",
 }
-_IDENTITY = frozenset({SRC_HEADER.encode(), DST_HEADER.encode()})
+_IDENTITY = IDENTITY_HEADERS
 _HOP = _IDENTITY | {b"proxy-connection", b"proxy-authorization"}  # never sent upstream
 _H2C = _HOP | {b"upgrade", b"http2-settings"}  # an h2c upgrade would hide every request from us
 _DRAINING = _IDENTITY | {b"connection"}

@@ -212,8 +212,7 @@ class H2Relay(ConnectionEnds):
             raise FrameError(fr.PROTOCOL_ERROR, "DATA on stream 0")
         stream = self._streams.get(sid)
         if stream is None and sid in self._dropped:
-            if f.payload:  # swallowed: the sender gets its connection window back
-                self._to(side, fr.window_update(0, len(f.payload)))
+            self._give_back(side, f)
             return
         if stream is not None:
             if side is UP and not stream.response_started:
@@ -227,8 +226,7 @@ class H2Relay(ConnectionEnds):
                     stream.req_left -= size
                     if stream.req_left < 0 or (stream.req_left and f.flags & fr.END_STREAM):
                         self._malformed(stream, "request DATA disagrees with its content-length")
-                        if f.payload:  # swallowed: the client gets its connection window back
-                            self._to(DOWN, fr.window_update(0, len(f.payload)))
+                        self._give_back(DOWN, f)
                         return
             else:
                 stream.record.add_response_bytes(size)
@@ -333,20 +331,20 @@ class H2Relay(ConnectionEnds):
             edit = request_edit(self._ctx, fields)
             expected = check_request(fields, end)
         except (MalformedBlock, MalformedRequest) as exc:
-            stream = new_stream(self._ctx, sid, fields, self._templates)
+            stream = new_stream(self._ctx, sid, fields, self._templates, self._peers)
             stream.req_end = end
             self._streams[sid] = stream
             self._malformed(stream, str(exc))
             return None
         if self._upstream is Upstream.IDLE:
-            head = request_head(list(fields))
+            head = request_head(fields)
             try:
                 target = split_authority(head.authority, 443 if head.scheme == "https" else 80)
             except ParseError as exc:
                 self._failure = ("bad_request", f":authority {head.authority!r}: {exc}")
             else:
                 self._connect(Address(*target))
-        stream = new_stream(self._ctx, sid, fields, self._templates)
+        stream = new_stream(self._ctx, sid, fields, self._templates, self._peers)
         stream.req_end = end
         stream.req_left = expected
         self._streams[sid] = stream

@@ -21,6 +21,8 @@ from meshpipe.proxy.commands import (
     Side,
     StartTimer,
 )
+from meshpipe.proxy.events import PeerIdentities
+from meshpipe.proxy.h2_frames import Frame
 from meshpipe.proxy.h2_hpack import BlockRelay
 from meshpipe.proxy.http2_streams import Stream
 from meshpipe.proxy.layer import LayerContext
@@ -57,7 +59,7 @@ class Partial:
 
 class Peer:
     """One side as the relay sees it: the frames and header blocks it sends, the bytes waiting
-    to go to it. (Sides are told apart by identity here: an Enum hashes in Python.)"""
+    to go to it."""
 
     __slots__ = ("blocks", "outbox", "partial", "reader", "side")
 
@@ -78,6 +80,7 @@ class RelayState:
         self._up = Peer(UP, fr.FrameReader(expect_preface=False))
         self._streams: dict[int, Stream] = {}
         self._templates: dict[int, meshpipe_pb2.RequestEvent] = {}  # per protocol
+        self._peers = PeerIdentities()  # the other sidecar's identity header, parsed once
         self._timer_at: float | None = None  # when the armed response timer fires (monotonic)
         self._dropped: set[int] = set()  # streams the proxy ended: late frames swallowed
         self._dropped_order: deque[int] = deque()
@@ -129,6 +132,11 @@ class RelayState:
         if not self._open_sides and not self._connecting:
             self._closed = True
         return commands
+
+    def _give_back(self, side: Side, swallowed: Frame) -> None:
+        """DATA the relay swallowed: its sender gets the connection window back."""
+        if swallowed.payload:
+            self._to(side, fr.window_update(0, len(swallowed.payload)))
 
     def _to(self, side: Side, data: bytes) -> None:
         if side is DOWN:

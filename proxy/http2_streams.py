@@ -10,7 +10,9 @@ from hpack import NeverIndexedHeaderTuple
 from meshpipe.proxy.events import (
     ALLOWED_HEADERS,
     DST_HEADER,
+    IDENTITY_HEADERS,
     SRC_HEADER,
+    PeerIdentities,
     RequestRecord,
     event_template,
 )
@@ -23,7 +25,7 @@ from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 _SRC = SRC_HEADER.encode()
 _DST = DST_HEADER.encode()
-_IDENTITY = frozenset((_SRC, _DST))
+_IDENTITY = IDENTITY_HEADERS
 _EVENT_FIELDS = frozenset({*(n.encode() for n in ALLOWED_HEADERS), b"traceparent", _SRC})
 # Never entered into a table when the proxy forwards them (RFC 7541 §7.1.3).
 _CREDENTIALS = frozenset((b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"))
@@ -63,14 +65,16 @@ def new_stream(
     sid: int,
     fields: Sequence[Field],
     templates: dict[int, meshpipe_pb2.RequestEvent],
+    peers: PeerIdentities,
 ) -> Stream:
     """A stream for a request head: its record filled from the fields (and from the
-    connection's event template for its protocol, made on first use)."""
+    connection's event template for its protocol, made on first use, and its peer's parsed
+    identity header)."""
     head = request_head(fields)
     template = templates.get(head.protocol)
     if template is None:
         template = templates[head.protocol] = event_template(ctx, head.protocol)
-    record = RequestRecord(ctx, head.protocol, template)
+    record = RequestRecord(ctx, head.protocol, template, peers)
     # Only the fields the event reads become text.
     pairs = [(text(name), text(value)) for name, value in fields if name in _EVENT_FIELDS]
     record.request_head(head.method, head.scheme, head.authority, head.path, pairs)

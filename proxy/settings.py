@@ -46,7 +46,7 @@ class ServerSettings:
     # Seconds between connection reports (TCP_CONN); 0: none. Readers look back three reports
     # of the contract's interval, so longer intervals would make the gauge flicker.
     connection_report_s: float = CONNECTION_REPORT_S
-    # After start: collect once, then gc.freeze() what startup made (modules, settings, h2,
+    # After start: collect once, then gc.freeze() what startup made (modules, settings, hpack,
     # prometheus), so the collections traffic triggers scan only traffic's objects. In a
     # sidecar process (meshproxy sets it); off in-process (tests), whose heap is not ours.
     freeze_startup_heap: bool = False
