@@ -47,6 +47,21 @@ async def test_kafka_stalled_requests_answered_meanwhile_oldest_events_drop_then
     assert seqs - {4} == {1, 2, 3, *range(25, 35)}
 
 
+async def test_kafka_stalled_at_shutdown_the_proxy_still_exits_and_says_what_it_could_not_send(
+    kafka_bootstrap: str, topics: TopicSet, broker_stall: stall.PortStall, tmp_path: Path
+) -> None:
+    log = tmp_path / "meshproxy.log"
+    topic = topics.name(REQUESTS)
+    async with running_proxy(kafka_bootstrap, log, topic, broker_stall.wrap) as (mesh, _):
+        await mesh.requests(2)  # connected and delivering
+        await mesh.until((2, 0, 0))
+        broker_stall.stall()
+        await mesh.requests(3)  # one send now waits on Kafka, the rest are queued behind it
+    # Leaving the block sent SIGTERM and waited for the exit: the flush grace ran out instead
+    # of waiting on the broker, and the events in flight were counted with the queued ones.
+    assert "meshproxy: 3 events could not be published before exit" in log.read_text()
+
+
 async def _stall(broker: stall.PortStall, mesh: Proxy) -> None:
     await mesh.requests(3)  # events 1-3, delivered
     await mesh.until((3, 0, 0))
