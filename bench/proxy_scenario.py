@@ -17,15 +17,18 @@ if TYPE_CHECKING:
 
 
 def _narrowed(settings: ProxySettings) -> ProxySettings:
-    """settings limited by MESHPIPE_BENCH_PROXY_SUBJECTS / _PROTOCOLS (comma lists), when set:
-    a side-by-side run of a few subjects (say direct, haproxy, meshproxy-inbound and one under
-    study) in minutes instead of the whole table."""
+    """settings limited by MESHPIPE_BENCH_PROXY_SUBJECTS / _PROTOCOLS / _RATES (comma lists),
+    when set: a side-by-side run of a few subjects (say direct, haproxy, meshproxy-inbound and
+    one under study) at one rate in minutes instead of the whole table."""
     subjects = os.environ.get("MESHPIPE_BENCH_PROXY_SUBJECTS")
     protocols = os.environ.get("MESHPIPE_BENCH_PROXY_PROTOCOLS")
+    rates = os.environ.get("MESHPIPE_BENCH_PROXY_RATES")
     if subjects:
         settings = replace(settings, subjects=tuple(subjects.split(",")))
     if protocols:
         settings = replace(settings, protocols=tuple(protocols.split(",")))
+    if rates:
+        settings = replace(settings, rates=tuple(int(r) for r in rates.split(",")))
     return settings
 
 
@@ -37,4 +40,5 @@ def proxy(ctx: RunContext, result: ScenarioResult) -> None:
         settings = _narrowed(QUICK if ctx.quick else FULL)
         if settings.subjects is not None:
             result.conditions["subjects"] = ",".join(settings.subjects)
+        result.conditions["rates"] = list(settings.rates)
         run_proxy(settings, layout, result)
