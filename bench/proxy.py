@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from bench import stall
 from bench.loadgen import LoadResult, LoadSpec, closed_loop, constant_rate
 from bench.machine import load_average
 from bench.peers import OriginPorts
@@ -17,6 +21,7 @@ from bench.report import ScenarioResult, median
 from bench.topology import (
     FLOOR_SUBJECTS,
     MESH_INBOUND,
+    MESH_KAFKA_STALLED,
     MESH_NO_KAFKA,
     SUBJECTS,
     Layout,
@@ -41,10 +46,12 @@ class ProxySettings:
     connections: int = 16  # closed-loop connections
     rate_connections: int = 8  # connections of the constant-rate runs
     protocols: tuple[str, ...] = ("http1", "h2c", "grpc")
-    kafka_down_protocols: tuple[str, ...] = ("http1", "h2c", "grpc")  # the Kafka-down subject
+    # the Kafka-down and Kafka-stalled subjects
+    kafka_down_protocols: tuple[str, ...] = ("http1", "h2c", "grpc")
+    subjects: tuple[str, ...] | None = None  # only these subjects (None: all)
 
 
-# Quick checks the harness: no warm-up, and the Kafka-down subject for HTTP/1.1 only.
+# Quick checks the harness: no warm-up, and the Kafka-fault subjects for HTTP/1.1 only.
 QUICK = ProxySettings(
     closed_s=1, rate_s=1, warmup_s=0, runs=1, rates=(500, 2000), kafka_down_protocols=("http1",)
 )
@@ -130,14 +137,54 @@ def _rate_runs(subject: Subject, settings: ProxySettings, layout: Layout, into: 
 def _measure(
     name: str, protocol: str, settings: ProxySettings, layout: Layout, origin_ports: OriginPorts
 ) -> Measured:
-    with Services() as services:
-        subject = start_subject(name, protocol, origin_ports, layout, services)
+    with contextlib.ExitStack() as stack:
+        broker = stack.enter_context(_broker_stall(layout)) if name == MESH_KAFKA_STALLED else None
+        services = stack.enter_context(Services())  # stopped before the stall is undone
+        wrap = broker.wrap if broker is not None else None
+        subject = start_subject(name, protocol, origin_ports, layout, services, wrap)
+        if broker is not None:
+            _stall_once_publishing(subject, broker, layout)
         if name == MESH_NO_KAFKA:
             measured = Measured(name, protocol)
         else:
             measured = _closed_runs(subject, settings, layout)
         _rate_runs(subject, settings, layout, measured)
+        if broker is not None and subject.admin is not None:
+            measured.pipeline = _pipeline(subject.admin)
         return measured
+
+
+def _broker_stall(layout: Layout) -> stall.PortStall:
+    reason = stall.unavailable()
+    if reason is not None:
+        raise BenchError(f"a stalled Kafka {reason}")
+    host, _, port = layout.kafka.split(",")[0].rpartition(":")
+    return stall.PortStall(host, int(port), "bench")
+
+
+def _stall_once_publishing(subject: Subject, broker: stall.PortStall, layout: Layout) -> None:
+    """Let the proxy connect and publish (1 s of load), then stall its Kafka for the runs:
+    its producer's connections stay open and unanswered, as with a paused broker."""
+    assert subject.admin is not None
+    warm = LoadSpec(1, 4, cpus=layout.load_cpus)
+    closed_loop(subject.target, warm, layout.workdir / f"warm-{subject.name}.json")
+    deadline = time.monotonic() + 15
+    while (stats := _pipeline(subject.admin))[0] == 0 or stats[2] > 0:
+        if time.monotonic() > deadline:
+            raise BenchError(f"{subject.name}: no event published before the stall: {stats}")
+        time.sleep(0.1)
+    broker.stall()
+
+
+def _pipeline(admin: int) -> tuple[float, float, float]:
+    """(events published, dropped, queued) from a meshproxy's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    names = ("events_published_total", "events_dropped_total", "event_queue_depth")
+    found = [re.search(rf"^{n} (\S+)$", text, re.MULTILINE) for n in names]
+    if not all(found):
+        raise BenchError(f"meshproxy /metrics lacks the event counters {names}")
+    return tuple(float(m.group(1)) for m in found if m)  # type: ignore[return-value]
 
 
 def _protocols(
@@ -150,12 +197,23 @@ def _protocols(
 
 
 def _subjects(settings: ProxySettings, protocol: str) -> tuple[str, ...]:
-    kafka_down = (MESH_NO_KAFKA,) if protocol in settings.kafka_down_protocols else ()
+    faults = (MESH_NO_KAFKA, MESH_KAFKA_STALLED)
+    kafka_faults = faults if protocol in settings.kafka_down_protocols else ()
     floor = FLOOR_SUBJECTS if protocol == "http1" else ()
     # The floor right after the peers, before meshproxy: read top to bottom, the table goes from
     # C proxies to the least a Python relay costs to ours.
     peers, ours = SUBJECTS[: SUBJECTS.index(MESH_INBOUND)], SUBJECTS[SUBJECTS.index(MESH_INBOUND) :]
-    return (*peers, *floor, *ours, *kafka_down)
+    every = (*peers, *floor, *ours, *kafka_faults)
+    return every if settings.subjects is None else tuple(s for s in every if s in settings.subjects)
+
+
+def _note_pipeline(result: ScenarioResult, protocol: str, m: Measured | None) -> None:
+    """The stalled proxy's event counters at the end: proof its Kafka was really stalled."""
+    if m is not None and m.pipeline is not None:
+        published, dropped, queued = (int(n) for n in m.pipeline)
+        result.conditions[f"events_{protocol}_{m.subject}"] = (
+            f"published {published}, dropped {dropped}, queued {queued}"
+        )
 
 
 def run_proxy(settings: ProxySettings, layout: Layout, result: ScenarioResult) -> None:
@@ -185,6 +243,7 @@ def run_proxy(settings: ProxySettings, layout: Layout, result: ScenarioResult) -
                 except BenchError as exc:
                     result.skip(f"{protocol} {name}", str(exc)[:300])
                 result.conditions[f"seconds_{protocol}_{name}"] = round(time.monotonic() - began, 1)
+                _note_pipeline(result, protocol, measured.get((protocol, name)))
     result.conditions["load_average_after"] = load_average()
     for figure in proxy_figures(measured, settings.rates, MESH_INBOUND):
         result.add(figure)

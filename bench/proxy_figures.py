@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.report import Figure, compared
-from bench.topology import DIRECT, HAPROXY, MESH_NO_KAFKA, MESH_PAIR, NGINX
+from bench.topology import DIRECT, HAPROXY, MESH_KAFKA_STALLED, MESH_NO_KAFKA, MESH_PAIR, NGINX
 
 SCENARIO = "proxy"
 PERCENTILE_NAMES = ("p50", "p99", "p99.9")
@@ -27,6 +27,7 @@ class Measured:
     rss_mib: float | None = None
     latency_ms: dict[int, tuple[float, ...]] = field(default_factory=dict)  # rate -> percentiles
     achieved_rps: dict[int, float] = field(default_factory=dict)
+    pipeline: tuple[float, float, float] | None = None  # events published, dropped, queued at end
 
 
 def _hops(subject: str) -> int:
@@ -94,11 +95,7 @@ def _latency_figures(ms: dict[str, Measured], m: Measured, rates: tuple[int, ...
             if m.subject == DIRECT:
                 out.append(_figure(f"latency_{name}_at_{rate}rps", m, value, "ms", note=note))
             elif m.subject == MESH_NO_KAFKA:
-                metric = f"latency_{name}_at_{rate}rps_kafka_down"
-                peer = ms.get("meshproxy-inbound")
-                figure = _figure(metric, m, value, "ms", note=note)
-                peer_value = peer.latency_ms.get(rate, (None,) * 3)[i] if peer else None
-                out.append(_with_peer(figure, peer, peer_value))
+                out.append(_against_healthy_hop(ms, m, rate, i, "kafka_down"))
             elif direct is not None and rate in direct.latency_ms:
                 added = value - direct.latency_ms[rate][i]
                 aim = P99_AIM_MS_PER_HOP * _hops(m.subject) if name == "p99" else None
@@ -114,7 +111,21 @@ def _latency_figures(ms: dict[str, Measured], m: Measured, rates: tuple[int, ...
                 else:
                     figure = Figure(**{**figure.__dict__, "note": note + "; reference peer"})
                 out.append(figure)
+                if m.subject == MESH_KAFKA_STALLED:
+                    out.append(_against_healthy_hop(ms, m, rate, i, "kafka_stalled"))
     return out
+
+
+def _against_healthy_hop(
+    ms: dict[str, Measured], m: Measured, rate: int, i: int, condition: str
+) -> Figure:
+    """A Kafka-fault subject's latency percentile next to the inbound hop's with Kafka healthy."""
+    metric = f"latency_{PERCENTILE_NAMES[i]}_at_{rate}rps_{condition}"
+    note = f"achieved {m.achieved_rps[rate]:.0f} rps"
+    figure = _figure(metric, m, m.latency_ms[rate][i], "ms", note=note)
+    peer = ms.get("meshproxy-inbound")
+    peer_value = peer.latency_ms.get(rate, (None,) * 3)[i] if peer else None
+    return _with_peer(figure, peer, peer_value)
 
 
 def proxy_figures(

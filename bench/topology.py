@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,6 +30,7 @@ NGINX = "nginx-proxy"
 MESH_INBOUND = "meshproxy-inbound"
 MESH_PAIR = "meshproxy-pair"
 MESH_NO_KAFKA = "meshproxy-inbound-kafka-down"
+MESH_KAFKA_STALLED = "meshproxy-inbound-kafka-stalled"  # Kafka reachable, answering nothing
 FLOOR = "python-floor"
 FLOOR_EVENTS = "python-floor+events"
 SUBJECTS = (DIRECT, HAPROXY, NGINX, MESH_INBOUND, MESH_PAIR)
@@ -54,6 +56,10 @@ class Subject:
     name: str
     target: Target
     proxies: list[Service] = field(default_factory=list)
+    admin: int | None = None  # a single meshproxy's admin port (/metrics)
+
+
+Wrap = Callable[[list[str]], list[str]]  # a command line -> the one to run (e.g. in a cgroup)
 
 
 def start_origin(layout: Layout, services: Services) -> OriginPorts:
@@ -86,20 +92,27 @@ def _on(service: Service, cpus: str) -> Service:
 
 
 def start_subject(
-    name: str, protocol: str, origin: OriginPorts, layout: Layout, services: Services
+    name: str,
+    protocol: str,
+    origin: OriginPorts,
+    layout: Layout,
+    services: Services,
+    wrap: Wrap | None = None,
 ) -> Subject:
-    """Start what subject `name` needs for protocol (http1, h2c, grpc); return how to reach it."""
+    """Start what subject `name` needs for protocol (http1, h2c, grpc); return how to reach it.
+    wrap, for a single meshproxy hop, changes its command line (the Kafka-stalled subject)."""
     app_port = origin.port(protocol)
     if name == DIRECT:
         return Subject(name, Target(app_port, protocol))
     if name in (HAPROXY, NGINX):
         return _start_peer(name, protocol, origin, layout, services)
-    if name in (MESH_INBOUND, MESH_NO_KAFKA):
-        kafka = layout.kafka if name == MESH_INBOUND else f"127.0.0.1:{free_port()}"
+    if name in (MESH_INBOUND, MESH_NO_KAFKA, MESH_KAFKA_STALLED):
+        kafka = f"127.0.0.1:{free_port()}" if name == MESH_NO_KAFKA else layout.kafka
         port = free_port()
         args = MeshproxyArgs("bench/deployment/server", free_port(), kafka, layout.topic)
-        inbound = _meshproxy(name, _with(args, inbound=(port, app_port)), layout, services, port)
-        return Subject(name, Target(port, protocol), [inbound])
+        args = _with(args, inbound=(port, app_port))
+        inbound = _meshproxy(name, args, layout, services, port, wrap)
+        return Subject(name, Target(port, protocol), [inbound], admin=args.admin)
     if name == MESH_PAIR:
         in_port, out_port = free_port(), free_port()
         server = MeshproxyArgs("bench/deployment/server", free_port(), layout.kafka, layout.topic)
@@ -128,11 +141,17 @@ def _with(
 
 
 def _meshproxy(
-    name: str, args: MeshproxyArgs, layout: Layout, services: Services, port: int
+    name: str,
+    args: MeshproxyArgs,
+    layout: Layout,
+    services: Services,
+    port: int,
+    wrap: Wrap | None = None,
 ) -> Service:
     argv = meshproxy_argv(replace(args, loop=layout.proxy_loop))
+    argv = wrap(argv) if wrap is not None else argv
     service = Service(name, argv, _log(layout, name), cpus=layout.proxy_cpus)
-    if name == MESH_NO_KAFKA:
+    if name in (MESH_NO_KAFKA, MESH_KAFKA_STALLED):
         service.stop_timeout_s = 1.0  # its events can never be flushed: do not wait for that
     return services.start(service, port)
 

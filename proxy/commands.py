@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
@@ -148,6 +149,20 @@ class PublishRequestEvent:
     event: meshpipe_pb2.RequestEvent
 
 
+class Finishable(Protocol):
+    """A request's record (proxy.events.RequestRecord) that seals into its event."""
+
+    def finish(self) -> PublishRequestEvent: ...
+
+
+@dataclass(slots=True)
+class FinishRequestEvent:
+    """One request ended: seal its event (duration, classification, proxy_seq) and publish it
+    once the data before it is written, so the sealing is off the response's path."""
+
+    record: Finishable
+
+
 @dataclass(frozen=True)
 class Log:
     level: str
@@ -164,5 +179,6 @@ Command = (
     | CancelTimer
     | Redetect
     | PublishRequestEvent
+    | FinishRequestEvent
     | Log
 )

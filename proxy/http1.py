@@ -13,6 +13,7 @@ from meshpipe.proxy.commands import (
     DataReceived,
     DrainStarted,
     Event,
+    FinishRequestEvent,
     OpenUpstream,
     PauseReading,
     Redetect,
@@ -399,7 +400,8 @@ class Http1Relay:
         ex = self._exchange
         assert ex is not None
         self._exchange = None
-        cmds: list[Command] = [ex.record.finish()]
+        # Sealed by the server after the response's last bytes are written (duration included).
+        cmds: list[Command] = [FinishRequestEvent(ex.record)]
         if ex.close_after or not ex.request_done:
             return cmds + self._close_all()
         if self._down_eof:

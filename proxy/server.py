@@ -21,6 +21,7 @@ from meshpipe.proxy.commands import (
     DataReceived,
     DrainStarted,
     Event,
+    FinishRequestEvent,
     Log,
     OpenUpstream,
     PauseReading,
@@ -47,7 +48,7 @@ from meshpipe.schemas.tasks import BackgroundTasks
 log = logging.getLogger(__name__)
 
 # Commands that never touch a socket: outgoing data may be held (coalesced) across them.
-_BESIDE_DATA = (StartTimer, CancelTimer, PublishRequestEvent, Log)
+_BESIDE_DATA = (StartTimer, CancelTimer, PublishRequestEvent, FinishRequestEvent, Log)
 
 
 def _other(side: Side) -> Side:
@@ -223,14 +224,21 @@ class Connection:
         n = len(commands)
         if n and isinstance(first := commands[0], SendData):
             # The two shapes of a keep-alive request, taken without the general bookkeeping:
-            # a read relayed as one write, and a response written, then its event published.
+            # a read relayed as one write, and a response written, then its event sealed (the
+            # HTTP/1 layer) or already sealed (HTTP/2) and published.
             if n == 1:
                 self._send(first.side, first.data)
                 return
-            if n == 2 and isinstance(second := commands[1], PublishRequestEvent):
-                self._send(first.side, first.data)
-                self._server.publish(second.event, self)
-                return
+            if n == 2:
+                second = commands[1]
+                if isinstance(second, FinishRequestEvent):
+                    self._send(first.side, first.data)
+                    self._server.publish(second.record.finish().event, self)
+                    return
+                if isinstance(second, PublishRequestEvent):
+                    self._send(first.side, first.data)
+                    self._server.publish(second.event, self)
+                    return
         held: dict[Side, list[bytes]] = {}
         later: list[Command] = []
         for command in commands:
@@ -265,7 +273,9 @@ class Connection:
 
     def _execute(self, command: Command) -> None:
         """Everything but SendData, which _run gathers into writes."""
-        if isinstance(command, PublishRequestEvent):  # the one non-data command per request
+        if isinstance(command, FinishRequestEvent):  # the one non-data command per request
+            self._server.publish(command.record.finish().event, self)
+        elif isinstance(command, PublishRequestEvent):
             self._server.publish(command.event, self)
         elif isinstance(command, CloseConnection):
             self._close(command.side, command.half)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bench import stall
 from meshpipe.deploy.dev.stack import DevStack
 
 pytestmark = pytest.mark.integration
@@ -93,6 +94,26 @@ def test_proxy_figures_cover_peers_and_meshproxy_for_http1(quick_run: dict[str, 
         assert ("http1", floor, "added_latency_p99_at_2000rps") in names, (floor, why)
     assert not any(subject.startswith("python-floor") for p, subject, _ in names if p != "http1")
     assert ("http1", "meshproxy-inbound-kafka-down", "latency_p99_at_500rps_kafka_down") in names
+
+
+def test_proxy_kafka_stalled_subject_measured_while_its_events_pile_up(
+    quick_run: dict[str, Any],
+) -> None:
+    names = _names(quick_run, "proxy")
+    [proxy] = [s for s in quick_run["scenarios"] if s["scenario"] == "proxy"]
+    stalled = "meshproxy-inbound-kafka-stalled"
+    reason = stall.unavailable()
+    if reason is not None:  # not root: skipped, saying why
+        assert any(
+            s["part"] == f"http1 {stalled}" and reason in s["reason"] for s in proxy["skips"]
+        )
+        return
+    assert ("http1", stalled, "latency_p99_at_500rps_kafka_stalled") in names
+    assert ("http1", stalled, "added_latency_p99_at_500rps") in names
+    # The stall was real: events waited in the proxy's queue instead of reaching Kafka.
+    counters = proxy["conditions"][f"events_http1_{stalled}"]
+    queued = int(counters.rpartition("queued ")[2])
+    assert queued > 0, counters
 
 
 def test_proxy_figures_cover_grpc_through_every_path(quick_run: dict[str, Any]) -> None:

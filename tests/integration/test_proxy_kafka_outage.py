@@ -6,9 +6,10 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import pytest
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 MESHPROXY = str(Path(sys.executable).parent / "meshproxy")
 QUEUE = 5  # the proxy's event queue: small, so an outage overflows it quickly
+Wrap = Callable[[list[str]], list[str]]  # a command line -> the one to run
 
 
 @pytest.fixture
@@ -85,39 +87,51 @@ class Proxy:
 
 
 @asynccontextmanager
-async def running_proxy(bootstrap: str, log: Path) -> AsyncIterator[tuple[Proxy, str]]:
-    """meshproxy (queue of QUEUE events) in front of an origin, publishing to bootstrap."""
-    topics = TopicSet(tuple(t for t in load_spec().topics if t.name == REQUESTS))
-    await ensure_topics(bootstrap, topics)
+async def running_proxy(
+    bootstrap: str, log: Path, topic: str | None = None, wrap: Wrap = list
+) -> AsyncIterator[tuple[Proxy, str]]:
+    """meshproxy (queue of QUEUE events) in front of an origin, publishing to bootstrap: to
+    topic, or else to the requests topic it creates; wrap changes its command line."""
+    if topic is None:
+        topics = TopicSet(tuple(t for t in load_spec().topics if t.name == REQUESTS))
+        await ensure_topics(bootstrap, topics)
+        topic = topics.name(REQUESTS)
     inbound, admin = free_port(), free_port()
     async with origin() as app:
-        proc = await _start_meshproxy(app, inbound, admin, bootstrap, log)
+        ports = Ports(inbound, admin)
+        proc = await _start_meshproxy(app, ports, bootstrap, topic, log, wrap)
         try:
             async with aiohttp.ClientSession() as session:
                 await wait_ready(session, f"http://{LOOPBACK}:{admin}/ready")
-                yield Proxy(session, inbound, admin), topics.name(REQUESTS)
+                yield Proxy(session, inbound, admin), topic
         finally:
             proc.terminate()
             async with asyncio.timeout(30):
                 await proc.wait()
 
 
+class Ports(NamedTuple):
+    inbound: int
+    admin: int
+
+
 async def _start_meshproxy(
-    app: Address, inbound: int, admin: int, bootstrap: str, log: Path
+    app: Address, ports: Ports, bootstrap: str, topic: str, log: Path, wrap: Wrap
 ) -> asyncio.subprocess.Process:
     env = dict(
         os.environ,
         MESHPIPE_WORKLOAD="emojivoto/deployment/api",
         MESHPIPE_POD="api-1",
-        MESHPIPE_INBOUND=f"{LOOPBACK}:{inbound}={app}",
-        MESHPIPE_ADMIN=f"{LOOPBACK}:{admin}",
+        MESHPIPE_INBOUND=f"{LOOPBACK}:{ports.inbound}={app}",
+        MESHPIPE_ADMIN=f"{LOOPBACK}:{ports.admin}",
         MESHPIPE_KAFKA=bootstrap,
+        MESHPIPE_TOPIC=topic,
         MESHPIPE_EVENT_QUEUE_SIZE=str(QUEUE),
         # No connection reports: the queue and the topic hold exactly the request events counted.
         MESHPIPE_CONNECTION_REPORT_INTERVAL="0",
     )
     with log.open("wb") as out:
-        return await asyncio.create_subprocess_exec(MESHPROXY, env=env, stderr=out)
+        return await asyncio.create_subprocess_exec(*wrap([MESHPROXY]), env=env, stderr=out)
 
 
 async def test_kafka_stopped_mid_run_traffic_goes_on_oldest_events_drop_and_publishing_resumes(

@@ -10,6 +10,7 @@ from meshpipe.proxy.commands import (
     ConnectionClosed,
     DataReceived,
     Event,
+    FinishRequestEvent,
     PublishRequestEvent,
     SendData,
     Side,
@@ -58,6 +59,10 @@ def context(
     )
 
 
+def _sealed(command: Command) -> Command:
+    return command.record.finish() if isinstance(command, FinishRequestEvent) else command
+
+
 class Trace:
     """Feeds events to a layer and keeps every command it returned."""
 
@@ -68,7 +73,10 @@ class Trace:
 
     def feed(self, event: Event) -> list[Command]:
         out = self.layer.handle(event)
-        self.commands += out
+        # As the server does once the step's data is written: each ended request's event sealed.
+        self.commands += [
+            c.record.finish() if isinstance(c, FinishRequestEvent) else c for c in out
+        ]
         return out
 
     def down(self, data: bytes) -> list[Command]:

@@ -7,7 +7,9 @@ from proxy_trace import APP, FakeClock, Trace, context
 
 from meshpipe.proxy.commands import (
     CloseConnection,
+    DataReceived,
     DrainStarted,
+    FinishRequestEvent,
     OpenUpstream,
     PauseReading,
     Redetect,
@@ -126,6 +128,23 @@ def test_keep_alive_reuses_the_upstream_and_numbers_events_without_gaps() -> Non
     assert len(t.of(OpenUpstream)) == 1
     assert [e.proxy_seq for e in t.events()] == [1, 2]
     assert not t.of(CloseConnection)
+
+
+def test_a_response_is_handed_out_before_its_event_is_sealed() -> None:
+    """Sealing (duration, classification, proxy_seq) is left to the server, after the write."""
+    clock = FakeClock()
+    t = inbound(clock=clock)
+    t.down(GET)
+    t.connected()
+    clock.advance(0.002)
+    cmds = t.layer.handle(DataReceived(Side.UPSTREAM, OK))
+    assert [type(c) for c in cmds] == [SendData, FinishRequestEvent]
+    finish = cmds[1]
+    assert isinstance(finish, FinishRequestEvent)
+    clock.advance(0.001)  # the server writes the response
+    event = finish.record.finish().event
+    assert (event.proxy_seq, event.duration_us, event.http_status) == (1, 3000, 200)
+    assert event.classification == meshpipe_pb2.SUCCESS
 
 
 def test_outbound_adds_src_strips_forged_identity_and_reads_dst() -> None:
