@@ -1,7 +1,8 @@
 """The compiled build (MESHPIPE_COMPILE=1, setup.py) as users get it: one platform wheel whose
 listed modules are mypyc extensions, a sidecar from it relaying HTTP/1.1 and h2c with the events
-in the real Kafka, and the proxy's and the contract's unit tests passing against the compiled
-modules. The wheel is compiled once per state of its sources (build/compiled/, about 70 s)."""
+in the real Kafka, and the proxy's, the contract's and the worker's unit tests passing against
+the compiled modules. The wheel is compiled once per state of its sources (build/compiled/,
+about 70 s)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ CONFIG = CompileConfig.read(REPO)
 # What the unit tests below need besides meshpipe[proxy] (at this environment's versions).
 TEST_REQUIREMENTS = ("pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "h2")
 # The unit tests run against the compiled modules; the one that needs chdb stays with the pure run.
-UNIT_TESTS = ("test_proxy_*.py", "test_schemas_*.py")
+UNIT_TESTS = ("test_proxy_*.py", "test_schemas_*.py", "test_streams_*.py")
 NEEDS_CHDB = "test_schemas_latency.py::test_clickhouse_expression_reproduces_bucket_index"
 
 
@@ -49,7 +50,7 @@ def wheel() -> Path:
 @pytest.fixture(scope="module")
 def compiled_bin(wheel: Path) -> Path:
     del wheel  # built first, so a compile failure shows as such
-    return compiled_venv("proxy", TEST_REQUIREMENTS, REPO, log=_quiet)
+    return compiled_venv("proxy,streams", TEST_REQUIREMENTS, REPO, log=_quiet)
 
 
 def test_the_wheel_is_for_this_platform_and_holds_every_listed_module_compiled(
@@ -145,7 +146,7 @@ async def test_the_compiled_sidecar_relays_h2c_and_its_event_reaches_kafka(
     assert event.response_bytes == len(BODY)
 
 
-def test_the_proxy_and_contract_unit_tests_pass_against_the_compiled_modules(
+def test_the_proxy_contract_and_worker_unit_tests_pass_against_the_compiled_modules(
     compiled_bin: Path, tmp_path: Path
 ) -> None:
     unit = tmp_path / "unit"
