@@ -111,12 +111,19 @@ def fetch(stack: DevStack) -> None:
     is_flag=True,
     help="Then time the sidecar from start to /ready, from the image, against the dev Kafka.",
 )
+@click.option(
+    "--pure",
+    is_flag=True,
+    help="meshpipe as pure Python, not the mypyc-compiled wheel (MESHPIPE_COMPILE=1, the default).",
+)
 @click.pass_obj
-def images(stack: DevStack, targets: tuple[str, ...], context_only: bool, measure: bool) -> None:
+def images(
+    stack: DevStack, targets: tuple[str, ...], context_only: bool, measure: bool, pure: bool
+) -> None:
     """Build the images of deploy/images/Containerfile without Docker (root; debootstrap, umoci,
     skopeo): OCI layouts and docker-archives under build/images/."""
     settings = ImageBuildSettings(
-        targets=targets or IMAGE_TARGETS, cache_dir=stack.settings.cache_dir
+        targets=targets or IMAGE_TARGETS, cache_dir=stack.settings.cache_dir, compiled=not pure
     )
     if context_only:
         version = make_context(settings, containerfile_epoch(settings), click.echo)

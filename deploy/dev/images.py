@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshpipe.deploy.dev.compiled import compiled_wheel
 from meshpipe.deploy.dev.containerfile import Copy, Run, StagePlan, global_args, plan
 from meshpipe.deploy.dev.kafka import DEFAULT_VERSION as DEFAULT_KAFKA_VERSION
 from meshpipe.deploy.dev.kafka import KafkaRunner, KafkaSettings, default_cache_dir
@@ -62,6 +63,9 @@ class ImageBuildSettings:
     python: str = sys.executable  # its pip makes the wheels; its installed versions pin them
     out_dir: Path = REPO / "build" / "images"
     kafka_version: str = DEFAULT_KAFKA_VERSION  # the jars in the kafka image
+    # meshpipe's wheel compiled with mypyc (deploy/dev/compiled.py), built here on the images'
+    # own base (Debian 12, CPython 3.11), so no compiler lands in an image; False: pure Python.
+    compiled: bool = True
 
     @property
     def context(self) -> Path:
@@ -141,6 +145,7 @@ def inputs_digest(settings: ImageBuildSettings, target: str) -> str:
         names = [n for n in names if not n.startswith(_NOT_IN_IMAGES) and not n.endswith(".md")]
         names += built_package_files(settings.repo)
         digest.update(_pins(settings).encode())
+        digest.update(b"compiled" if settings.compiled else b"pure")
     for name in sorted(names):
         digest.update(f"{name}\0".encode())
         digest.update(hashlib.sha256((settings.repo / name).read_bytes()).digest())
@@ -210,8 +215,14 @@ def make_context(settings: ImageBuildSettings, epoch: int, log: Log) -> str:
     with tempfile.TemporaryDirectory(prefix="meshpipe-source-") as tmp:
         source = Path(tmp)
         copy_source(settings.repo, source)
-        log("context: building the meshpipe and meshpipe-demo wheels")
-        for project in (source, source / "demo"):
+        projects = [source / "demo"] if settings.compiled else [source, source / "demo"]
+        if settings.compiled:
+            compiled = compiled_wheel(settings.repo, settings.python, log)
+            log(f"context: the compiled meshpipe wheel ({compiled.name}), the meshpipe-demo wheel")
+            shutil.copy2(compiled, wheels)
+        else:
+            log("context: building the meshpipe and meshpipe-demo wheels")
+        for project in projects:
             build: list[str | Path] = [
                 "-m",
                 "build",

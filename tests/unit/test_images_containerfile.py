@@ -4,6 +4,7 @@ variables, and the image configs the manifests rely on."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,11 @@ def test_an_image_is_rebuilt_only_when_its_own_inputs_change(tmp_path: Path) -> 
     after_source = inputs_digest(settings, "meshproxy")
     (settings.repo / "dashboard/static/vendor/lib.min.js").write_text("var b;\n")
     assert inputs_digest(settings, "meshproxy") != after_source  # the wheel carries the assets
+
+
+def test_the_compiled_and_the_pure_meshpipe_images_are_different_builds(tmp_path: Path) -> None:
+    compiled = ImageBuildSettings(repo=_repo(tmp_path), out_dir=tmp_path / "out")
+    pure = replace(compiled, compiled=False)
+    assert compiled.compiled  # `make images` ships the mypyc-compiled wheel
+    assert inputs_digest(compiled, "meshproxy") != inputs_digest(pure, "meshproxy")
+    assert inputs_digest(compiled, "kafka") == inputs_digest(pure, "kafka")
