@@ -105,14 +105,18 @@ def _extensions() -> list[Any]:
     previous = Path.cwd()
     os.chdir(stage)  # mypyc writes its C under the working directory's target_dir
     try:
-        return mypycify(
+        extensions = mypycify(
             ["--config-file", str(stage / "mypy.ini"), *modules],
             opt_level=str(config.get("opt_level", "3")),
+            debug_level="0",  # no C debug info: the sidecar image has a size aim
             group_name=str(config["group_name"]),
             target_dir=str(stage / "c"),
         )
     finally:
         os.chdir(previous)
+    for extension in extensions:
+        extension.extra_link_args.append("-Wl,--strip-all")  # keeps the dynamic PyInit_ symbols
+    return extensions
 
 
 def _build_requires() -> list[str]:

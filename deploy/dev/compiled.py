@@ -30,6 +30,11 @@ SWITCH = "MESHPIPE_COMPILE"
 _BUILD_FILES = ("setup.py", "pyproject.toml")
 
 
+def compile_requested() -> bool:
+    """Whether the environment asks for the compiled build (MESHPIPE_COMPILE=1)."""
+    return os.environ.get(SWITCH, "") == "1"
+
+
 @dataclass(frozen=True)
 class CompileConfig:
     """pyproject.toml's [tool.meshpipe.compile]: what setup.py compiles."""
@@ -99,6 +104,9 @@ def compiled_wheel(repo: Path = REPO, python: str = sys.executable, log: Log = p
         partial = home / f".{wheel.name}"
         shutil.copy2(wheel, partial)
         partial.rename(home / wheel.name)  # whole or absent, for a run that stops halfway
+    for stale in home.parent.iterdir():  # earlier source states' wheels and venvs
+        if stale != home and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     return home / wheel.name
 
 
