@@ -7,11 +7,13 @@ PYTEST_ARGS ?=
 # and tools used by tests and benchmarks; debootstrap, umoci and skopeo build the images; the
 # local Kubernetes node (`meshctl dev cluster`): etcd, containerd + runc + CNI plugins, conntrack
 # for kube-proxy, busybox-static for its images; chromium + chromium-driver run the dashboard's
-# browser test. `make assets` needs npm (Node.js 18+; not listed: Debian's npm package conflicts
-# with the nodejs builds that ship their own npm).
+# browser test; gcc and python3-dev compile the mypyc build (MESHPIPE_COMPILE=1: the images'
+# wheel, bench --compiled, tests/integration/test_compiled_wheel.py). `make assets` needs npm
+# (Node.js 18+; not listed: Debian's npm package conflicts with the nodejs builds that ship their
+# own npm).
 SYSTEM_PACKAGES := openjdk-17-jre-headless maven clickhouse-server clickhouse-client haproxy \
 	nginx-light wrk nghttp2-client iptables iproute2 curl procps debootstrap umoci skopeo \
-	chromium chromium-driver \
+	chromium chromium-driver gcc python3-dev \
 	etcd-server containerd runc containernetworking-plugins conntrack busybox-static openssl
 
 .PHONY: setup system assets venv fetch tools lint proto proto-check test test-unit test-integration demo dev-up dev-down images cluster-build clean

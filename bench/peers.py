@@ -148,11 +148,13 @@ class MeshproxyArgs:
     inbound: tuple[int, int] | None = None  # (listen port, app port)
     outbound: int | None = None  # listen port
     loop: str = "uvloop"  # "uvloop" (what meshproxy picks) or "asyncio" (the stdlib loop)
+    program: str = MESHPROXY  # the meshproxy command (another venv's, e.g. the compiled build)
 
 
 def meshproxy_argv(args: MeshproxyArgs) -> list[str]:
     """The meshproxy command line for args (log level warning: logging is not what we measure)."""
-    program = [MESHPROXY] if args.loop == "uvloop" else [sys.executable, "-c", _STDLIB_LOOP]
+    python = str(Path(args.program).parent / "python")
+    program = [args.program] if args.loop == "uvloop" else [python, "-c", _STDLIB_LOOP]
     argv = [
         *program,
         f"--workload={args.workload}",

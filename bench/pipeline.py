@@ -18,6 +18,8 @@ from bench.procs import BenchError, Service
 from bench.report import Figure, ScenarioResult, compared, percentile
 from bench.topics import bench_topics
 from bench.worker import WORKER_CPUS, start_worker
+from meshpipe.deploy.dev.compiled import compiled_venv
+from meshpipe.deploy.dev.procs import DevStackError
 from meshpipe.schemas import eventbatch
 from meshpipe.schemas.topics import REQUESTS
 from meshpipe.sinks.client import ClickHouseClient, NativeClient, parse_url
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from bench.run import RunContext
 
 SCENARIO = "pipeline"
+SUBJECT = "meshstreams worker"
+COMPILED_SUBJECT = "meshstreams worker (compiled)"  # `python -m bench pipeline --compiled`
 EVENTS_AIM_PER_CORE = 50_000.0  # events/s per worker core (issue #16)
 FRESHNESS_P99_AIM_S = 1.0  # issue #16 (issue #8 asked for 5 s)
 
@@ -118,6 +122,22 @@ def _drain(
     raise BenchError(f"worker stored {_stored(client, db)} of {events} events in {timeout_s:.0f} s")
 
 
+def _compiled_drain(ctx: RunContext, prefix: str, settings: PipelineSettings) -> Throughput:
+    """The backlog under prefix drained by the compiled build's worker (its own consumer group
+    and database)."""
+    try:
+        program = compiled_venv("streams", log=lambda line: print(line, flush=True)) / "meshstreams"
+    except DevStackError as exc:
+        raise BenchError(f"the compiled build: {exc}") from exc
+    with bench_database(ctx.clickhouse, "pipec") as (client, db):
+        url = server_url(ctx.clickhouse, db)
+        worker, _port = start_worker(ctx.kafka, url, prefix, ctx.workdir, str(program))
+        try:
+            return _drain(worker, client, db, settings.events, settings.timeout_s)
+        finally:
+            worker.stop()
+
+
 def pipeline(ctx: RunContext, result: ScenarioResult) -> None:
     """Measure the pipeline scenario (quick or full) into result."""
     settings = _settings(ctx.quick)
@@ -142,6 +162,9 @@ def pipeline(ctx: RunContext, result: ScenarioResult) -> None:
             peer_s = asyncio.run(_consume_decode(ctx.kafka, topic, settings.events))
         finally:
             os.sched_setaffinity(0, affinity)
+        if ctx.compiled:  # the same backlog, first through the compiled worker
+            compiled = _compiled_drain(ctx, topics.prefix, settings)
+            _throughput_figures(result, settings, compiled, peer_s, COMPILED_SUBJECT)
         url = server_url(ctx.clickhouse, db)
         worker, _port = start_worker(ctx.kafka, url, topics.prefix, ctx.workdir)
         try:
@@ -155,20 +178,15 @@ def pipeline(ctx: RunContext, result: ScenarioResult) -> None:
         finally:
             worker.stop()
     result.conditions["load_average_after"] = load_average()
-    _figures(result, settings, measured, settings.events / peer_s, (latencies, seen), produced)
+    _throughput_figures(result, settings, measured, peer_s, SUBJECT)
+    _figures(result, settings, (latencies, seen), produced)
 
 
-def _figures(
-    result: ScenarioResult,
-    settings: PipelineSettings,
-    t: Throughput,
-    peer_rate: float,
-    freshness: tuple[list[float], list[float]],
-    produced: int,
+def _throughput_figures(
+    result: ScenarioResult, settings: PipelineSettings, t: Throughput, peer_s: float, subject: str
 ) -> None:
-    """The throughput figures, and the freshness ones: (latencies from the polls' send stamps,
-    from their answer stamps); see bench.freshness."""
-    latencies, seen = freshness
+    """Events per second and per CPU-second of one worker over the backlog, next to the peer."""
+    peer_rate = settings.events / peer_s
     wall = t.events / t.seconds
     per_core = t.events / t.cpu_seconds if t.cpu_seconds > 0 else float("inf")
     peer = "kafka consume+decode only (aiokafka, same core)"
@@ -183,7 +201,7 @@ def _figures(
             Figure(
                 SCENARIO,
                 "events_per_s",
-                "meshstreams worker",
+                subject,
                 wall,
                 "events/s",
                 aim=EVENTS_AIM_PER_CORE,
@@ -198,7 +216,7 @@ def _figures(
             Figure(
                 SCENARIO,
                 "events_per_cpu_s",
-                "meshstreams worker",
+                subject,
                 per_core,
                 "events/s per core",
                 aim=EVENTS_AIM_PER_CORE,
@@ -208,6 +226,17 @@ def _figures(
             peer_rate,
         )
     )
+
+
+def _figures(
+    result: ScenarioResult,
+    settings: PipelineSettings,
+    freshness: tuple[list[float], list[float]],
+    produced: int,
+) -> None:
+    """The freshness figures: (latencies from the polls' send stamps, from their answer
+    stamps); see bench.freshness."""
+    latencies, seen = freshness
     if not latencies:
         result.skip("freshness", f"none of {produced} events became visible")
         return

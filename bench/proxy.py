@@ -19,6 +19,7 @@ from bench.procs import BenchError, Service, Services
 from bench.proxy_figures import Measured, proxy_figures
 from bench.report import ScenarioResult, median
 from bench.topology import (
+    COMPILED_SUBJECTS,
     FLOOR_SUBJECTS,
     MESH_INBOUND,
     MESH_KAFKA_STALLED,
@@ -196,14 +197,15 @@ def _protocols(
     return settings.protocols
 
 
-def _subjects(settings: ProxySettings, protocol: str) -> tuple[str, ...]:
+def _subjects(settings: ProxySettings, protocol: str, compiled: bool = False) -> tuple[str, ...]:
     faults = (MESH_NO_KAFKA, MESH_KAFKA_STALLED)
     kafka_faults = faults if protocol in settings.kafka_down_protocols else ()
+    mypyc = COMPILED_SUBJECTS if compiled else ()
     floor = FLOOR_SUBJECTS if protocol == "http1" else ()
     # The floor right after the peers, before meshproxy: read top to bottom, the table goes from
     # C proxies to the least a Python relay costs to ours.
     peers, ours = SUBJECTS[: SUBJECTS.index(MESH_INBOUND)], SUBJECTS[SUBJECTS.index(MESH_INBOUND) :]
-    every = (*peers, *floor, *ours, *kafka_faults)
+    every = (*peers, *floor, *ours, *mypyc, *kafka_faults)
     return every if settings.subjects is None else tuple(s for s in every if s in settings.subjects)
 
 
@@ -234,7 +236,8 @@ def run_proxy(settings: ProxySettings, layout: Layout, result: ScenarioResult) -
     with Services() as services:
         origin_ports = start_origin(layout, services)
         for protocol in _protocols(settings, origin_ports, result):
-            for name in _subjects(settings, protocol):
+            compiled = layout.compiled_meshproxy is not None
+            for name in _subjects(settings, protocol, compiled):
                 began = time.monotonic()
                 try:
                     measured[protocol, name] = _measure(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.report import Figure, compared
-from bench.topology import DIRECT, HAPROXY, MESH_KAFKA_STALLED, MESH_NO_KAFKA, MESH_PAIR, NGINX
+from bench.topology import DIRECT, HAPROXY, MESH_KAFKA_STALLED, MESH_NO_KAFKA, NGINX
 
 SCENARIO = "proxy"
 PERCENTILE_NAMES = ("p50", "p99", "p99.9")
@@ -31,7 +31,7 @@ class Measured:
 
 
 def _hops(subject: str) -> int:
-    return 2 if subject == MESH_PAIR else 1
+    return 2 if subject.endswith("-pair") else 1
 
 
 def _figure(metric: str, m: Measured, value: float, unit: str, **extra: object) -> Figure:

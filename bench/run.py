@@ -28,6 +28,7 @@ class RunContext:
     kafka: str  # bootstrap servers
     clickhouse: str  # clickhouse://USER@HOST:PORT (the scenario picks its own database)
     proxy_loop: str = "uvloop"  # meshproxy's event loop in the proxy scenario
+    compiled: bool = False  # also measure the compiled meshproxy (MESHPIPE_COMPILE=1)
 
 
 Scenario = Callable[[RunContext, ScenarioResult], None]
@@ -84,6 +85,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="meshproxy's event loop (asyncio: uvloop made unimportable) [uvloop]",
     )
     parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="proxy: also measure meshproxy built with MESHPIPE_COMPILE=1 (mypyc; compiled once "
+        "per source state into build/compiled/), one hop and the pair, in the same run",
+    )
+    parser.add_argument(
         "--save",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -110,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = SCENARIOS if args.scenario == "all" else (args.scenario,)
     machine = describe()
     with tempfile.TemporaryDirectory(prefix="meshpipe-bench-") as tmp:
-        ctx = RunContext(args.quick, Path(tmp), args.kafka, args.clickhouse, args.proxy_loop)
+        ctx = RunContext(
+            args.quick, Path(tmp), args.kafka, args.clickhouse, args.proxy_loop, args.compiled
+        )
         results = []
         for name in names:
             print(f"== {name}{' (quick)' if args.quick else ''}", flush=True)

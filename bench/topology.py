@@ -9,6 +9,7 @@ from pathlib import Path
 from bench import fortio
 from bench.loadgen import Target
 from bench.peers import (
+    MESHPROXY,
     FloorArgs,
     MeshproxyArgs,
     OriginPorts,
@@ -31,6 +32,10 @@ MESH_INBOUND = "meshproxy-inbound"
 MESH_PAIR = "meshproxy-pair"
 MESH_NO_KAFKA = "meshproxy-inbound-kafka-down"
 MESH_KAFKA_STALLED = "meshproxy-inbound-kafka-stalled"  # Kafka reachable, answering nothing
+# The same hop and pair from the compiled build (MESHPIPE_COMPILE=1; `python -m bench --compiled`).
+MESH_COMPILED = "meshproxy-compiled-inbound"
+MESH_COMPILED_PAIR = "meshproxy-compiled-pair"
+COMPILED_SUBJECTS = (MESH_COMPILED, MESH_COMPILED_PAIR)
 FLOOR = "python-floor"
 FLOOR_EVENTS = "python-floor+events"
 SUBJECTS = (DIRECT, HAPROXY, NGINX, MESH_INBOUND, MESH_PAIR)
@@ -47,6 +52,7 @@ class Layout:
     proxy_cpus: str = "1"  # the proxy (both hops of the pair) is pinned here
     load_cpus: str = "0"  # load generator and origin
     proxy_loop: str = "uvloop"  # meshproxy's event loop: uvloop or asyncio
+    compiled_meshproxy: str | None = None  # the compiled build's meshproxy, when measured
 
 
 @dataclass(frozen=True)
@@ -106,17 +112,23 @@ def start_subject(
         return Subject(name, Target(app_port, protocol))
     if name in (HAPROXY, NGINX):
         return _start_peer(name, protocol, origin, layout, services)
-    if name in (MESH_INBOUND, MESH_NO_KAFKA, MESH_KAFKA_STALLED):
+    program = MESHPROXY
+    if name in COMPILED_SUBJECTS:
+        if layout.compiled_meshproxy is None:
+            raise ValueError(f"{name}: no compiled meshproxy in this layout")
+        program = layout.compiled_meshproxy
+    if name in (MESH_INBOUND, MESH_NO_KAFKA, MESH_KAFKA_STALLED, MESH_COMPILED):
         kafka = f"127.0.0.1:{free_port()}" if name == MESH_NO_KAFKA else layout.kafka
         port = free_port()
         args = MeshproxyArgs("bench/deployment/server", free_port(), kafka, layout.topic)
-        args = _with(args, inbound=(port, app_port))
+        args = _with(replace(args, program=program), inbound=(port, app_port))
         inbound = _meshproxy(name, args, layout, services, port, wrap)
         return Subject(name, Target(port, protocol), [inbound], admin=args.admin)
-    if name == MESH_PAIR:
+    if name in (MESH_PAIR, MESH_COMPILED_PAIR):
         in_port, out_port = free_port(), free_port()
         server = MeshproxyArgs("bench/deployment/server", free_port(), layout.kafka, layout.topic)
         client = MeshproxyArgs("bench/deployment/client", free_port(), layout.kafka, layout.topic)
+        server, client = replace(server, program=program), replace(client, program=program)
         inbound = _meshproxy(
             "pair-inbound", _with(server, inbound=(in_port, app_port)), layout, services, in_port
         )

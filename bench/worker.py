@@ -23,22 +23,25 @@ def _ready(port: int) -> bool:
 
 
 def start_worker(
-    kafka: str, clickhouse_url: str, prefix: str, workdir: Path
+    kafka: str, clickhouse_url: str, prefix: str, workdir: Path, program: str = MESHSTREAMS
 ) -> tuple[Service, int]:
-    """A started worker (2 s windows, own group) on the topics under prefix, and its web port."""
+    """A started worker (2 s windows, own group) on the topics under prefix, and its web port;
+    program is the meshstreams command (another venv's: the compiled build)."""
     port = free_port()
+    group = f"bench-{prefix}" if program == MESHSTREAMS else f"bench-{prefix}compiled"
     argv = [
-        MESHSTREAMS,
+        program,
         "worker",
         f"--kafka={kafka}",
         f"--clickhouse={clickhouse_url}",
         f"--topic-prefix={prefix}",
-        f"--group=bench-{prefix}",
+        f"--group={group}",
         f"--web-port={port}",
         f"--data-dir={workdir / 'faust'}",
         "--window=2s",
     ]
-    worker = Service("worker", argv, workdir / "worker.log", cpus=WORKER_CPUS)
+    name = "worker" if program == MESHSTREAMS else "worker-compiled"
+    worker = Service(name, argv, workdir / f"{name}.log", cpus=WORKER_CPUS)
     return worker.start(), port
 
 

@@ -10,6 +10,7 @@ import click
 
 from meshpipe.deploy.dev.cluster import Cluster
 from meshpipe.deploy.dev.clusterconf import ClusterSettings
+from meshpipe.deploy.dev.compiled import compile_requested
 from meshpipe.deploy.dev.crds import fetch_strimzi_crds
 from meshpipe.deploy.dev.imagecheck import measure_sidecar
 from meshpipe.deploy.dev.images import TARGETS as IMAGE_TARGETS
@@ -111,12 +112,19 @@ def fetch(stack: DevStack) -> None:
     is_flag=True,
     help="Then time the sidecar from start to /ready, from the image, against the dev Kafka.",
 )
+@click.option(
+    "--compiled/--pure",
+    default=compile_requested,
+    help="meshpipe compiled with mypyc, or pure Python [pure; MESHPIPE_COMPILE=1: compiled]",
+)
 @click.pass_obj
-def images(stack: DevStack, targets: tuple[str, ...], context_only: bool, measure: bool) -> None:
+def images(
+    stack: DevStack, targets: tuple[str, ...], context_only: bool, measure: bool, compiled: bool
+) -> None:
     """Build the images of deploy/images/Containerfile without Docker (root; debootstrap, umoci,
     skopeo): OCI layouts and docker-archives under build/images/."""
     settings = ImageBuildSettings(
-        targets=targets or IMAGE_TARGETS, cache_dir=stack.settings.cache_dir
+        targets=targets or IMAGE_TARGETS, cache_dir=stack.settings.cache_dir, compiled=compiled
     )
     if context_only:
         version = make_context(settings, containerfile_epoch(settings), click.echo)

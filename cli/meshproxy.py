@@ -24,6 +24,10 @@ from meshpipe.schemas.identity import IdentityError, WorkloadId, WorkloadInstanc
 from meshpipe.schemas.rows import CONNECTION_REPORT_S
 from meshpipe.schemas.topics import REQUESTS
 
+# An instance's default, not the class attribute: in the compiled build (setup.py) the class
+# attribute of a compiled dataclass is a descriptor, not the number.
+_DEFAULT_QUEUE = PublisherSettings().max_queue
+
 
 def _run(settings: ServerSettings) -> int:
     """Serve until a signal; return the number of events that could not be flushed."""
@@ -65,7 +69,7 @@ def build_settings(
     admin: str,
     kafka: str,
     topic: str,
-    event_queue_size: int = PublisherSettings.max_queue,
+    event_queue_size: int = _DEFAULT_QUEUE,
     connection_report_interval: str = f"{CONNECTION_REPORT_S}s",
 ) -> ServerSettings:
     """Validated settings from flag values; SettingsError or IdentityError when one is wrong."""
@@ -158,7 +162,7 @@ def build_settings(
     "--event-queue-size",
     envvar="MESHPIPE_EVENT_QUEUE_SIZE",
     show_envvar=True,
-    default=PublisherSettings.max_queue,
+    default=_DEFAULT_QUEUE,
     type=click.IntRange(min=1),
     help="Events (requests, connection reports) held while Kafka is slow or down; beyond it "
     "the oldest are dropped and counted in events_dropped_total, e.g. 10000.",

@@ -130,7 +130,8 @@ class BlockRelay:
         for i, field in enumerate(fields):
             action = KEEP if actions is None else actions[i]
             if action != DROP:
-                never = action == PROTECT or isinstance(field, NeverIndexedHeaderTuple)
+                # fields[i], not the loop's `field`: compiled, that local is an unboxed tuple.
+                never = action == PROTECT or isinstance(fields[i], NeverIndexedHeaderTuple)
                 out.append((field[0], field[1], never))
         out.extend((name, value, False) for name, value in add)
         if not out:  # nothing to send (the caller ends the stream otherwise): no table change yet

@@ -144,11 +144,16 @@ class BlockDecoder:
                     name, pos = self._string(data, pos)
                 value, pos = self._string(data, pos)
                 kind = first & 0x10
-                field = NeverIndexedHeaderTuple(name, value) if kind else (name, value)
+                field = (name, value)
             listed += len(name) + len(value) + _ENTRY_OVERHEAD
             if listed > self.max_header_list_size:
                 raise DecodeError(f"header list over {self.max_header_list_size} bytes")
-            fields.append(field)
+            if kind == 0x10:
+                # Made in the list, never held in `field`: compiled (mypyc), a local typed as a
+                # tuple is unboxed, and would come back a plain tuple without the mark.
+                fields.append(NeverIndexedHeaderTuple(name, value))
+            else:
+                fields.append(field)
             spans.append((start, pos, kind))
         return fields, spans, changed
 

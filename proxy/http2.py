@@ -97,10 +97,10 @@ class H2Relay(ConnectionEnds):
                     return
         except FrameError as exc:
             self._protocol_error(side, exc.code, str(exc))
-        except BlockError as exc:
-            self._protocol_error(side, fr.COMPRESSION_ERROR, str(exc))
-        except MalformedBlock as exc:
-            self._protocol_error(side, fr.PROTOCOL_ERROR, str(exc))
+        except BlockError as undecodable:  # one name per type (mypyc)
+            self._protocol_error(side, fr.COMPRESSION_ERROR, str(undecodable))
+        except MalformedBlock as malformed:
+            self._protocol_error(side, fr.PROTOCOL_ERROR, str(malformed))
 
     def _from_client(self, f: Frame) -> None:
         t = f.type
@@ -340,8 +340,8 @@ class H2Relay(ConnectionEnds):
             head = request_head(fields)
             try:
                 target = split_authority(head.authority, 443 if head.scheme == "https" else 80)
-            except ParseError as exc:
-                self._failure = ("bad_request", f":authority {head.authority!r}: {exc}")
+            except ParseError as bad:  # one name per type (mypyc)
+                self._failure = ("bad_request", f":authority {head.authority!r}: {bad}")
             else:
                 self._connect(Address(*target))
         stream = new_stream(self._ctx, sid, fields, self._templates, self._peers)

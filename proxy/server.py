@@ -340,8 +340,8 @@ class Connection:
             kind, message = "connect_timeout", f"no connection to {host}:{port} in time"
         except ConnectionRefusedError as exc:
             kind, message = "connect_refused", f"{host}:{port}: {exc.strerror or exc}"
-        except OSError as exc:
-            kind, message = "connect_error", f"{host}:{port}: {exc}"
+        except OSError as err:  # one name per type (mypyc)
+            kind, message = "connect_error", f"{host}:{port}: {err}"
         if gen != self._gen:
             return
         self._connecting = None

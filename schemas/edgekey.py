@@ -118,5 +118,5 @@ def parse_edge_key(key: bytes) -> Edge:
         raise EdgeKeyError(f"invalid edge key {text!r}: want DIRECTION|SOURCE|DESTINATION")
     try:
         return Edge(_TOKEN_DIRECTIONS[parts[0]], parse_peer(parts[1]), parse_peer(parts[2]))
-    except IdentityError as exc:
-        raise EdgeKeyError(f"invalid edge key {text!r}: {exc}") from exc
+    except IdentityError as err:  # one name per type (mypyc)
+        raise EdgeKeyError(f"invalid edge key {text!r}: {err}") from err

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe.deploy.dev.images import copy_source
+from meshpipe.deploy.dev.sources import copy_source
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(900)
@@ -65,7 +65,10 @@ def sidecar_venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_wheel_holds_one_namespace_and_no_benchmarks_demo_or_test_helpers(dist: Path) -> None:
-    names = zipfile.ZipFile(_wheel(dist, "meshpipe")).namelist()
+    wheel = _wheel(dist, "meshpipe")
+    assert wheel.name.endswith("-py3-none-any.whl")  # pure unless MESHPIPE_COMPILE=1 (setup.py)
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [n for n in names if n.endswith(".so")] == []
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"meshpipe", "meshpipe-0.1.0.dist-info"}
     assert not [n for n in names if n.startswith("meshpipe/__init__")]  # a namespace package

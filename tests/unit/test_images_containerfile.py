@@ -4,6 +4,7 @@ variables, and the image configs the manifests rely on."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,16 @@ def test_an_image_is_rebuilt_only_when_its_own_inputs_change(tmp_path: Path) -> 
     after_source = inputs_digest(settings, "meshproxy")
     (settings.repo / "dashboard/static/vendor/lib.min.js").write_text("var b;\n")
     assert inputs_digest(settings, "meshproxy") != after_source  # the wheel carries the assets
+
+
+def test_the_compiled_and_the_pure_meshpipe_images_are_different_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MESHPIPE_COMPILE", raising=False)
+    pure = ImageBuildSettings(repo=_repo(tmp_path), out_dir=tmp_path / "out")
+    assert not pure.compiled  # opt-in, as for every build
+    monkeypatch.setenv("MESHPIPE_COMPILE", "1")
+    compiled = ImageBuildSettings(repo=pure.repo, out_dir=pure.out_dir)
+    assert compiled == replace(pure, compiled=True)
+    assert inputs_digest(compiled, "meshproxy") != inputs_digest(pure, "meshproxy")
+    assert inputs_digest(compiled, "kafka") == inputs_digest(pure, "kafka")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe.deploy.dev.images import BUILT_PACKAGE_DATA, copy_source
 from meshpipe.deploy.dev.procs import DevStackError
+from meshpipe.deploy.dev.sources import BUILT_PACKAGE_DATA, copy_source
 
 
 def _repo(root: Path) -> Path:
