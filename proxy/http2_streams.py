@@ -98,6 +98,10 @@ _CONNECTION_SPECIFIC = frozenset(
 )
 
 
+# Names that may need more than the checks every field gets (outside trailer sections).
+_SPECIAL = _CONNECTION_SPECIFIC | _IDENTITY | _CREDENTIALS | {b"te"}
+
+
 def _actions(
     fields: Sequence[Field], pseudo: frozenset[bytes], trailer: bool = False
 ) -> tuple[list[int] | None, int]:
@@ -108,23 +112,29 @@ def _actions(
     actions: list[int] | None = None
     forbidden = 0
     regular = False
-    for i, (name, value) in enumerate(fields):
+    for i, field in enumerate(fields):
+        name = field[0]
         if name.startswith(b":"):
             if regular or name not in pseudo:
                 raise MalformedBlock(f"pseudo-header {name!r} misplaced (RFC 9113 §8.3)")
         else:
             regular = True
-        if name in _CONNECTION_SPECIFIC or name != name.lower():
+        # islower() is false for names without letters too: only those are lowered to compare.
+        if not name.islower() and name != name.lower():
             raise MalformedBlock(f"{name!r} in an HTTP/2 header block (RFC 9113 §8.2)")
-        if name == b"te" and value != b"trailers":
-            raise MalformedBlock(f"te: {value!r} in an HTTP/2 header block (RFC 9113 §8.2.2)")
+        if not trailer and name not in _SPECIAL:
+            continue  # the usual field: nothing to check or change
+        if name in _CONNECTION_SPECIFIC:
+            raise MalformedBlock(f"{name!r} in an HTTP/2 header block (RFC 9113 §8.2)")
+        if name == b"te" and field[1] != b"trailers":
+            raise MalformedBlock(f"te: {field[1]!r} in an HTTP/2 header block (RFC 9113 §8.2.2)")
         action = KEEP
         if name in _IDENTITY:
             action = DROP
         elif trailer and forbidden_in_trailer(name):
             action = DROP
             forbidden += 1
-        elif name in _CREDENTIALS and not isinstance(fields[i], NeverIndexedHeaderTuple):
+        elif name in _CREDENTIALS and not isinstance(field, NeverIndexedHeaderTuple):
             action = PROTECT
         if action != KEEP:
             if actions is None:
