@@ -238,7 +238,7 @@ class H2Relay(ConnectionEnds):
         priority, fragment = fr.headers_fragment(f)
         end_stream = bool(f.flags & fr.END_STREAM)
         if f.flags & fr.END_HEADERS:
-            self._block(side, f.sid, end_stream, priority, fragment)
+            self._block(side, f.sid, end_stream, priority, fragment, f.raw)
         else:
             (self._down if side is DOWN else self._up).partial = Partial(
                 f.sid, end_stream, priority, fragment
@@ -258,7 +258,16 @@ class H2Relay(ConnectionEnds):
             block = b"".join(partial.fragments)
             self._block(side, partial.sid, partial.end_stream, partial.priority, block)
 
-    def _block(self, side: Side, sid: int, end: bool, priority: bytes, block: bytes) -> None:
+    def _block(
+        self,
+        side: Side,
+        sid: int,
+        end: bool,
+        priority: bytes,
+        block: bytes,
+        raw: bytes | None = None,
+    ) -> None:
+        """One whole header block (raw: the HEADERS frame it came in, if it came in one)."""
         relay = (self._down if side is DOWN else self._up).blocks
         fields = relay.decode(block)
         toward = UP if side is DOWN else DOWN
@@ -305,6 +314,8 @@ class H2Relay(ConnectionEnds):
         out = relay.forward(block, fields, *edit)
         if end and not out and kept_count(fields, edit) == 0:
             self._to(toward, fr.frame(fr.DATA, fr.END_STREAM, sid))  # no trailer left
+        elif out is block and raw is not None:  # unedited: the frame goes on as it came
+            self._to(toward, raw)
         else:
             self._to(toward, fr.header_frames(sid, out, end, priority))
         if stream is not None and end:

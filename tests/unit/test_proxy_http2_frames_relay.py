@@ -110,3 +110,16 @@ def test_a_request_answered_while_the_upstream_connects_is_cancelled_there_behin
     assert reset.error_code == fr.CANCEL  # type: ignore[attr-defined]
     [ev] = t.events()
     assert ev.error.kind == "upstream_timeout"
+
+
+def test_an_unedited_header_block_goes_on_in_the_frame_it_came_in() -> None:
+    t = H2Trace()  # inbound, an unmeshed caller: the response head needs no edit
+    sid = t.request(get_request())
+    priority, block = b"\x00\x00\x00\x00\x0f", b"\x88"  # :status 200, indexed
+    flags = fr.END_HEADERS | fr.END_STREAM | fr.PADDED | fr.PRIORITY_FLAG
+    raw = fr.frame(fr.HEADERS, flags, t.server_stream(), b"\x02" + priority + block + b"\x00\x00")
+    out = t.feed(DataReceived(Side.UPSTREAM, raw))
+    assert [c.data for c in out if isinstance(c, SendData)] == [raw]
+    assert t.server_stream() == sid
+    [ev] = t.events()
+    assert ev.http_status == 200
