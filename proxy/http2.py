@@ -35,11 +35,12 @@ from meshpipe.proxy.hpack_decode import Field
 from meshpipe.proxy.http1_parse import ParseError, split_authority
 from meshpipe.proxy.http2_checks import MalformedRequest, check_request
 from meshpipe.proxy.http2_connection import ConnectionEnds
-from meshpipe.proxy.http2_headers import grpc_status, request_head, status
-from meshpipe.proxy.http2_state import DOWN, MAX_BLOCK_BYTES, UP, Partial, Upstream
+from meshpipe.proxy.http2_headers import grpc_status, status
+from meshpipe.proxy.http2_state import DOWN, HEADS_KEPT, MAX_BLOCK_BYTES, UP, Partial, Upstream
 from meshpipe.proxy.http2_streams import (
     Edit,
     MalformedBlock,
+    RequestRead,
     Stream,
     informational_edit,
     kept_count,
@@ -338,24 +339,19 @@ class H2Relay(ConnectionEnds):
             self._to(DOWN, fr.rst_stream(sid, fr.REFUSED_STREAM))
             self._remember_dropped(sid)
             return None
-        try:  # a malformed request is a stream error and never goes upstream (RFC 9113 §8.1.1)
-            edit = request_edit(self._ctx, fields)
-            expected = check_request(fields, end)
-        except (MalformedBlock, MalformedRequest) as exc:
-            stream = new_stream(self._ctx, sid, fields, self._templates, self._peers)
-            stream.req_end = end
-            self._streams[sid] = stream
-            self._malformed(stream, str(exc))
+        checked = self._check_request(sid, fields, end)
+        if checked is None:
             return None
+        edit, expected, read = checked
         if self._upstream is Upstream.IDLE:
-            head = request_head(fields)
+            head = read.head
             try:
                 target = split_authority(head.authority, 443 if head.scheme == "https" else 80)
             except ParseError as exc:
                 self._failure = ("bad_request", f":authority {head.authority!r}: {exc}")
             else:
                 self._connect(Address(*target))
-        stream = new_stream(self._ctx, sid, fields, self._templates, self._peers)
+        stream = new_stream(self._ctx, sid, read, self._templates, self._peers)
         stream.req_end = end
         stream.req_left = expected
         self._streams[sid] = stream
@@ -366,6 +362,31 @@ class H2Relay(ConnectionEnds):
             return None
         self._arm_timer(stream)
         return stream, edit
+
+    def _check_request(
+        self, sid: int, fields: Sequence[Field], end: bool
+    ) -> tuple[Edit, int | None, RequestRead] | None:
+        """A request head's edit, announced content-length and reading; None when it is
+        malformed (a stream error, never sent upstream: RFC 9113 §8.1.1). A repeated head
+        (which the decoder returns as the same list) is read once."""
+        known = self._heads.get(id(fields))
+        if known is not None and known[0] is fields and known[1] == end:
+            return known[2], known[3], known[4]
+        try:
+            edit = request_edit(self._ctx, fields)
+            expected = check_request(fields, end)
+        except (MalformedBlock, MalformedRequest) as exc:
+            stream = new_stream(self._ctx, sid, RequestRead(fields), self._templates, self._peers)
+            stream.req_end = end
+            self._streams[sid] = stream
+            self._malformed(stream, str(exc))
+            return None
+        read = RequestRead(fields)
+        if len(self._heads) >= HEADS_KEPT:
+            self._heads.clear()
+        # The entry holds the list: its id is not reused while remembered.
+        self._heads[id(fields)] = (fields, end, edit, expected, read)
+        return edit, expected, read
 
     def _rst(self, side: Side, f: Frame) -> None:
         sid = f.sid

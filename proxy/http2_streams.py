@@ -60,26 +60,37 @@ class Stream:
         self.deadline: float | None = None  # monotonic time the response head is due by
 
 
+class RequestRead:
+    """What a request head's fields say for its stream and event; the same for every request
+    whose head decodes to the same fields."""
+
+    __slots__ = ("head", "meshed", "pairs")
+
+    def __init__(self, fields: Sequence[Field]) -> None:
+        self.head = request_head(fields)
+        # Only the fields the event reads become text.
+        self.pairs = [(text(name), text(value)) for name, value in fields if name in _EVENT_FIELDS]
+        self.meshed = any(name == SRC_HEADER for name, _ in self.pairs)  # the caller's sidecar
+
+
 def new_stream(
     ctx: LayerContext,
     sid: int,
-    fields: Sequence[Field],
+    read: RequestRead,
     templates: dict[int, meshpipe_pb2.RequestEvent],
     peers: PeerIdentities,
 ) -> Stream:
-    """A stream for a request head: its record filled from the fields (and from the
+    """A stream for a request head: its record filled from what the fields say (and from the
     connection's event template for its protocol, made on first use, and its peer's parsed
     identity header)."""
-    head = request_head(fields)
+    head = read.head
     template = templates.get(head.protocol)
     if template is None:
         template = templates[head.protocol] = event_template(ctx, head.protocol)
     record = RequestRecord(ctx, head.protocol, template, peers)
-    # Only the fields the event reads become text.
-    pairs = [(text(name), text(value)) for name, value in fields if name in _EVENT_FIELDS]
-    record.request_head(head.method, head.scheme, head.authority, head.path, pairs)
+    record.request_head(head.method, head.scheme, head.authority, head.path, read.pairs)
     stream = Stream(sid, head, record)
-    stream.caller_meshed = any(name == SRC_HEADER for name, _ in pairs)
+    stream.caller_meshed = read.meshed
     return stream
 
 
