@@ -218,7 +218,7 @@ class H2Relay(ConnectionEnds):
         if stream is not None:
             if side is UP and not stream.response_started:
                 raise FrameError(fr.PROTOCOL_ERROR, f"DATA before a response head on {sid}")
-            size = len(f.payload)
+            size = f.size
             if f.flags & fr.PADDED:  # the padding is a connection error before any length check
                 size = len(fr.unpadded(f))
             if side is DOWN:

@@ -141,8 +141,8 @@ class RelayState:
 
     def _give_back(self, side: Side, swallowed: Frame) -> None:
         """DATA the relay swallowed: its sender gets the connection window back."""
-        if swallowed.payload:
-            self._to(side, fr.window_update(0, len(swallowed.payload)))
+        if swallowed.size:
+            self._to(side, fr.window_update(0, swallowed.size))
 
     def _to(self, side: Side, data: bytes) -> None:
         if side is DOWN:
