@@ -291,7 +291,7 @@ class H2Relay(ConnectionEnds):
                     self._malformed(stream, f"request body {stream.req_left} bytes short")
                     relay.skip()
                     return
-                edit = trailer_edit(stream, fields)
+                edit = trailer_edit(stream, fields, self._checked)
             else:  # a stream already over: the peer will refuse it, but no identity goes by
                 edit = informational_edit(fields)
         elif stream is None:
@@ -301,7 +301,7 @@ class H2Relay(ConnectionEnds):
             if code[:1] == b"1":
                 edit = informational_edit(fields)
             elif code:
-                edit = response_edit(self._ctx, stream, fields)
+                edit = response_edit(self._ctx, stream, fields, self._checked)
                 stream.response_started = True
                 stream.record.response_head(int(code) if code.isdigit() else 0)
                 self._cancel_timer(stream)
@@ -310,7 +310,7 @@ class H2Relay(ConnectionEnds):
             elif not stream.response_started:
                 raise FrameError(fr.PROTOCOL_ERROR, f"a response head without :status on {sid}")
             else:
-                edit = trailer_edit(stream, fields)
+                edit = trailer_edit(stream, fields, self._checked)
                 self._grpc_status(stream, fields)
         out = relay.forward(block, fields, *edit)
         if end and not out and kept_count(fields, edit) == 0:

@@ -26,7 +26,7 @@ from meshpipe.proxy.events import PeerIdentities
 from meshpipe.proxy.h2_frames import Frame
 from meshpipe.proxy.h2_hpack import BlockRelay
 from meshpipe.proxy.hpack_decode import Field
-from meshpipe.proxy.http2_streams import Edit, RequestRead, Stream
+from meshpipe.proxy.http2_streams import CheckedFields, Edit, RequestRead, Stream
 from meshpipe.proxy.layer import LayerContext
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
@@ -85,6 +85,7 @@ class RelayState:
         # By id of a decoded field list (the decoder returns the same list for a repeated
         # block): (fields, END_STREAM, edit, content-length, what the fields say).
         self._heads: dict[int, tuple[Sequence[Field], bool, Edit, int | None, RequestRead]] = {}
+        self._checked = CheckedFields()  # response heads and trailers, likewise
         self._templates: dict[int, meshpipe_pb2.RequestEvent] = {}  # per protocol
         self._peers = PeerIdentities()  # the other sidecar's identity header, parsed once
         self._timer_at: float | None = None  # when the armed response timer fires (monotonic)

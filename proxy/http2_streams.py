@@ -154,6 +154,35 @@ def _actions(
     return actions, forbidden
 
 
+_NO_PSEUDO: frozenset[bytes] = frozenset()
+CHECKED_KEPT = 64  # field lists remembered with what _actions found in them
+
+
+class CheckedFields:
+    """What _actions found in field lists the decoder hands back again (a repeated block
+    decodes to the same list while it means the same), by list identity; the entry holds the
+    list, so its id is not reused while remembered."""
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        self._known: dict[
+            int, tuple[Sequence[Field], frozenset[bytes], tuple[list[int] | None, int]]
+        ] = {}
+
+    def actions(
+        self, fields: Sequence[Field], pseudo: frozenset[bytes], trailer: bool = False
+    ) -> tuple[list[int] | None, int]:
+        known = self._known.get(id(fields))
+        if known is not None and known[0] is fields and known[1] is pseudo:
+            return known[2]
+        found = _actions(fields, pseudo, trailer)
+        if len(self._known) >= CHECKED_KEPT:
+            self._known.clear()
+        self._known[id(fields)] = (fields, pseudo, found)
+        return found
+
+
 Edit = tuple[list[int] | None, list[tuple[bytes, bytes]]]
 
 
@@ -165,10 +194,12 @@ def request_edit(ctx: LayerContext, fields: Sequence[Field]) -> Edit:
     return actions, []
 
 
-def response_edit(ctx: LayerContext, stream: Stream, fields: Sequence[Field]) -> Edit:
+def response_edit(
+    ctx: LayerContext, stream: Stream, fields: Sequence[Field], checked: CheckedFields
+) -> Edit:
     """Outbound reads and drops the destination's identity; inbound adds its own for a meshed
     caller (whose sidecar reads and drops it) and hides it from an unmeshed one."""
-    actions, _ = _actions(fields, _RESPONSE_PSEUDO)
+    actions, _ = checked.actions(fields, _RESPONSE_PSEUDO)
     if ctx.direction == meshpipe_pb2.OUTBOUND:
         for name, value in fields:
             if name == _DST:
@@ -185,9 +216,9 @@ def informational_edit(fields: Sequence[Field]) -> Edit:
     return _actions(fields, _ANY_PSEUDO)[0], []
 
 
-def trailer_edit(stream: Stream | None, fields: Sequence[Field]) -> Edit:
+def trailer_edit(stream: Stream | None, fields: Sequence[Field], checked: CheckedFields) -> Edit:
     """Forbidden trailer fields and identity headers dropped (the forbidden ones counted)."""
-    actions, forbidden = _actions(fields, frozenset(), trailer=True)
+    actions, forbidden = checked.actions(fields, _NO_PSEUDO, trailer=True)
     if stream is not None and forbidden:
         stream.record.add_trailer_fields_dropped(forbidden)
     return actions, []

@@ -8,7 +8,7 @@ import pytest
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
 
 from meshpipe.proxy import h2_frames as fr
-from meshpipe.proxy import http2
+from meshpipe.proxy import http2, http2_streams
 from meshpipe.proxy.commands import (
     DataReceived,
     OpenUpstream,
@@ -148,3 +148,22 @@ def test_a_repeated_head_that_now_ends_the_stream_is_checked_against_its_content
     t.request(head, end=True)  # the same fields, no DATA to come: malformed
     assert [e.error.kind for e in t.events()] == ["", "", "protocol_error"]
     assert len(t.server.of(h2e.RequestReceived)) == 2
+
+
+def test_repeated_response_heads_and_trailers_are_checked_once_and_still_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked = []
+    original = http2_streams._actions
+    monkeypatch.setattr(http2_streams, "_actions", lambda *a: checked.append(a) or original(*a))
+    t = H2Trace()
+    trailers = [(b"grpc-status", b"0"), (b"content-length", b"1")]  # one forbidden in trailers
+    for i in range(4):
+        t.request(grpc_request(b"/s/%d" % i), body=b"x")
+        t.respond(t.server_stream(), GRPC_OK_HEAD, body=b"y", trailers=trailers)
+    # h2's encoder indexes what it sends: from the second call on the same bytes each time.
+    responses = [a for a in checked if b":method" not in a[1]]  # not the request heads
+    assert len(responses) == 4  # two response heads, two trailer blocks
+    assert [(e.grpc_status, e.trailer_fields_dropped) for e in t.events()] == [(0, 1)] * 4
+    [*_, last] = t.client.of(h2e.TrailersReceived)
+    assert last.headers == [(b"grpc-status", b"0")]  # type: ignore[attr-defined]
