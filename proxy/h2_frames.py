@@ -3,6 +3,8 @@ and building the few frames the relay writes itself (RFC 9113 §4 and §6)."""
 
 from __future__ import annotations
 
+import struct
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HEADER_SIZE = 9
 DEFAULT_MAX_FRAME_SIZE = 16_384  # RFC 9113 §6.5.2: every peer takes frames this large
@@ -42,6 +44,10 @@ SETTINGS_ENABLE_PUSH = 0x2
 SETTINGS_MAX_FRAME_SIZE = 0x5
 
 
+# A frame header: the 24-bit length as a byte and 16 bits, type, flags, R bit + stream id.
+_HEADER = struct.Struct(">BHBBL")
+
+
 class FrameError(Exception):
     """A peer broke the framing rules: the connection ends with this error code."""
 
@@ -51,20 +57,31 @@ class FrameError(Exception):
 
 
 class Frame:
-    """One whole frame: its header fields, payload and the bytes it came as (forwarded as is)."""
+    """One whole frame: its header fields, payload and the bytes it came as (forwarded as is).
 
-    __slots__ = ("flags", "payload", "raw", "sid", "type")
+    A frame cut from a read keeps only its bytes: the payload is copied out when asked for, as
+    the relay forwards most DATA without looking into it (size says how long it is).
+    """
 
-    def __init__(self, type_: int, flags: int, sid: int, payload: bytes, raw: bytes) -> None:
+    __slots__ = ("_payload", "flags", "raw", "sid", "size", "type")
+
+    def __init__(self, type_: int, flags: int, sid: int, payload: bytes | None, raw: bytes) -> None:
         self.type = type_
         self.flags = flags
         self.sid = sid
-        self.payload = payload
+        self._payload = payload  # None: raw[HEADER_SIZE:]
         self.raw = raw
+        self.size = len(raw) - HEADER_SIZE if payload is None else len(payload)
+
+    @property
+    def payload(self) -> bytes:
+        payload = self._payload
+        if payload is None:
+            payload = self._payload = self.raw[HEADER_SIZE:]
+        return payload
 
     def __repr__(self) -> str:
-        size = len(self.payload)
-        return f"Frame(type={self.type}, flags={self.flags:#x}, sid={self.sid}, len={size})"
+        return f"Frame(type={self.type}, flags={self.flags:#x}, sid={self.sid}, len={self.size})"
 
 
 class FrameReader:
@@ -104,17 +121,17 @@ class FrameReader:
             preface, buf = PREFACE, buf[len(PREFACE) :]
         frames: list[Frame] = []
         start, end = 0, len(buf)
+        unpack, max_size = _HEADER.unpack_from, self.max_size
         while end - start >= HEADER_SIZE:
-            length = int.from_bytes(buf[start : start + 3], "big")
-            if length > self.max_size:
-                raise FrameError(FRAME_SIZE_ERROR, f"frame of {length} bytes > {self.max_size}")
+            high, low, type_, flags, sid = unpack(buf, start)
+            length = high << 16 | low
+            if length > max_size:
+                raise FrameError(FRAME_SIZE_ERROR, f"frame of {length} bytes > {max_size}")
             stop = start + HEADER_SIZE + length
             if stop > end:
                 break
-            sid = int.from_bytes(buf[start + 5 : start + 9], "big") & 0x7FFF_FFFF
-            payload = buf[start + HEADER_SIZE : stop]
             raw = buf if start == 0 and stop == end else buf[start:stop]
-            frames.append(Frame(buf[start + 3], buf[start + 4], sid, payload, raw))
+            frames.append(Frame(type_, flags, sid & 0x7FFF_FFFF, None, raw))
             start = stop
         if start < end:
             self._buf += buf[start:]
@@ -145,7 +162,7 @@ def check(f: Frame) -> None:
     on_stream, on_zero, length = shape
     if (on_stream and not f.sid) or (on_zero and f.sid):
         raise FrameError(PROTOCOL_ERROR, f"frame type {f.type} on stream {f.sid}")
-    size = len(f.payload)
+    size = f.size
     if length >= 0 and size != length:
         raise FrameError(FRAME_SIZE_ERROR, f"frame type {f.type} of {size} bytes")
     if f.type == SETTINGS and (size % 6 or (f.flags & ACK and size)):

@@ -3,7 +3,10 @@ field's representation lies and of what kind, for the relay to cut or keep bytes
 
 It does what hpack's Decoder does, less the generality the relay does not need (text
 conversion, per-field logging, copies of the rest of the block per literal), and remembers
-Huffman-coded strings and table-neutral blocks already seen on the connection: most recur.
+Huffman-coded strings and blocks already seen on the connection: most recur. A table-neutral
+block means the same until the table changes; a block that refers to no dynamic entry (nginx
+sends every response head as literals with incremental indexing and static names) means the same
+whatever the table holds, and only its insertions are applied again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ _BLOCKS_KEPT = 64
 
 _STATIC = HeaderTable.STATIC_TABLE
 _STATIC_LEN = len(_STATIC)
+
+
+_Inserting = tuple[list[Field], list[Span], list[tuple[bytes, bytes]], int]
 
 
 class Table:
@@ -56,6 +62,19 @@ class Table:
         self.size += size
         self._shrink()
 
+    def add_all(self, entries: list[tuple[bytes, bytes]], size: int) -> None:
+        """The entries added in order, their sizes (with overhead) summing to size. Evicting
+        once at the end evicts what evicting after each would (always the oldest, until the
+        rest fits); entries larger together than the table go one by one, as one larger than
+        the table alone empties it (§4.4)."""
+        if size > self.maxsize:
+            for name, value in entries:
+                self.add(name, value)
+            return
+        self.dynamic_entries.extendleft(entries)
+        self.size += size
+        self._shrink()
+
     def resize(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._shrink()
@@ -81,32 +100,51 @@ class BlockDecoder:
         self.max_header_list_size = max_header_list_size
         self._huffman: dict[bytes, bytes] = {}
         self._same: dict[bytes, tuple[list[Field], list[Span]]] = {}
+        # Blocks that insert but refer to no dynamic entry: fields, spans, insertions and their
+        # size in the table.
+        self._static: dict[bytes, _Inserting] = {}
 
     def decode(self, data: bytes) -> tuple[list[Field], list[Span]]:
         """The block's fields and their representations; the table moves on.
 
         A block that changes nothing in the table means the same until the table changes: such
         blocks (a repeated request or response head, as indexes) are decoded once and
-        remembered until the next block that changes the table.
+        remembered until the next block that changes the table. A block that refers to no
+        dynamic entry means the same whatever the table: it is remembered with its insertions.
         """
         known = self._same.get(data)
         if known is not None:
             return known
+        inserting = self._static.get(data)
+        if inserting is not None:
+            self.table.add_all(inserting[2], inserting[3])
+            self._same.clear()
+            return inserting[0], inserting[1]
         try:
-            fields, spans, changed = self._decode(data)
+            fields, spans, added, static = self._decode(data)
         except DecodeError:
             raise
         except Exception as exc:  # IndexError on truncation, hpack's own errors
             raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
-        if changed:
+        if added is None or added:
             self._same.clear()
+            if static and added:
+                if len(self._static) >= _BLOCKS_KEPT:
+                    self._static.clear()
+                size = sum(len(n) + len(v) + _ENTRY_OVERHEAD for n, v in added)
+                self._static[data] = (fields, spans, added, size)
         elif len(self._same) < _BLOCKS_KEPT:
             self._same[data] = (fields, spans)
         return fields, spans
 
-    def _decode(self, data: bytes) -> tuple[list[Field], list[Span], bool]:
+    def _decode(
+        self, data: bytes
+    ) -> tuple[list[Field], list[Span], list[tuple[bytes, bytes]] | None, bool]:
+        """(fields, spans, the entries inserted or None after a table size update, whether the
+        block referred to the static table only)."""
         table = self.table
-        changed = False  # the table: an entry added or a size update
+        added: list[tuple[bytes, bytes]] | None = []
+        static = True  # no index into the dynamic table
         fields: list[Field] = []
         spans: list[Span] = []
         pos, end, listed = 0, len(data), 0
@@ -115,17 +153,20 @@ class BlockDecoder:
             if first & 0x80:
                 index, pos = _integer(data, pos, 0x7F)
                 name, value = table.get(index)
+                static = static and index <= _STATIC_LEN
                 field: Field = (name, value)
                 kind = 0x80
             elif first & 0x40:
                 index, pos = _integer(data, pos, 0x3F)
                 if index:
                     name = table.get(index)[0]
+                    static = static and index <= _STATIC_LEN
                 else:
                     name, pos = self._string(data, pos)
                 value, pos = self._string(data, pos)
                 table.add(name, value)
-                changed = True
+                if added is not None:
+                    added.append((name, value))
                 field, kind = (name, value), 0x40
             elif first & 0x20:
                 if fields:
@@ -134,12 +175,13 @@ class BlockDecoder:
                 if size > self.max_allowed_table_size:
                     raise DecodeError(f"table size {size} over {self.max_allowed_table_size}")
                 table.resize(size)
-                changed = True
+                added = None
                 continue
             else:
                 index, pos = _integer(data, pos, 0x0F)
                 if index:
                     name = table.get(index)[0]
+                    static = static and index <= _STATIC_LEN
                 else:
                     name, pos = self._string(data, pos)
                 value, pos = self._string(data, pos)
@@ -155,7 +197,7 @@ class BlockDecoder:
             else:
                 fields.append(field)
             spans.append((start, pos, kind))
-        return fields, spans, changed
+        return fields, spans, added, static
 
     def _string(self, data: bytes, pos: int) -> tuple[bytes, int]:
         huffman = data[pos] & 0x80

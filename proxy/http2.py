@@ -35,11 +35,12 @@ from meshpipe.proxy.hpack_decode import Field
 from meshpipe.proxy.http1_parse import ParseError, split_authority
 from meshpipe.proxy.http2_checks import MalformedRequest, check_request
 from meshpipe.proxy.http2_connection import ConnectionEnds
-from meshpipe.proxy.http2_headers import grpc_status, request_head, status
-from meshpipe.proxy.http2_state import DOWN, MAX_BLOCK_BYTES, UP, Partial, Upstream
+from meshpipe.proxy.http2_headers import grpc_status, status
+from meshpipe.proxy.http2_state import DOWN, HEADS_KEPT, MAX_BLOCK_BYTES, UP, Partial, Upstream
 from meshpipe.proxy.http2_streams import (
     Edit,
     MalformedBlock,
+    RequestRead,
     Stream,
     informational_edit,
     kept_count,
@@ -217,7 +218,7 @@ class H2Relay(ConnectionEnds):
         if stream is not None:
             if side is UP and not stream.response_started:
                 raise FrameError(fr.PROTOCOL_ERROR, f"DATA before a response head on {sid}")
-            size = len(f.payload)
+            size = f.size
             if f.flags & fr.PADDED:  # the padding is a connection error before any length check
                 size = len(fr.unpadded(f))
             if side is DOWN:
@@ -238,7 +239,7 @@ class H2Relay(ConnectionEnds):
         priority, fragment = fr.headers_fragment(f)
         end_stream = bool(f.flags & fr.END_STREAM)
         if f.flags & fr.END_HEADERS:
-            self._block(side, f.sid, end_stream, priority, fragment)
+            self._block(side, f.sid, end_stream, priority, fragment, f.raw)
         else:
             (self._down if side is DOWN else self._up).partial = Partial(
                 f.sid, end_stream, priority, fragment
@@ -258,7 +259,16 @@ class H2Relay(ConnectionEnds):
             block = b"".join(partial.fragments)
             self._block(side, partial.sid, partial.end_stream, partial.priority, block)
 
-    def _block(self, side: Side, sid: int, end: bool, priority: bytes, block: bytes) -> None:
+    def _block(
+        self,
+        side: Side,
+        sid: int,
+        end: bool,
+        priority: bytes,
+        block: bytes,
+        raw: bytes | None = None,
+    ) -> None:
+        """One whole header block (raw: the HEADERS frame it came in, if it came in one)."""
         relay = (self._down if side is DOWN else self._up).blocks
         fields = relay.decode(block)
         toward = UP if side is DOWN else DOWN
@@ -281,7 +291,7 @@ class H2Relay(ConnectionEnds):
                     self._malformed(stream, f"request body {stream.req_left} bytes short")
                     relay.skip()
                     return
-                edit = trailer_edit(stream, fields)
+                edit = trailer_edit(stream, fields, self._checked)
             else:  # a stream already over: the peer will refuse it, but no identity goes by
                 edit = informational_edit(fields)
         elif stream is None:
@@ -291,7 +301,7 @@ class H2Relay(ConnectionEnds):
             if code[:1] == b"1":
                 edit = informational_edit(fields)
             elif code:
-                edit = response_edit(self._ctx, stream, fields)
+                edit = response_edit(self._ctx, stream, fields, self._checked)
                 stream.response_started = True
                 stream.record.response_head(int(code) if code.isdigit() else 0)
                 self._cancel_timer(stream)
@@ -300,11 +310,13 @@ class H2Relay(ConnectionEnds):
             elif not stream.response_started:
                 raise FrameError(fr.PROTOCOL_ERROR, f"a response head without :status on {sid}")
             else:
-                edit = trailer_edit(stream, fields)
+                edit = trailer_edit(stream, fields, self._checked)
                 self._grpc_status(stream, fields)
         out = relay.forward(block, fields, *edit)
         if end and not out and kept_count(fields, edit) == 0:
             self._to(toward, fr.frame(fr.DATA, fr.END_STREAM, sid))  # no trailer left
+        elif out is block and raw is not None:  # unedited: the frame goes on as it came
+            self._to(toward, raw)
         else:
             self._to(toward, fr.header_frames(sid, out, end, priority))
         if stream is not None and end:
@@ -327,24 +339,19 @@ class H2Relay(ConnectionEnds):
             self._to(DOWN, fr.rst_stream(sid, fr.REFUSED_STREAM))
             self._remember_dropped(sid)
             return None
-        try:  # a malformed request is a stream error and never goes upstream (RFC 9113 §8.1.1)
-            edit = request_edit(self._ctx, fields)
-            expected = check_request(fields, end)
-        except (MalformedBlock, MalformedRequest) as exc:
-            stream = new_stream(self._ctx, sid, fields, self._templates, self._peers)
-            stream.req_end = end
-            self._streams[sid] = stream
-            self._malformed(stream, str(exc))
+        checked = self._check_request(sid, fields, end)
+        if checked is None:
             return None
+        edit, expected, read = checked
         if self._upstream is Upstream.IDLE:
-            head = request_head(fields)
+            head = read.head
             try:
                 target = split_authority(head.authority, 443 if head.scheme == "https" else 80)
             except ParseError as bad:  # one name per type (mypyc)
                 self._failure = ("bad_request", f":authority {head.authority!r}: {bad}")
             else:
                 self._connect(Address(*target))
-        stream = new_stream(self._ctx, sid, fields, self._templates, self._peers)
+        stream = new_stream(self._ctx, sid, read, self._templates, self._peers)
         stream.req_end = end
         stream.req_left = expected
         self._streams[sid] = stream
@@ -355,6 +362,31 @@ class H2Relay(ConnectionEnds):
             return None
         self._arm_timer(stream)
         return stream, edit
+
+    def _check_request(
+        self, sid: int, fields: Sequence[Field], end: bool
+    ) -> tuple[Edit, int | None, RequestRead] | None:
+        """A request head's edit, announced content-length and reading; None when it is
+        malformed (a stream error, never sent upstream: RFC 9113 §8.1.1). A repeated head
+        (which the decoder returns as the same list) is read once."""
+        known = self._heads.get(id(fields))
+        if known is not None and known[0] is fields and known[1] == end:
+            return known[2], known[3], known[4]
+        try:
+            edit = request_edit(self._ctx, fields)
+            expected = check_request(fields, end)
+        except (MalformedBlock, MalformedRequest) as exc:
+            stream = new_stream(self._ctx, sid, RequestRead(fields), self._templates, self._peers)
+            stream.req_end = end
+            self._streams[sid] = stream
+            self._malformed(stream, str(exc))
+            return None
+        read = RequestRead(fields)
+        if len(self._heads) >= HEADS_KEPT:
+            self._heads.clear()
+        # The entry holds the list: its id is not reused while remembered.
+        self._heads[id(fields)] = (fields, end, edit, expected, read)
+        return edit, expected, read
 
     def _rst(self, side: Side, f: Frame) -> None:
         sid = f.sid

@@ -9,6 +9,7 @@ output) at the bottom, then the ends of streams (`http2_stream_ends`), the ends 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from enum import Enum
 
 from meshpipe.proxy import h2_frames as fr
@@ -24,7 +25,8 @@ from meshpipe.proxy.commands import (
 from meshpipe.proxy.events import PeerIdentities
 from meshpipe.proxy.h2_frames import Frame
 from meshpipe.proxy.h2_hpack import BlockRelay
-from meshpipe.proxy.http2_streams import Stream
+from meshpipe.proxy.hpack_decode import Field
+from meshpipe.proxy.http2_streams import CheckedFields, Edit, RequestRead, Stream
 from meshpipe.proxy.layer import LayerContext
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
@@ -34,6 +36,7 @@ CLOSE_GRACE_S = 1.0  # after our GOAWAY, time the client gets to close first (av
 MAX_HEADER_LIST_SIZE = 65_536  # decoded size of one header block (hpack's default)
 MAX_BLOCK_BYTES = 256 * 1024  # one header block as received, HEADERS and CONTINUATIONs
 DROPPED_KEPT = 1024  # ids of streams the proxy ended whose late frames it swallows
+HEADS_KEPT = 64  # request heads remembered with what they say (see H2Relay._new_stream)
 DOWN, UP = Side.DOWNSTREAM, Side.UPSTREAM
 
 
@@ -79,6 +82,10 @@ class RelayState:
         self._down = Peer(DOWN, fr.FrameReader(expect_preface=True))
         self._up = Peer(UP, fr.FrameReader(expect_preface=False))
         self._streams: dict[int, Stream] = {}
+        # By id of a decoded field list (the decoder returns the same list for a repeated
+        # block): (fields, END_STREAM, edit, content-length, what the fields say).
+        self._heads: dict[int, tuple[Sequence[Field], bool, Edit, int | None, RequestRead]] = {}
+        self._checked = CheckedFields()  # response heads and trailers, likewise
         self._templates: dict[int, meshpipe_pb2.RequestEvent] = {}  # per protocol
         self._peers = PeerIdentities()  # the other sidecar's identity header, parsed once
         self._timer_at: float | None = None  # when the armed response timer fires (monotonic)
@@ -135,8 +142,8 @@ class RelayState:
 
     def _give_back(self, side: Side, swallowed: Frame) -> None:
         """DATA the relay swallowed: its sender gets the connection window back."""
-        if swallowed.payload:
-            self._to(side, fr.window_update(0, len(swallowed.payload)))
+        if swallowed.size:
+            self._to(side, fr.window_update(0, swallowed.size))
 
     def _to(self, side: Side, data: bytes) -> None:
         if side is DOWN:

@@ -60,26 +60,37 @@ class Stream:
         self.deadline: float | None = None  # monotonic time the response head is due by
 
 
+class RequestRead:
+    """What a request head's fields say for its stream and event; the same for every request
+    whose head decodes to the same fields."""
+
+    __slots__ = ("head", "meshed", "pairs")
+
+    def __init__(self, fields: Sequence[Field]) -> None:
+        self.head = request_head(fields)
+        # Only the fields the event reads become text.
+        self.pairs = [(text(name), text(value)) for name, value in fields if name in _EVENT_FIELDS]
+        self.meshed = any(name == SRC_HEADER for name, _ in self.pairs)  # the caller's sidecar
+
+
 def new_stream(
     ctx: LayerContext,
     sid: int,
-    fields: Sequence[Field],
+    read: RequestRead,
     templates: dict[int, meshpipe_pb2.RequestEvent],
     peers: PeerIdentities,
 ) -> Stream:
-    """A stream for a request head: its record filled from the fields (and from the
+    """A stream for a request head: its record filled from what the fields say (and from the
     connection's event template for its protocol, made on first use, and its peer's parsed
     identity header)."""
-    head = request_head(fields)
+    head = read.head
     template = templates.get(head.protocol)
     if template is None:
         template = templates[head.protocol] = event_template(ctx, head.protocol)
     record = RequestRecord(ctx, head.protocol, template, peers)
-    # Only the fields the event reads become text.
-    pairs = [(text(name), text(value)) for name, value in fields if name in _EVENT_FIELDS]
-    record.request_head(head.method, head.scheme, head.authority, head.path, pairs)
+    record.request_head(head.method, head.scheme, head.authority, head.path, read.pairs)
     stream = Stream(sid, head, record)
-    stream.caller_meshed = any(name == SRC_HEADER for name, _ in pairs)
+    stream.caller_meshed = read.meshed
     return stream
 
 
@@ -98,6 +109,10 @@ _CONNECTION_SPECIFIC = frozenset(
 )
 
 
+# Names that may need more than the checks every field gets (outside trailer sections).
+_SPECIAL = _CONNECTION_SPECIFIC | _IDENTITY | _CREDENTIALS | {b"te"}
+
+
 def _actions(
     fields: Sequence[Field], pseudo: frozenset[bytes], trailer: bool = False
 ) -> tuple[list[int] | None, int]:
@@ -108,29 +123,64 @@ def _actions(
     actions: list[int] | None = None
     forbidden = 0
     regular = False
-    for i, (name, value) in enumerate(fields):
+    for i, field in enumerate(fields):
+        name = field[0]
         if name.startswith(b":"):
             if regular or name not in pseudo:
                 raise MalformedBlock(f"pseudo-header {name!r} misplaced (RFC 9113 §8.3)")
         else:
             regular = True
-        if name in _CONNECTION_SPECIFIC or name != name.lower():
+        # islower() is false for names without letters too: only those are lowered to compare.
+        if not name.islower() and name != name.lower():
             raise MalformedBlock(f"{name!r} in an HTTP/2 header block (RFC 9113 §8.2)")
-        if name == b"te" and value != b"trailers":
-            raise MalformedBlock(f"te: {value!r} in an HTTP/2 header block (RFC 9113 §8.2.2)")
+        if not trailer and name not in _SPECIAL:
+            continue  # the usual field: nothing to check or change
+        if name in _CONNECTION_SPECIFIC:
+            raise MalformedBlock(f"{name!r} in an HTTP/2 header block (RFC 9113 §8.2)")
+        if name == b"te" and field[1] != b"trailers":
+            raise MalformedBlock(f"te: {field[1]!r} in an HTTP/2 header block (RFC 9113 §8.2.2)")
         action = KEEP
         if name in _IDENTITY:
             action = DROP
         elif trailer and forbidden_in_trailer(name):
             action = DROP
             forbidden += 1
-        elif name in _CREDENTIALS and not isinstance(fields[i], NeverIndexedHeaderTuple):
+        elif name in _CREDENTIALS and not isinstance(field, NeverIndexedHeaderTuple):
             action = PROTECT
         if action != KEEP:
             if actions is None:
                 actions = [KEEP] * len(fields)
             actions[i] = action
     return actions, forbidden
+
+
+_NO_PSEUDO: frozenset[bytes] = frozenset()
+CHECKED_KEPT = 64  # field lists remembered with what _actions found in them
+
+
+class CheckedFields:
+    """What _actions found in field lists the decoder hands back again (a repeated block
+    decodes to the same list while it means the same), by list identity; the entry holds the
+    list, so its id is not reused while remembered."""
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        self._known: dict[
+            int, tuple[Sequence[Field], frozenset[bytes], tuple[list[int] | None, int]]
+        ] = {}
+
+    def actions(
+        self, fields: Sequence[Field], pseudo: frozenset[bytes], trailer: bool = False
+    ) -> tuple[list[int] | None, int]:
+        known = self._known.get(id(fields))
+        if known is not None and known[0] is fields and known[1] is pseudo:
+            return known[2]
+        found = _actions(fields, pseudo, trailer)
+        if len(self._known) >= CHECKED_KEPT:
+            self._known.clear()
+        self._known[id(fields)] = (fields, pseudo, found)
+        return found
 
 
 Edit = tuple[list[int] | None, list[tuple[bytes, bytes]]]
@@ -144,10 +194,12 @@ def request_edit(ctx: LayerContext, fields: Sequence[Field]) -> Edit:
     return actions, []
 
 
-def response_edit(ctx: LayerContext, stream: Stream, fields: Sequence[Field]) -> Edit:
+def response_edit(
+    ctx: LayerContext, stream: Stream, fields: Sequence[Field], checked: CheckedFields
+) -> Edit:
     """Outbound reads and drops the destination's identity; inbound adds its own for a meshed
     caller (whose sidecar reads and drops it) and hides it from an unmeshed one."""
-    actions, _ = _actions(fields, _RESPONSE_PSEUDO)
+    actions, _ = checked.actions(fields, _RESPONSE_PSEUDO)
     if ctx.direction == meshpipe_pb2.OUTBOUND:
         for name, value in fields:
             if name == _DST:
@@ -164,9 +216,9 @@ def informational_edit(fields: Sequence[Field]) -> Edit:
     return _actions(fields, _ANY_PSEUDO)[0], []
 
 
-def trailer_edit(stream: Stream | None, fields: Sequence[Field]) -> Edit:
+def trailer_edit(stream: Stream | None, fields: Sequence[Field], checked: CheckedFields) -> Edit:
     """Forbidden trailer fields and identity headers dropped (the forbidden ones counted)."""
-    actions, forbidden = _actions(fields, frozenset(), trailer=True)
+    actions, forbidden = checked.actions(fields, _NO_PSEUDO, trailer=True)
     if stream is not None and forbidden:
         stream.record.add_trailer_fields_dropped(forbidden)
     return actions, []

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshpipe.proxy.h2_hpack import DROP, KEEP, PROTECT, BlockRelay, literal
-from meshpipe.proxy.hpack_decode import BlockDecoder, DecodeError
+from meshpipe.proxy.hpack_decode import BlockDecoder, DecodeError, Table
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -120,6 +120,62 @@ def test_a_repeated_block_means_what_the_table_says_now() -> None:
         decoder.decode(by_index)
 
 
+# nginx 1.22's response head: :status indexed, then server, date, content-type and
+# content-length as literals with incremental indexing and static names (captured from the
+# bench's origin).
+NGINX_HEAD = bytes.fromhex(
+    "887689aa6355e580ae212e1f6196df697e9403ca5f29141004e28015c69bb80794c5a37f5f87497ca58ae819aa5c0138"
+)
+
+
+class _Counting(BlockDecoder):
+    parsed = 0
+
+    def _decode(self, data: bytes):  # type: ignore[no-untyped-def]
+        self.parsed += 1
+        return super()._decode(data)
+
+
+def test_a_repeated_block_that_inserts_with_static_names_is_not_parsed_again() -> None:
+    decoder, theirs = _Counting(65_536), Decoder()
+    for _ in range(3):
+        assert _our_result(decoder, NGINX_HEAD) == _hpack_result(theirs, NGINX_HEAD)
+    assert decoder.parsed == 1
+    assert list(decoder.table.dynamic_entries) == list(theirs.header_table.dynamic_entries)
+    assert decoder.table.size == theirs.header_table._current_size
+
+
+def test_a_remembered_inserting_block_still_moves_the_table_under_table_neutral_blocks() -> None:
+    decoder, theirs = BlockDecoder(65_536), Decoder()
+    by_index = b"\xbe"  # dynamic entry 62: the latest one entered (content-length here)
+    for block in (NGINX_HEAD, by_index, NGINX_HEAD, by_index, b"\x3f\x21", NGINX_HEAD, by_index):
+        assert _our_result(decoder, block) == _hpack_result(theirs, block)
+        assert list(decoder.table.dynamic_entries) == list(theirs.header_table.dynamic_entries)
+
+
+ENTRY = st.tuples(st.sampled_from([b"a", b"date", b"x" * 30]), st.binary(max_size=40))
+
+
+@given(
+    before=st.lists(ENTRY, max_size=6),
+    entries=st.lists(ENTRY, min_size=1, max_size=5),
+    maxsize=st.sampled_from([0, 40, 64, 100, 200, 4096]),
+)
+def test_adding_entries_at_once_leaves_the_table_adding_them_one_by_one_does(
+    before: list[tuple[bytes, bytes]], entries: list[tuple[bytes, bytes]], maxsize: int
+) -> None:
+    one_by_one, at_once = Table(), Table()
+    for table in (one_by_one, at_once):
+        table.resize(maxsize)
+        for name, value in before:
+            table.add(name, value)
+    for name, value in entries:
+        one_by_one.add(name, value)
+    at_once.add_all(entries, sum(len(n) + len(v) + 32 for n, v in entries))
+    assert list(at_once.dynamic_entries) == list(one_by_one.dynamic_entries)
+    assert at_once.size == one_by_one.size
+
+
 def _hpack_result(decoder: Decoder, block: bytes) -> object:
     try:
         return [(h[0], h[1], h.indexable) for h in decoder.decode(block, raw=True)]
@@ -150,7 +206,7 @@ def test_the_relays_decoder_reads_and_refuses_exactly_what_hpacks_does(
     blocks: list[bytes],
 ) -> None:
     theirs, ours = Decoder(), BlockDecoder(65_536)
-    for block in blocks:
+    for block in blocks + blocks:  # twice: repeated blocks come from the decoder's memory
         expected = _hpack_result(theirs, block)
         assert _our_result(ours, block) == expected
         if expected is True:

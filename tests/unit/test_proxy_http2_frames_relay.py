@@ -4,9 +4,11 @@ blocks in CONTINUATION frames, HPACK state kept in step across many requests wit
 from __future__ import annotations
 
 import h2.events as h2e
+import pytest
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
 
 from meshpipe.proxy import h2_frames as fr
+from meshpipe.proxy import http2, http2_streams
 from meshpipe.proxy.commands import (
     DataReceived,
     OpenUpstream,
@@ -15,6 +17,7 @@ from meshpipe.proxy.commands import (
     StartTimer,
     TimerFired,
 )
+from meshpipe.proxy.http2_checks import check_request
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
 FRONT = b"shop/deployment/front/front-7c9"
@@ -110,3 +113,57 @@ def test_a_request_answered_while_the_upstream_connects_is_cancelled_there_behin
     assert reset.error_code == fr.CANCEL  # type: ignore[attr-defined]
     [ev] = t.events()
     assert ev.error.kind == "upstream_timeout"
+
+
+def test_an_unedited_header_block_goes_on_in_the_frame_it_came_in() -> None:
+    t = H2Trace()  # inbound, an unmeshed caller: the response head needs no edit
+    sid = t.request(get_request())
+    priority, block = b"\x00\x00\x00\x00\x0f", b"\x88"  # :status 200, indexed
+    flags = fr.END_HEADERS | fr.END_STREAM | fr.PADDED | fr.PRIORITY_FLAG
+    raw = fr.frame(fr.HEADERS, flags, t.server_stream(), b"\x02" + priority + block + b"\x00\x00")
+    out = t.feed(DataReceived(Side.UPSTREAM, raw))
+    assert [c.data for c in out if isinstance(c, SendData)] == [raw]
+    assert t.server_stream() == sid
+    [ev] = t.events()
+    assert ev.http_status == 200
+
+
+def test_a_repeated_request_head_is_checked_and_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = []
+    monkeypatch.setattr(http2, "check_request", lambda *a: checked.append(a) or check_request(*a))
+    t = H2Trace()
+    for _ in range(4):  # h2's encoder indexes the head: from the second on the same bytes
+        t.request(get_request(b"/same"))
+        t.respond(t.server_stream(), [(b":status", b"200")])
+    assert len(checked) == 2
+    assert [e.path for e in t.events()] == ["/same"] * 4
+
+
+def test_a_repeated_head_that_now_ends_the_stream_is_checked_against_its_content_length() -> None:
+    t = H2Trace()
+    head = [*get_request(b"/upload"), (b"content-length", b"5")]
+    for _ in range(2):
+        t.request(head, body=b"hello")
+        t.respond(t.server_stream(), [(b":status", b"200")])
+    t.request(head, end=True)  # the same fields, no DATA to come: malformed
+    assert [e.error.kind for e in t.events()] == ["", "", "protocol_error"]
+    assert len(t.server.of(h2e.RequestReceived)) == 2
+
+
+def test_repeated_response_heads_and_trailers_are_checked_once_and_still_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked = []
+    original = http2_streams._actions
+    monkeypatch.setattr(http2_streams, "_actions", lambda *a: checked.append(a) or original(*a))
+    t = H2Trace()
+    trailers = [(b"grpc-status", b"0"), (b"content-length", b"1")]  # one forbidden in trailers
+    for i in range(4):
+        t.request(grpc_request(b"/s/%d" % i), body=b"x")
+        t.respond(t.server_stream(), GRPC_OK_HEAD, body=b"y", trailers=trailers)
+    # h2's encoder indexes what it sends: from the second call on the same bytes each time.
+    responses = [a for a in checked if b":method" not in a[1]]  # not the request heads
+    assert len(responses) == 4  # two response heads, two trailer blocks
+    assert [(e.grpc_status, e.trailer_fields_dropped) for e in t.events()] == [(0, 1)] * 4
+    [*_, last] = t.client.of(h2e.TrailersReceived)
+    assert last.headers == [(b"grpc-status", b"0")]  # type: ignore[attr-defined]
