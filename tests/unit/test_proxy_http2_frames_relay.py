@@ -6,6 +6,7 @@ from __future__ import annotations
 import h2.events as h2e
 import pytest
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
+from purity import pure_only
 
 from meshpipe.proxy import h2_frames as fr
 from meshpipe.proxy import http2, http2_streams
@@ -128,6 +129,7 @@ def test_an_unedited_header_block_goes_on_in_the_frame_it_came_in() -> None:
     assert ev.http_status == 200
 
 
+@pure_only(http2)
 def test_a_repeated_request_head_is_checked_and_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
     checked = []
     monkeypatch.setattr(http2, "check_request", lambda *a: checked.append(a) or check_request(*a))
@@ -150,6 +152,7 @@ def test_a_repeated_head_that_now_ends_the_stream_is_checked_against_its_content
     assert len(t.server.of(h2e.RequestReceived)) == 2
 
 
+@pure_only(http2_streams)
 def test_repeated_response_heads_and_trailers_are_checked_once_and_still_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
