@@ -81,6 +81,34 @@ class LossTracker:
             if seen.owner is None:
                 seen.owner = _owner(event)
 
+    def add_uniform(
+        self,
+        offset: int,
+        first: meshpipe_pb2.RequestEvent,
+        proxy_id: str,
+        windows: list[int],
+        seqs: list[int],
+    ) -> None:
+        """What add_record does for the events of a uniform record (one proxy, direction and
+        workloads, so `first` stands for all): their windows and sequence numbers, in order."""
+        bit = _INBOUND_BIT if first.direction == meshpipe_pb2.INBOUND else _OUTBOUND_BIT
+        start = 0
+        n = len(windows)
+        while start < n:  # one run per window, as add_record looks keys up
+            window = windows[start]
+            end = start + 1
+            while end < n and windows[end] == window:
+                end += 1
+            seen = self.table.accumulator((proxy_id, window), offset)
+            run = seqs[start:end]
+            before = len(seen.seqs)
+            seen.seqs.update(run)
+            seen.duplicates += len(run) - (len(seen.seqs) - before)
+            seen.directions |= bit
+            if seen.owner is None:
+                seen.owner = _owner(first)
+            start = end
+
     def snapshot(self, chunk_first: int) -> list[LossRow]:
         """Rows for every (proxy, window) changed since the last snapshot."""
         return [self._row(key, entry, chunk_first) for key, entry in self.table.snapshot()]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.rows import ConnectionRow, EdgeWindowRow, LossRow, RequestColumns, RowBatch
 from meshpipe.streams.chunks import Chunker, ChunkSettings
 from meshpipe.streams.connections import ConnectionGauges
-from meshpipe.streams.decode import Decoded, ValidReport
+from meshpipe.streams.decode import Decoded, UniformRecord, ValidReport
 from meshpipe.streams.loss import LossTracker
 from meshpipe.streams.rawrows import add_requests
 from meshpipe.streams.windows import BucketFn, EdgeWindows, Placed, WindowSettings
@@ -73,9 +74,12 @@ class PartitionState:
         valid: Sequence[tuple[int, Decoded]],
         timestamp_ms: int = 0,
         events: int = 1,
+        uniform: UniformRecord | None = None,
     ) -> None:
         """Fold the record at offset with its Kafka timestamp: its valid events with their
-        positions in the record (none for a record dead-lettered whole), out of `events` in all.
+        positions in the record (none for a record dead-lettered whole), out of `events` in all;
+        `uniform` when validation found them all requests of one proxy and edge (its values are
+        then used instead of being read from each event again).
 
         A connection report only feeds the gauges: it is no request, and has no proxy_seq.
         """
@@ -88,6 +92,9 @@ class PartitionState:
             self._end_chunk(previous)
         self._next_offset = offset + 1
         window_s = self.windows.settings.window_s
+        if uniform is not None:
+            self._fold_uniform(offset, valid, uniform)
+            return
         placed: list[Placed] = []
         requests: list[tuple[int, meshpipe_pb2.RequestEvent]] = []
         for index, decoded in valid:
@@ -102,6 +109,19 @@ class PartitionState:
             add_requests(self._raw, self.partition, offset, requests)
             self.windows.add_record(offset, placed)
             self.loss.add_record(offset, ((event, window) for event, _, window in placed))
+
+    def _fold_uniform(
+        self, offset: int, valid: Sequence[tuple[int, Decoded]], uniform: UniformRecord
+    ) -> None:
+        """What fold does with a uniform record's events, from the values validation read."""
+        window_s = self.windows.settings.window_s
+        windows = [s - s % window_s for s in uniform.seconds]
+        requests = [(index, decoded.event) for index, decoded in valid]
+        events = [event for _, event in requests]
+        edge = uniform.edge
+        add_requests(self._raw, self.partition, offset, requests, uniform)
+        self.windows.add_record(offset, zip(events, repeat(edge), windows))
+        self.loss.add_uniform(offset, events[0], uniform.proxy_id, windows, uniform.seqs)
 
     def _end_chunk(self, first: int) -> None:
         self._final_windows.extend(self.windows.snapshot(first))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 from meshpipe.schemas.rows import RequestColumns, RequestRow
+from meshpipe.streams.decode import UniformRecord
 from meshpipe.streams.windows import direction_text
 
 _PROTOCOLS: dict[int, str] = {
@@ -87,11 +88,13 @@ def add_requests(
     partition: int,
     offset: int,
     events: Sequence[tuple[int, meshpipe_pb2.RequestEvent]],
+    uniform: UniformRecord | None = None,
 ) -> None:
     """Add the raw rows of the record at (partition, offset): its valid request events with
     their positions in the record. What appending `request_row` of each does, but a column at
-    a time for a record of several events: no row object per event, one pass per field."""
-    if len(events) < COLUMNWISE_FROM:
+    a time for a record of several events: no row object per event, one pass per field. With
+    `uniform` (validation's values for these events), the fields it holds are not read again."""
+    if len(events) < COLUMNWISE_FROM and uniform is None:
         for index, event in events:
             rows.append(request_row(partition, offset, event, index))
         return
@@ -111,9 +114,14 @@ def add_requests(
     c_partition += [partition] * n
     c_offset += [offset] * n
     c_id += [e.id.hex() for e in evs]
-    c_proxy_id += [e.proxy_id for e in evs]
-    c_proxy_seq += [e.proxy_seq for e in evs]
-    c_direction += [direction_text(e.direction) for e in evs]
+    if uniform is not None:
+        c_proxy_id += [uniform.proxy_id] * n
+        c_proxy_seq += uniform.seqs
+        c_direction += [direction_text(evs[0].direction)] * n
+    else:
+        c_proxy_id += [e.proxy_id for e in evs]
+        c_proxy_seq += [e.proxy_seq for e in evs]
+        c_direction += [direction_text(e.direction) for e in evs]
     for peer, (ns, kind, name, pod, ip, port, meshed, authority) in (
         ([e.source for e in evs], (c_src_ns, c_src_kind, c_src_name, c_src_pod, c_src_ip,
                                    c_src_port, c_src_meshed, c_src_authority)),
@@ -121,7 +129,8 @@ def add_requests(
                                         c_dst_port, c_dst_meshed, c_dst_authority)),
     ):  # fmt: skip
         first = peer[0]
-        if peer.count(first) == n:  # one workload for the whole record, as a batch mostly is
+        # one workload for the whole record, as a batch mostly is (a uniform one always)
+        if uniform is not None or peer.count(first) == n:
             ns += [first.namespace] * n
             kind += [first.kind] * n
             name += [first.name] * n
@@ -158,8 +167,13 @@ def add_requests(
         c_reset_code += [-1] * n
         c_error_kind += [""] * n
         c_error_message += [""] * n
-    starts = [e.start for e in evs]
-    c_start_us += [s.seconds * 1_000_000 + s.nanos // 1000 for s in starts]
+    if uniform is not None:
+        c_start_us += [
+            s * 1_000_000 + ns // 1000 for s, ns in zip(uniform.seconds, uniform.nanos, strict=True)
+        ]
+    else:
+        starts = [e.start for e in evs]
+        c_start_us += [s.seconds * 1_000_000 + s.nanos // 1000 for s in starts]
     c_latency_us += [e.latency_us for e in evs]
     c_duration_us += [e.duration_us for e in evs]
     c_request_bytes += [e.request_bytes for e in evs]

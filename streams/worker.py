@@ -118,7 +118,7 @@ class Worker:
         if events is None:
             state.fold(record.offset, (), record.timestamp_ms)
             return []
-        state.fold(record.offset, events.valid, record.timestamp_ms, events.count)
+        state.fold(record.offset, events.valid, record.timestamp_ms, events.count, events.uniform)
         if not len(self.sessions):
             return []
         matches: list[meshpipe_pb2.TapEvent] = []
