@@ -30,9 +30,11 @@ SWITCH = "MESHPIPE_COMPILE"
 _BUILD_FILES = ("setup.py", "pyproject.toml")
 
 
-def compile_requested() -> bool:
-    """Whether the environment asks for the compiled build (MESHPIPE_COMPILE=1)."""
-    return os.environ.get(SWITCH, "") == "1"
+def images_compiled() -> bool:
+    """Whether the images carry the compiled build: yes, unless the environment asks for the
+    pure one (MESHPIPE_COMPILE=0). Users run the images, so they get the faster sidecar; a wheel
+    built by pip stays pure unless MESHPIPE_COMPILE=1 asks (setup.py)."""
+    return os.environ.get(SWITCH, "") != "0"
 
 
 @dataclass(frozen=True)
