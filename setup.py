@@ -70,9 +70,12 @@ def _stage(config: dict[str, Any]) -> tuple[Path, list[str]]:
         shutil.copytree(
             ROOT / part, src / "meshpipe" / part, ignore=shutil.ignore_patterns("__pycache__")
         )
-    modules = [str(src / "meshpipe" / name) for name in config["modules"]]
+    # Relative to the stage (mypyc runs there): mypyc writes these paths into the extension for
+    # its tracebacks, and an absolute one (a temporary build directory) would make every compile
+    # of the same sources, and so every image built from it, differ in bytes.
+    modules = [f"src/meshpipe/{name}" for name in config["modules"]]
     for path in modules:
-        if not Path(path).is_file():
+        if not (stage / path).is_file():
             raise CompileError(f"{path} is listed in [tool.meshpipe.compile] but does not exist")
     ini = stage / "mypy.ini"
     ini.write_text(

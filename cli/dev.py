@@ -10,7 +10,7 @@ import click
 
 from meshpipe.deploy.dev.cluster import Cluster
 from meshpipe.deploy.dev.clusterconf import ClusterSettings
-from meshpipe.deploy.dev.compiled import compile_requested
+from meshpipe.deploy.dev.compiled import images_compiled
 from meshpipe.deploy.dev.crds import fetch_strimzi_crds
 from meshpipe.deploy.dev.imagecheck import measure_sidecar
 from meshpipe.deploy.dev.images import TARGETS as IMAGE_TARGETS
@@ -114,8 +114,8 @@ def fetch(stack: DevStack) -> None:
 )
 @click.option(
     "--compiled/--pure",
-    default=compile_requested,
-    help="meshpipe compiled with mypyc, or pure Python [pure; MESHPIPE_COMPILE=1: compiled]",
+    default=images_compiled,
+    help="meshpipe compiled with mypyc, or pure Python [compiled; MESHPIPE_COMPILE=0: pure]",
 )
 @click.pass_obj
 def images(

@@ -2,7 +2,7 @@
 wheel under build/compiled/<digest>/ and virtual environments that install it.
 
 The benchmark, the tests and `make images` take the wheel from here, so one run compiles once
-(about 70 s on two cores) and later runs reuse it until a compiled source, setup.py,
+(about 70 s on two cores) and later runs reuse it until a file the wheel carries, setup.py,
 pyproject.toml, the Python version or mypy's changes.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from meshpipe.deploy.dev.procs import DevStackError
 from meshpipe.deploy.dev.rootfs import run_tool
-from meshpipe.deploy.dev.sources import copy_source, source_files
+from meshpipe.deploy.dev.sources import built_package_files, copy_source, source_files
 
 Log = Callable[[str], None]
 REPO = Path(__file__).resolve().parents[2]
@@ -30,9 +30,11 @@ SWITCH = "MESHPIPE_COMPILE"
 _BUILD_FILES = ("setup.py", "pyproject.toml")
 
 
-def compile_requested() -> bool:
-    """Whether the environment asks for the compiled build (MESHPIPE_COMPILE=1)."""
-    return os.environ.get(SWITCH, "") == "1"
+def images_compiled() -> bool:
+    """Whether the images carry the compiled build: yes, unless the environment asks for the
+    pure one (MESHPIPE_COMPILE=0). Users run the images, so they get the faster sidecar; a wheel
+    built by pip stays pure unless MESHPIPE_COMPILE=1 asks (setup.py)."""
+    return os.environ.get(SWITCH, "") != "0"
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,25 @@ class CompileConfig:
         return f"{self.group_name}__mypyc"
 
 
+def wheel_sources(repo: Path = REPO) -> list[str]:
+    """The files the compiled wheel is made from: every folder of the namespace it carries (not
+    only the compiled parts: cli/, deploy/ and dashboard/ with its built assets ride along, and
+    the images install them from this wheel), documents left out, and the build files."""
+    pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["setuptools"]["packages"]
+    folders = tuple(sorted({f"{name.split('.')[1]}/" for name in packages}))
+    names = [
+        n
+        for n in source_files(repo)
+        if (n.startswith(folders) and not n.endswith(".md")) or n in _BUILD_FILES
+    ]
+    return names + built_package_files(repo)
+
+
 def sources_digest(repo: Path = REPO, python: str = sys.executable) -> str:
-    """sha256 over what the compiled wheel is made from: the staged parts' files and the build
-    files (names and contents), the Python version and mypy's version."""
-    config = CompileConfig.read(repo)
-    folders = tuple(f"{part}/" for part in config.parts)
-    names = [n for n in source_files(repo) if n.startswith(folders) or n in _BUILD_FILES]
+    """sha256 over what the compiled wheel is made from (wheel_sources: names and contents), the
+    Python version and mypy's version."""
+    names = wheel_sources(repo)
     digest = hashlib.sha256()
     for name in sorted(names):
         digest.update(f"{name}\0".encode())

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshpipe.deploy.dev.compiled import compile_requested, compiled_wheel
+from meshpipe.deploy.dev.compiled import compiled_wheel, images_compiled
 from meshpipe.deploy.dev.containerfile import Copy, Run, StagePlan, global_args, plan
 from meshpipe.deploy.dev.kafka import DEFAULT_VERSION as DEFAULT_KAFKA_VERSION
 from meshpipe.deploy.dev.kafka import KafkaRunner, KafkaSettings, default_cache_dir
@@ -64,9 +64,9 @@ class ImageBuildSettings:
     out_dir: Path = REPO / "build" / "images"
     kafka_version: str = DEFAULT_KAFKA_VERSION  # the jars in the kafka image
     # meshpipe's wheel compiled with mypyc (deploy/dev/compiled.py), built here on the images'
-    # own base (Debian 12, CPython 3.11), so no compiler lands in an image. Opt-in, as for any
-    # build (MESHPIPE_COMPILE=1): compiled, the sidecar image is 151.9 MB, over its 150 MB aim.
-    compiled: bool = field(default_factory=compile_requested)
+    # own base (Debian 12, CPython 3.11), so no compiler lands in an image. The default; False
+    # (`--pure`, MESHPIPE_COMPILE=0) puts the pure wheel in the images instead.
+    compiled: bool = field(default_factory=images_compiled)
 
     @property
     def context(self) -> Path:

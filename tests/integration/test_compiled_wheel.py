@@ -65,6 +65,16 @@ def test_the_wheel_is_for_this_platform_and_holds_every_listed_module_compiled(
     assert runtime.startswith("meshpipe/schemas/")  # inside a part, not beside the namespace
 
 
+def test_the_extension_names_its_sources_by_a_path_every_compile_repeats(wheel: Path) -> None:
+    # mypyc writes each module's path into the shared runtime for tracebacks; the compile runs in
+    # a temporary directory, whose name would make each compile's bytes (and the images') differ.
+    archive = zipfile.ZipFile(wheel)
+    [runtime] = [n for n in archive.namelist() if "__mypyc" in n and n.endswith(".so")]
+    data = archive.read(runtime)
+    assert b"src/meshpipe/proxy/http1.py" in data  # relative to setup.py's stage, build/mypyc
+    assert b"/build/mypyc/src/meshpipe/" not in data  # the stage's absolute path
+
+
 def test_the_listed_modules_import_from_extensions_in_the_installed_sidecar(
     compiled_bin: Path,
 ) -> None:

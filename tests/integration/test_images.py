@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from test_proxy_relay import free_port
 
+from meshpipe.deploy.dev.compiled import CompileConfig
 from meshpipe.deploy.dev.imagecheck import SidecarProbe, run_in, sidecar_ready_seconds, unpack
 from meshpipe.deploy.dev.images import ImageBuildSettings, build_images, missing_tools
 from meshpipe.deploy.dev.oci import BuiltImage, image_config
-from meshpipe.deploy.dev.rootfs import mounts_under, remove_tree
+from meshpipe.deploy.dev.rootfs import mounts_under, remove_tree, run_tool
 from meshpipe.deploy.mesh.proxyspec import default_proxy_image
 
 
@@ -98,6 +99,25 @@ def test_the_image_holds_the_proxy_extra_and_no_worker_cluster_or_pip_packages(
         assert absent not in names
     assert not (sidecar_root / "var/lib/apt/lists/partial").exists()
     assert not list((sidecar_root / "usr/share/man").iterdir())
+
+
+def test_the_image_carries_the_compiled_build(sidecar_root: Path) -> None:
+    names = [n for n in CompileConfig.read().module_names if not n.startswith("meshpipe.streams")]
+    script = "import sys, importlib.util as u\nfor n in sys.argv[1:]: print(u.find_spec(n).origin)"
+    origins = run_in(sidecar_root, ["python3", "-c", script, *names]).split()
+    assert len(origins) == len(names) > 20
+    assert [o for o in origins if not o.endswith(".so")] == []
+
+
+def test_the_venvs_shared_objects_carry_no_debug_info_and_binutils_stays_out(
+    sidecar_root: Path,
+) -> None:
+    objects = [p for p in (sidecar_root / "opt/meshpipe").rglob("*.so*") if p.is_file()]
+    assert len(objects) > 10  # uvloop, httptools, aiokafka, upb, cramjam, ours
+    sections = {p.name: run_tool(["readelf", "-S", "-W", p], "readelf") for p in objects}
+    assert [name for name, text in sections.items() if ".debug_" in text] == []
+    assert "Package: binutils\n" not in (sidecar_root / "var/lib/dpkg/status").read_text()
+    assert not (sidecar_root / "usr/bin/strip").exists()
 
 
 def test_the_init_container_finds_iptables_in_the_same_image(sidecar_root: Path) -> None:

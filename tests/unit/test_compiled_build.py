@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe.deploy.dev.compiled import CompileConfig
+from meshpipe.deploy.dev.compiled import CompileConfig, sources_digest
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = CompileConfig.read(REPO)
@@ -46,6 +46,42 @@ def test_the_shared_runtime_is_named_inside_a_part_of_the_namespace() -> None:
 def test_the_work_tree_holds_no_compiled_module_beside_its_source() -> None:
     # The editable install runs these folders: an extension here would shadow the .py.
     assert [p for part in CONFIG.parts for p in (REPO / part).rglob("*.so")] == []
+
+
+def _repo_with_a_wheel(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    pyproject = (
+        '[tool.setuptools]\npackages = ["meshpipe.proxy", "meshpipe.cli", "meshpipe.dashboard"]\n'
+        '[tool.meshpipe.compile]\nmodules = ["proxy/relay.py"]\nparts = ["proxy"]\n'
+        'group_name = "meshpipe.proxy.compiled"\n'
+    )
+    for name, text in {
+        "pyproject.toml": pyproject,
+        "proxy/relay.py": "x = 1\n",
+        "cli/meshproxy.py": "y = 1\n",
+        "dashboard/static/vendor/lib.min.js": "var a;\n",  # `make assets`: built, not tracked
+        "tests/unit/test_x.py": "z = 1\n",
+        "bench/run.py": "w = 1\n",
+    }.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return repo
+
+
+def test_the_compiled_wheel_is_rebuilt_when_any_file_it_carries_changes(tmp_path: Path) -> None:
+    # The images install cli/, deploy/ and dashboard/ from the compiled wheel too: a cached wheel
+    # keyed on the compiled parts alone would put stale commands into them.
+    repo = _repo_with_a_wheel(tmp_path)
+    before = sources_digest(repo)
+    for name in ("tests/unit/test_x.py", "bench/run.py"):
+        (repo / name).write_text("changed = 1\n")
+        assert sources_digest(repo) == before, name
+    for name in ("proxy/relay.py", "cli/meshproxy.py", "dashboard/static/vendor/lib.min.js"):
+        (repo / name).write_text("changed = 1\n")
+        after = sources_digest(repo)
+        assert after != before, name
+        before = after
 
 
 def test_asked_to_compile_an_editable_install_refuses_in_one_line() -> None:

@@ -72,10 +72,39 @@ def test_the_sidecar_venv_installs_only_the_proxy_extra_from_the_context_wheels(
 
 
 def test_run_steps_get_the_epoch_from_the_global_arg_and_dockers_default_path() -> None:
-    [run] = [s for s in _stage("meshproxy", "venv").steps if isinstance(s, Run)]
-    env = dict(run.env)
-    assert env["SOURCE_DATE_EPOCH"] == global_args(RECIPE, {})["SOURCE_DATE_EPOCH"]
-    assert env["PATH"] == DEFAULT_PATH
+    runs = [s for s in _stage("meshproxy", "venv").steps if isinstance(s, Run)]
+    assert runs
+    for run in runs:
+        env = dict(run.env)
+        assert env["SOURCE_DATE_EPOCH"] == global_args(RECIPE, {})["SOURCE_DATE_EPOCH"]
+        assert env["PATH"] == DEFAULT_PATH
+
+
+@pytest.mark.parametrize(
+    ("target", "venv"),
+    [
+        ("meshproxy", "meshproxy-venv"),
+        ("meshstreams", "meshstreams-venv"),
+        ("meshpipe-demo", "demo-venv"),
+    ],
+)
+def test_each_venv_is_stripped_of_debug_info_by_binutils_that_stay_out_of_the_image(
+    target: str, venv: str
+) -> None:
+    [install] = _stage(target, venv).steps
+    assert isinstance(install, Run)
+    assert install.argv[-1].endswith(
+        "find /opt/meshpipe -type f -name '*.so*' -exec strip --strip-debug --preserve-dates {} +"
+    )
+    [apt, _] = [s for s in _stage(target, "venv").steps if isinstance(s, Run)]
+    assert "install -y --no-install-recommends binutils" in apt.argv[-1]
+    image_stages = {"runtime", target}  # the image's root: the runtime stage and its own steps
+    for stage in plan(RECIPE, target, BASE):
+        if stage.name in image_stages:
+            runs = [s.argv[-1] for s in stage.steps if isinstance(s, Run)]
+            assert not [r for r in runs if "binutils" in r]
+            copies = [s for s in stage.steps if isinstance(s, Copy)]
+            assert all(c.sources == ("/opt/meshpipe",) for c in copies)
 
 
 def test_the_worker_image_runs_meshstreams_and_skips_the_sidecar_stages() -> None:
@@ -210,14 +239,16 @@ def test_an_image_is_rebuilt_only_when_its_own_inputs_change(tmp_path: Path) -> 
     assert inputs_digest(settings, "meshproxy") != after_source  # the wheel carries the assets
 
 
-def test_the_compiled_and_the_pure_meshpipe_images_are_different_builds(
+def test_the_images_carry_the_compiled_build_unless_the_pure_one_is_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MESHPIPE_COMPILE", raising=False)
-    pure = ImageBuildSettings(repo=_repo(tmp_path), out_dir=tmp_path / "out")
-    assert not pure.compiled  # opt-in, as for every build
+    compiled = ImageBuildSettings(repo=_repo(tmp_path), out_dir=tmp_path / "out")
+    assert compiled.compiled  # users run the images: the faster sidecar by default
     monkeypatch.setenv("MESHPIPE_COMPILE", "1")
-    compiled = ImageBuildSettings(repo=pure.repo, out_dir=pure.out_dir)
-    assert compiled == replace(pure, compiled=True)
+    assert ImageBuildSettings(repo=compiled.repo, out_dir=compiled.out_dir) == compiled
+    monkeypatch.setenv("MESHPIPE_COMPILE", "0")
+    pure = ImageBuildSettings(repo=compiled.repo, out_dir=compiled.out_dir)
+    assert pure == replace(compiled, compiled=False)
     assert inputs_digest(compiled, "meshproxy") != inputs_digest(pure, "meshproxy")
     assert inputs_digest(compiled, "kafka") == inputs_digest(pure, "kafka")
