@@ -22,9 +22,10 @@ class Side(Enum):
 
 # Events: what happened, in the past tense, fed into a layer.
 #
-# DataReceived, SendData and PublishRequestEvent are made for every read, write and request:
-# they are slotted and not frozen (a frozen dataclass sets each field through
-# object.__setattr__, twice the cost). Nobody changes them after construction all the same.
+# DataReceived, SendData and PublishRequestEvent (FinishRequestEvent for HTTP/1) are made for
+# every read, write and request: they are slotted and not frozen (a frozen dataclass sets each
+# field through object.__setattr__, twice the cost). Nobody changes them after construction all
+# the same.
 
 
 @dataclass(slots=True)

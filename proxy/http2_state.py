@@ -36,7 +36,7 @@ CLOSE_GRACE_S = 1.0  # after our GOAWAY, time the client gets to close first (av
 MAX_HEADER_LIST_SIZE = 65_536  # decoded size of one header block (hpack's default)
 MAX_BLOCK_BYTES = 256 * 1024  # one header block as received, HEADERS and CONTINUATIONs
 DROPPED_KEPT = 1024  # ids of streams the proxy ended whose late frames it swallows
-HEADS_KEPT = 64  # request heads remembered with what they say (see H2Relay._new_stream)
+HEADS_KEPT = 64  # request heads remembered with what they say (see H2Relay._check_request)
 DOWN, UP = Side.DOWNSTREAM, Side.UPSTREAM
 
 

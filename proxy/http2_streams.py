@@ -145,7 +145,8 @@ def _actions(
         elif trailer and forbidden_in_trailer(name):
             action = DROP
             forbidden += 1
-        elif name in _CREDENTIALS and not isinstance(field, NeverIndexedHeaderTuple):
+        # fields[i], not field: compiled, a tuple-typed local loses its class (see architecture.md)
+        elif name in _CREDENTIALS and not isinstance(fields[i], NeverIndexedHeaderTuple):
             action = PROTECT
         if action != KEEP:
             if actions is None:

@@ -203,13 +203,13 @@ class Connection:
             self._busy = False
 
     def _step(self, event: Event) -> None:
-        try:
-            commands = self._layer.handle(event)
-        except Exception:  # the crash boundary: one connection fails, never the proxy
-            log.exception("layer failed on %r; closing the connection", type(event).__name__)
+        try:  # the crash boundary: one connection fails, never the proxy
+            # _run inside it too: it seals HTTP/1 events (FinishRequestEvent), layer code.
+            self._run(self._layer.handle(event))
+        except Exception:
+            log.exception("handling %r failed; closing the connection", type(event).__name__)
             self.abort()
             return
-        self._run(commands)
         if self._down_closed:
             self._check_done()
 

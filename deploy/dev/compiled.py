@@ -134,22 +134,24 @@ def compiled_venv(
 ) -> Path:
     """build/compiled/<digest>/venv-<extras>: a virtual environment with the compiled wheel and
     `meshpipe[extras]` (and the requirements in also), at the versions python's environment
-    has; made once. Returns its bin directory."""
+    has; made once, and again when those versions change. Returns its bin directory."""
     wheel = compiled_wheel(repo, python, log)
     label = "-".join([extras.replace(",", "-"), *(a.split("=")[0].split("<")[0] for a in also)])
     root = wheel.parent / f"venv-{label}"
     done = root / ".complete"
-    if done.exists():
+    pins = _pins(python)
+    stamp = f"{wheel.name}\n{pins}"  # the venv is stale once python's environment moved on
+    if done.exists() and done.read_text() == stamp:
         return root / "bin"
     if root.exists():
         shutil.rmtree(root)
     run_tool([python, "-m", "venv", root], "making the compiled venv")
-    constraints = wheel.parent / "constraints.txt"
-    constraints.write_text(_pins(python))
+    constraints = root / "constraints.txt"
+    constraints.write_text(pins)
     pip: list[str | Path] = [root / "bin" / "python", "-m", "pip", "install", "-q"]
     pip += ["--constraint", constraints]
     run_tool([*pip, f"meshpipe[{extras}] @ {wheel.as_uri()}", *also], "installing the wheel")
-    done.write_text(f"{wheel.name}\n")
+    done.write_text(stamp)
     return root / "bin"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_proxy_relay import free_port
 
-from meshpipe.deploy.dev.compiled import CompileConfig
+from meshpipe.deploy.dev.compiled import CompileConfig, images_compiled
 from meshpipe.deploy.dev.imagecheck import SidecarProbe, run_in, sidecar_ready_seconds, unpack
 from meshpipe.deploy.dev.images import ImageBuildSettings, build_images, missing_tools
 from meshpipe.deploy.dev.oci import BuiltImage, image_config
@@ -101,6 +101,7 @@ def test_the_image_holds_the_proxy_extra_and_no_worker_cluster_or_pip_packages(
     assert not list((sidecar_root / "usr/share/man").iterdir())
 
 
+@pytest.mark.skipif(not images_compiled(), reason="MESHPIPE_COMPILE=0: pure images asked for")
 def test_the_image_carries_the_compiled_build(sidecar_root: Path) -> None:
     names = [n for n in CompileConfig.read().module_names if not n.startswith("meshpipe.streams")]
     script = "import sys, importlib.util as u\nfor n in sys.argv[1:]: print(u.find_spec(n).origin)"

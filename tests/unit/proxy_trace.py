@@ -74,9 +74,7 @@ class Trace:
     def feed(self, event: Event) -> list[Command]:
         out = self.layer.handle(event)
         # As the server does once the step's data is written: each ended request's event sealed.
-        self.commands += [
-            c.record.finish() if isinstance(c, FinishRequestEvent) else c for c in out
-        ]
+        self.commands += [_sealed(c) for c in out]
         return out
 
     def down(self, data: bytes) -> list[Command]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import h2.events as h2e
 import pytest
+from hpack import NeverIndexedHeaderTuple
 from proxy_http2_trace import GRPC_OK_HEAD, GRPC_OK_TRAILERS, H2Trace, get_request, grpc_request
 from purity import pure_only
 
@@ -18,6 +19,7 @@ from meshpipe.proxy.commands import (
     StartTimer,
     TimerFired,
 )
+from meshpipe.proxy.h2_hpack import KEEP, PROTECT
 from meshpipe.proxy.http2_checks import check_request
 from meshpipe.schemas.gen.meshpipe.v1 import meshpipe_pb2
 
@@ -170,3 +172,11 @@ def test_repeated_response_heads_and_trailers_are_checked_once_and_still_counted
     assert [(e.grpc_status, e.trailer_fields_dropped) for e in t.events()] == [(0, 1)] * 4
     [*_, last] = t.client.of(h2e.TrailersReceived)
     assert last.headers == [(b"grpc-status", b"0")]  # type: ignore[attr-defined]
+
+
+def test_a_credential_the_sender_marked_never_indexed_needs_no_edit() -> None:
+    pseudo = frozenset({b":method"})
+    marked = [(b":method", b"GET"), NeverIndexedHeaderTuple(b"authorization", b"Bearer x")]
+    assert http2_streams._actions(marked, pseudo) == (None, 0)
+    plain = [(b":method", b"GET"), (b"authorization", b"Bearer x")]
+    assert http2_streams._actions(plain, pseudo) == ([KEEP, PROTECT], 0)
