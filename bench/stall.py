@@ -18,9 +18,11 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+Wrap = Callable[[list[str]], list[str]]  # a command line -> the one to run (e.g. in a cgroup)
 _CGROUP2_FALLBACK = Path("/sys/fs/cgroup/unified")  # hybrid hierarchy (systemd's layout)
 
 

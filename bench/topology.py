@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from bench.peers import (
     origin_conf,
 )
 from bench.procs import Service, Services, free_port
+from bench.stall import Wrap
 
 # bench/ is not installed: the floor imports it from the repository root.
 FLOOR_ENV = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -63,9 +63,6 @@ class Subject:
     target: Target
     proxies: list[Service] = field(default_factory=list)
     admin: int | None = None  # a single meshproxy's admin port (/metrics)
-
-
-Wrap = Callable[[list[str]], list[str]]  # a command line -> the one to run (e.g. in a cgroup)
 
 
 def start_origin(layout: Layout, services: Services) -> OriginPorts:

@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -16,6 +16,7 @@ import pytest
 from test_proxy_cli import wait_ready
 from test_proxy_relay import LOOPBACK, consume, free_port, origin
 
+from bench.stall import Wrap
 from meshpipe.deploy.dev.kafka import KafkaRunner, KafkaSettings
 from meshpipe.deploy.kafka.topics import TopicSet, ensure_topics, load_spec
 from meshpipe.proxy.layer import Address
@@ -25,7 +26,6 @@ pytestmark = pytest.mark.integration
 
 MESHPROXY = str(Path(sys.executable).parent / "meshproxy")
 QUEUE = 5  # the proxy's event queue: small, so an outage overflows it quickly
-Wrap = Callable[[list[str]], list[str]]  # a command line -> the one to run
 
 
 @pytest.fixture
